@@ -1,0 +1,40 @@
+# Two commands on a fresh machine: `make book` and `make test`. Each creates .venv and installs
+# the pinned packages on first use (requirements/constraints.txt).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CONSTRAINTS := requirements/constraints.txt
+# CPU-only torch. On these machines pip finds the CPU wheel locally; elsewhere pass
+# TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu" to avoid a multi-GB CUDA build.
+TORCH_PIP_ARGS ?=
+export MUJOCO_GL ?= egl
+
+.PHONY: venv test book book-clean bench-env clean
+
+$(STAMP): pyproject.toml $(CONSTRAINTS)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c $(CONSTRAINTS) $(TORCH_PIP_ARGS) torch
+	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: venv
+	$(PY) -m pytest
+
+book: venv
+	$(VENV)/bin/jupyter-book build . -W --keep-going
+
+# jupyter-cache keys notebooks on their code cells only: a change in pixelpush_lib or data/
+# does not invalidate it. Build from clean after such changes (CI does).
+book-clean: venv
+	rm -rf _build
+	$(VENV)/bin/jupyter-book build . -W --keep-going
+
+bench-env: venv
+	$(PY) -m pixelpush_lib.bench env
+
+clean:
+	rm -rf _build .pytest_cache

@@ -1,0 +1,115 @@
+import numpy as np
+import pytest
+import torch as th
+from torch import nn
+
+from pixelpush_lib.encoders import (
+    ManipulationCNN,
+    ManipulationExtractor,
+    NatureExtractor,
+    SpatialSoftmax,
+    policy_vector_keys,
+)
+
+
+def _layer_sizes(module: nn.Module, size: int = 84, channels: int = 12) -> list[int]:
+    """Spatial side after each Conv2d, by running a real tensor through the network."""
+    sizes = [size]
+    x = th.zeros(1, channels, size, size)
+    for layer in module.modules():
+        if isinstance(layer, nn.Conv2d):
+            x = layer(x)
+            sizes.append(x.shape[-1])
+    return sizes
+
+
+def test_naturecnn_collapses_84_to_20_9_7(pixel_env):
+    extractor = NatureExtractor(pixel_env.observation_space)
+    assert _layer_sizes(extractor.cnn) == [84, 20, 9, 7]
+
+
+def test_manipulation_cnn_keeps_resolution_84_42_42_42_21():
+    cnn = ManipulationCNN(in_channels=12)
+    assert _layer_sizes(cnn) == [84, 42, 42, 42, 21]
+    assert cnn(th.zeros(2, 12, 84, 84)).shape == (2, 32, 21, 21)
+
+
+@pytest.mark.parametrize("row, col", [(0, 0), (20, 20), (5, 14), (10, 10)])
+def test_spatial_softmax_of_one_hot_map_is_that_pixels_coordinates(row, col):
+    features = th.full((1, 2, 21, 21), -1e4)
+    features[0, 0, row, col] = 1e4
+    features[0, 1, 20 - row, 20 - col] = 1e4
+    out = SpatialSoftmax()(features)
+    cells = np.linspace(-1, 1, 21)
+    assert out.shape == (1, 4)
+    expected = [cells[col], cells[row], cells[20 - col], cells[20 - row]]
+    np.testing.assert_allclose(out[0].numpy(), expected, atol=1e-5)
+
+
+def test_spatial_softmax_of_flat_map_is_the_centre_and_temperature_is_learnable():
+    ss = SpatialSoftmax(learnable_temperature=True)
+    np.testing.assert_allclose(ss(th.zeros(3, 5, 21, 21)).detach().numpy(), 0.0, atol=1e-6)
+    assert any(p.requires_grad for p in ss.parameters())
+    assert not list(SpatialSoftmax(learnable_temperature=False).parameters())
+    with pytest.raises(ValueError, match="temperature"):
+        SpatialSoftmax(temperature=0.0)
+
+
+def _batch(space, n=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return {
+        "pixels": th.as_tensor(rng.integers(0, 256, (n, *space["pixels"].shape), dtype=np.uint8)),
+        "proprio": th.as_tensor(rng.normal(size=(n, 10)).astype(np.float32)),
+        "achieved_goal": th.as_tensor(rng.normal(size=(n, 3)).astype(np.float32)),
+        "desired_goal": th.as_tensor(rng.normal(size=(n, 3)).astype(np.float32)),
+    }
+
+
+@pytest.mark.parametrize(
+    "make, dim",
+    [
+        (lambda s, **kw: ManipulationExtractor(s, **kw), 64 + 10 + 3),
+        (lambda s, **kw: ManipulationExtractor(s, spatial_softmax=False, **kw), 32 * 21 * 21 + 10 + 3),
+        (lambda s, **kw: NatureExtractor(s, **kw), 256 + 10 + 3),
+    ],
+    ids=["manip+ss", "manip+flatten", "nature"],
+)
+def test_default_extractors_ignore_achieved_goal(pixel_env, make, dim):
+    space = pixel_env.observation_space
+    th.manual_seed(0)
+    extractor = make(space)
+    assert extractor.features_dim == dim
+    obs = _batch(space)
+    out = extractor(obs)
+    assert out.shape == (3, dim)
+    moved = dict(obs, achieved_goal=obs["achieved_goal"] + 10.0)
+    th.testing.assert_close(extractor(moved), out, rtol=0, atol=0)
+
+    # The opt-in reproduces the author's runs: then achieved_goal does reach the features.
+    th.manual_seed(0)
+    seeing = make(space, policy_sees_achieved_goal=True)
+    assert seeing.features_dim == dim + 3
+    assert not th.equal(seeing(moved), seeing(obs))
+
+
+def test_extractor_scales_pixels_itself(pixel_env):
+    extractor = ManipulationExtractor(pixel_env.observation_space)
+    seen = {}
+    extractor.cnn.register_forward_pre_hook(lambda m, args: seen.setdefault("x", args[0]))
+    obs = _batch(pixel_env.observation_space)
+    obs["pixels"][:] = 255
+    extractor(obs)
+    assert float(seen["x"].max()) == 1.0
+
+
+def test_vector_keys_are_explicit():
+    assert policy_vector_keys() == ("proprio", "desired_goal")
+    assert "achieved_goal" in policy_vector_keys(policy_sees_achieved_goal=True)
+
+
+def test_extractor_rejects_observation_without_pixels():
+    from gymnasium import spaces
+
+    space = spaces.Dict({"proprio": spaces.Box(-1, 1, (10,)), "desired_goal": spaces.Box(-1, 1, (3,))})
+    with pytest.raises(ValueError, match="pixels"):
+        ManipulationExtractor(space)

@@ -1,0 +1,32 @@
+"""SB3 SAC + HerReplayBuffer really trains on the pixel env (tiny batch, CPU)."""
+
+import numpy as np
+import pytest
+from stable_baselines3 import SAC, HerReplayBuffer
+
+from pixelpush_lib.encoders import ManipulationExtractor, NatureExtractor
+
+
+@pytest.mark.parametrize("extractor", [ManipulationExtractor, NatureExtractor])
+def test_sac_her_200_steps_on_pixels(pixel_env, extractor):
+    model = SAC(
+        "MultiInputPolicy",
+        pixel_env,
+        replay_buffer_class=HerReplayBuffer,
+        replay_buffer_kwargs={"n_sampled_goal": 4, "goal_selection_strategy": "future"},
+        policy_kwargs={"features_extractor_class": extractor, "normalize_images": False},
+        batch_size=4,
+        buffer_size=300,
+        learning_starts=100,
+        seed=0,
+        device="cpu",
+    )
+    before = [p.detach().clone() for p in model.critic.parameters()]
+    model.learn(total_timesteps=200)
+    assert model.num_timesteps == 200
+    assert model.replay_buffer.size() == 200
+    assert model.logger.name_to_value["train/n_updates"] == 100
+    assert np.isfinite(model.logger.name_to_value["train/critic_loss"])
+    assert any(not np.array_equal(b, p.detach()) for b, p in zip(before, model.critic.parameters()))
+    action, _ = model.predict(pixel_env.reset(seed=0)[0], deterministic=True)
+    assert pixel_env.action_space.contains(action)
