@@ -1,0 +1,142 @@
+"""What the chapter's notebooks share: their papermill parameters and the "train" mode.
+
+Every notebook has one cell tagged ``parameters``::
+
+    mode = "load"        # "load": read data/ (the default, seconds); "train": run the full training
+    config = "step2"     # the config trained in train mode (the notebook's own step by default)
+    seed = 0
+    total_steps = None   # None: the config's budget (millions of steps: GPU-days)
+    run_dir = None       # None: runs/<config>_s<seed>
+    overrides = {}       # config fields to change, e.g. {"batch_size": 8}
+    device = "auto"
+
+``check_parameters`` validates them in that first cell, so a wrong value fails at once with its
+name. In train mode ``train_or_resume`` trains through ``pixelpush_lib.train`` (resuming when
+``run_dir`` already holds a checkpointed run of the same config, so a re-run continues an interrupted
+job) and ``measured_run`` reads the new log as a *measured* curve to plot beside the reported data.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pixelpush_lib.configs import CONFIGS, RunConfig, get_config
+
+MODES = ("load", "train")
+# SB3 log keys -> the metric names of data/ (curves.SB3_KEYS says the same for imports).
+LOGGED_METRICS = {
+    "rollout/success_rate": "success_rate",
+    "train/critic_loss": "critic_loss",
+    "train/actor_loss": "actor_loss",
+    "rollout/ep_rew_mean": "ep_rew_mean",
+    "time/fps": "fps",
+}
+
+
+class ParameterError(ValueError):
+    """A notebook parameter is invalid; the message names it and the allowed values."""
+
+
+@dataclass(frozen=True)
+class NotebookParameters:
+    mode: str
+    config: RunConfig
+    seed: int
+    total_steps: int
+    run_dir: Path
+    overrides: dict[str, Any] = field(default_factory=dict)
+    device: str = "auto"
+
+
+def check_parameters(
+    mode: str = "load",
+    config: str = "step2",
+    seed: int = 0,
+    total_steps: int | None = None,
+    run_dir: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    device: str = "auto",
+) -> NotebookParameters:
+    """Validate the papermill parameters; raise ``ParameterError`` naming the first bad one."""
+    if mode not in MODES:
+        raise ParameterError(f"parameter mode={mode!r} is not valid; allowed values: {', '.join(map(repr, MODES))}")
+    if config not in CONFIGS:
+        raise ParameterError(f"parameter config={config!r} is not valid; allowed values: {', '.join(CONFIGS)}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ParameterError(f"parameter seed={seed!r} is not valid; allowed values: integers >= 0")
+    if overrides is None:
+        overrides = {}
+    if not isinstance(overrides, dict):
+        raise ParameterError(f"parameter overrides={overrides!r} is not valid; allowed values: a dict of config fields")
+    try:
+        run_config = get_config(config, overrides)
+    except ValueError as error:
+        raise ParameterError(f"parameter overrides: {error}") from None
+    if total_steps is None:
+        total_steps = run_config.total_steps
+    if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps <= 0:
+        raise ParameterError(f"parameter total_steps={total_steps!r} is not valid; allowed values: integers > 0 or None")
+    if not isinstance(device, str) or not device:
+        raise ParameterError(f"parameter device={device!r} is not valid; allowed values: 'auto', 'cpu', 'cuda', 'cuda:N'")
+    path = Path(run_dir) if run_dir is not None else Path("runs") / f"{config}_s{seed}"
+    return NotebookParameters(mode, run_config, seed, total_steps, path, dict(overrides), device)
+
+
+def train_or_resume(params: NotebookParameters, progress_bar: bool = True) -> Path:
+    """Train ``params.config`` into ``params.run_dir``; resume it if it already holds that run."""
+    from pixelpush_lib.train import MANIFEST, latest_checkpoint, plan_new_run, plan_resume, train
+
+    run_dir = params.run_dir
+    if (run_dir / MANIFEST).exists():
+        if latest_checkpoint(run_dir) is not None:
+            step = json.loads((run_dir / "checkpoints" / "latest.json").read_text())["num_timesteps"]
+            if step >= params.total_steps:
+                return run_dir  # already finished: nothing to do
+        plan = plan_resume(run_dir, params.total_steps, params.config.name, params.overrides)
+    else:
+        plan = plan_new_run(params.config.name, run_dir, params.seed, params.total_steps, params.overrides)
+    train(plan, device=params.device, progress_bar=progress_bar)
+    return run_dir
+
+
+@dataclass(frozen=True)
+class MeasuredRun:
+    """A run trained by this project: its curve (long format ``step, metric, value``) and provenance."""
+
+    run_dir: Path
+    config: str
+    seed: int
+    curve: pd.DataFrame
+    provenance: dict[str, Any]
+
+    def metric(self, name: str) -> pd.DataFrame:
+        return self.curve[self.curve["metric"] == name][["step", "value"]].reset_index(drop=True)
+
+
+def measured_run(run_dir: str | Path) -> MeasuredRun:
+    """Read a ``pixelpush train`` run directory as a measured curve (provenance from its manifest)."""
+    from pixelpush_lib.train import PROGRESS, STEP_COLUMN, read_manifest
+
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir)
+    log = pd.read_csv(run_dir / PROGRESS)
+    rows = []
+    for key, metric in LOGGED_METRICS.items():
+        if key in log:
+            part = log[[STEP_COLUMN, key]].dropna()
+            rows.append(pd.DataFrame({"step": part[STEP_COLUMN].astype(int), "metric": metric, "value": part[key]}))
+    curve = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["step", "metric", "value"])
+    provenance = {
+        "kind": "measured",
+        "command": [s["command"] for s in manifest["segments"]],
+        "config": manifest["config_name"],
+        "overrides": manifest["overrides"],
+        "commit": manifest["git_commit"],
+        "machine": manifest["host"],
+    }
+    return MeasuredRun(run_dir, manifest["config_name"], manifest["seed"], curve, provenance)

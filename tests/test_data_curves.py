@@ -1,0 +1,136 @@
+"""data/ holds the author's figures in the schema, and the loaders refuse bad files with located, fixable errors."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from datadir_helpers import copy_data, snapshot
+from pixelpush_lib import curves
+from pixelpush_lib.curves import CONFIG_NAMES, DataError, load_points, load_runs
+from pixelpush_lib.reference import SOURCE_DIR, convert_reference
+
+
+def test_repo_data_loads_with_full_provenance():
+    points, runs = load_points(), load_runs()
+    reported = points[points["provenance"] == "reported"]
+    with open(SOURCE_DIR / "reported_points.csv", newline="") if SOURCE_DIR.exists() else open(
+            curves.DATA_DIR / "reported" / "points.csv", newline="") as handle:
+        assert len(reported) == sum(1 for _ in csv.DictReader(handle))
+    assert reported["source_file"].str.len().gt(0).all()
+    assert reported["source_line"].gt(0).all()
+    assert reported["commit"].str.fullmatch(r"[0-9a-f]{40}").all()
+    success = points[points["metric"] == "success_rate"]["value"].dropna()
+    assert success.between(0, 1).all(), "success rates must be fractions"
+    assert set(runs["config"].dropna()) <= set(CONFIG_NAMES)
+
+
+def test_author_pixel_runs_say_the_policy_saw_achieved_goal():
+    runs = load_runs()
+    for config in ("step1", "step2", "step4"):
+        inputs = runs[runs["config"] == config]["inputs"]
+        assert len(inputs) and inputs.str.contains("achieved_goal").all(), config
+        assert inputs.str.contains("pixels").all(), config
+
+
+def test_arc_step_maps_to_config():
+    runs = load_runs()
+    for arc_step, config in curves.ARC_STEP_TO_CONFIG.items():
+        assert set(runs[runs["arc_step"] == arc_step]["config"]) == {config}
+    assert runs[runs["arc_step"] == "other"]["config"].isna().all()
+
+
+@pytest.mark.skipif(not SOURCE_DIR.exists(), reason="../shared/reference not present")
+def test_conversion_is_reproducible(tmp_path):
+    out = convert_reference(SOURCE_DIR, tmp_path)
+    for name in ("points.csv", "runs.csv", "facts.csv", "manifest.json"):
+        assert (out / name).read_bytes() == (curves.DATA_DIR / "reported" / name).read_bytes(), (
+            f"data/reported/{name} is stale: run python -m pixelpush_lib.reference")
+
+
+def _edit_points(data: Path, row: int, column: str, value: str) -> None:
+    path = data / "reported" / "points.csv"
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    rows[row - 2][column] = value  # row numbers are 1-based with the header as row 1
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _success_row(data: Path) -> int:
+    with open(data / "reported" / "points.csv", newline="") as handle:
+        for i, rec in enumerate(csv.DictReader(handle), start=2):
+            if rec["metric"] == "success_rate" and rec["kind"] == "point":
+                return i
+    raise AssertionError("no success point")
+
+
+@pytest.mark.parametrize("column, value, expect", [
+    ("value", "95", "write 0.95 instead of 95"),
+    ("value", "nan", "NaN/inf are not data"),
+    ("run_id", "no_such_run", "unknown run id 'no_such_run'"),
+    ("config", "step3", "unknown config 'step3'"),
+    ("step", "2.44M", "is not a number"),
+])
+def test_bad_cell_is_located_and_explained(tmp_path, column, value, expect):
+    data = copy_data(tmp_path)
+    row = _success_row(data)
+    _edit_points(data, row, column, value)
+    before = snapshot(data)
+    with pytest.raises(DataError) as info:
+        load_points(data)
+    message = str(info.value)
+    assert "points.csv" in message and f"row {row}" in message and f"column '{column}'" in message
+    assert expect in message and "Fix:" in message
+    assert snapshot(data) == before
+
+
+def test_missing_column(tmp_path):
+    data = copy_data(tmp_path)
+    path = data / "reported" / "points.csv"
+    lines = path.read_text().splitlines()
+    header = lines[0].split(",")
+    drop = header.index("unit")
+    path.write_text("\n".join(",".join(c for j, c in enumerate(next(csv.reader([ln]))) if j != drop)
+                              for ln in lines[:5]) + "\n")
+    with pytest.raises(DataError, match=r"points.csv, column 'unit': missing column\(s\) \['unit'\].*Fix: add"):
+        load_points(data)
+
+
+@pytest.mark.parametrize("content, expect", [(b"", "file is empty"), (b"\x00\x01\x02PK\x03\x04" * 50, "binary")])
+def test_empty_and_binary_files(tmp_path, content, expect):
+    data = copy_data(tmp_path)
+    (data / "reported" / "points.csv").write_bytes(content)
+    with pytest.raises(DataError, match=expect):
+        load_points(data)
+
+
+def test_percentage_in_a_curve_and_steps_out_of_order(tmp_path):
+    data = copy_data(tmp_path)
+    run = data / "runs" / "r1"
+    run.mkdir(parents=True)
+    (run / "manifest.json").write_text(
+        '{"schema_version": 1, "run_id": "r1", "arc_step": "2", "config": "step2", "seed": 0, "inputs": "unknown",'
+        ' "provenance": {"kind": "imported", "original_file": "x/progress.csv", "sha256": "ab"}}')
+    (run / "curve.csv").write_text("step,metric,value\n100,success_rate,0.1\n50,success_rate,0.2\n")
+    with pytest.raises(DataError, match=r"curve.csv, row 3, column 'step': step 50 .* does not come after step 100"):
+        load_points(data)
+    (run / "curve.csv").write_text("step,metric,value\n100,success_rate,40\n")
+    with pytest.raises(DataError, match=r"row 2, column 'value'.*write 0.4 instead of 40"):
+        load_points(data)
+
+
+def test_unknown_config_in_a_run_manifest(tmp_path):
+    data = copy_data(tmp_path)
+    run = data / "runs" / "r2"
+    run.mkdir(parents=True)
+    (run / "manifest.json").write_text(
+        '{"schema_version": 1, "run_id": "r2", "arc_step": "3", "config": "step3", "seed": 0, "inputs": "unknown",'
+        ' "provenance": {"kind": "imported", "original_file": "p.csv", "sha256": "ab"}}')
+    (run / "curve.csv").write_text("step,metric,value\n1,success_rate,0.1\n")
+    with pytest.raises(DataError, match=r"manifest.json, column 'config': unknown config 'step3'"):
+        load_runs(data)

@@ -1,0 +1,172 @@
+"""The importer on logs of a real SB3 run (CSV and TensorBoard), its refusals, and the loaders' preference."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from datadir_helpers import copy_data, snapshot
+from pixelpush_lib.curves import DataError, load_points, project_curve
+from pixelpush_lib.importer import add_import_command, import_run, write_run
+from pixelpush_lib.numbers import chapter_numbers
+from tiny_sb3_run import tiny_run_logs
+
+
+@pytest.fixture()
+def data(tmp_path):
+    return copy_data(tmp_path)
+
+
+def _tb_dir(tmp_path):
+    log_dir, _ = tiny_run_logs()
+    tb = tmp_path / "tb"
+    tb.mkdir()
+    for f in log_dir.glob("events.out.tfevents*"):
+        shutil.copy(f, tb / f.name)
+    return tb
+
+
+def test_import_progress_csv(data):
+    log_dir, _ = tiny_run_logs()
+    out = import_run(log_dir / "progress.csv", "tiny_state_s0", "state", 0, data_dir=data,
+                     inputs="state+desired_goal+achieved_goal")
+    manifest = json.loads((out / "manifest.json").read_text())
+    prov = manifest["provenance"]
+    assert prov["kind"] == "imported" and prov["format"] == "sb3_progress_csv"
+    assert prov["sha256"] == hashlib.sha256((log_dir / "progress.csv").read_bytes()).hexdigest()
+    sb3 = pd.read_csv(log_dir / "progress.csv").dropna(subset=["train/critic_loss"])
+    mine = project_curve("state", 0, "critic_loss", data)
+    np.testing.assert_allclose(mine["value"], sb3["train/critic_loss"])
+    np.testing.assert_array_equal(mine["step"], sb3["time/total_timesteps"])
+    points = load_points(data)
+    assert (points[points["run_id"] == "tiny_state_s0"]["provenance"] == "imported").all()
+
+
+def test_import_tensorboard_dir_matches_csv(data, tmp_path):
+    log_dir, _ = tiny_run_logs()
+    import_run(_tb_dir(tmp_path), "tiny_tb", "state", 1, data_dir=data)
+    tb = project_curve("state", 1, "success_rate", data)
+    csv = pd.read_csv(log_dir / "progress.csv").dropna(subset=["rollout/success_rate"])
+    assert len(tb) == len(csv) > 0
+    np.testing.assert_allclose(tb["value"], csv["rollout/success_rate"], rtol=1e-6)
+    np.testing.assert_array_equal(tb["step"], csv["time/total_timesteps"])
+
+
+def test_refuses_overwrite_without_force(data):
+    log_dir, _ = tiny_run_logs()
+    import_run(log_dir / "progress.csv", "dup", "step2", 0, data_dir=data)
+    before = snapshot(data)
+    with pytest.raises(DataError, match="already exists.*--force"):
+        import_run(log_dir / "progress.csv", "dup", "step2", 0, data_dir=data)
+    assert snapshot(data) == before
+    import_run(log_dir / "progress.csv", "dup", "step2", 0, data_dir=data, force=True)
+    assert sorted(p.name for p in (data / "runs").iterdir()) == ["dup"]  # no temp folders left behind
+
+
+def _progress_with(tmp_path, edit) -> object:
+    log_dir, _ = tiny_run_logs()
+    frame = pd.read_csv(log_dir / "progress.csv")
+    frame = edit(frame)
+    path = tmp_path / "progress.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _set(frame, column, row, value):
+    frame[column] = frame[column].astype(object)
+    frame.loc[frame.index[row], column] = value
+    return frame
+
+
+BAD_CSV = {
+    "missing step column": (lambda f: f.drop(columns=["time/total_timesteps"]), "missing column.*time/total_timesteps"),
+    "percent success": (lambda f: _set(f, "rollout/success_rate", 1, 95.0), r"row 3, column 'rollout/success_rate'.*write 0.95"),
+    "NaN": (lambda f: _set(f, "train/critic_loss", 2, "nan"), r"row 4, column 'train/critic_loss'.*NaN"),
+    "steps out of order": (lambda f: pd.concat([f, f.iloc[[1]]]), r"does not come after.*resumed run"),
+    "header only": (lambda f: f.iloc[:0], "no logged rows"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CSV))
+def test_bad_progress_csv(data, tmp_path, case):
+    edit, pattern = BAD_CSV[case]
+    path = _progress_with(tmp_path, edit)
+    before = snapshot(data)
+    with pytest.raises(DataError, match=pattern) as info:
+        import_run(path, "bad", "step2", 0, data_dir=data)
+    assert str(path) in str(info.value) and "Fix:" in str(info.value)
+    assert snapshot(data) == before
+
+
+@pytest.mark.parametrize("content, pattern", [(b"", "file is empty"), (bytes(range(256)) * 8, "binary")])
+def test_empty_and_binary_logs(data, tmp_path, content, pattern):
+    path = tmp_path / "progress.csv"
+    path.write_bytes(content)
+    before = snapshot(data)
+    with pytest.raises(DataError, match=pattern):
+        import_run(path, "bad", "step2", 0, data_dir=data)
+    assert snapshot(data) == before
+
+
+def test_tensorboard_dir_without_scalars(data, tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    tb = tmp_path / "tb_text_only"
+    writer = SummaryWriter(str(tb))
+    writer.add_text("notes", "no scalars here", 0)
+    writer.close()
+    empty = tmp_path / "tb_empty"
+    empty.mkdir()
+    before = snapshot(data)
+    with pytest.raises(DataError, match=r"tb_text_only: no SB3 scalars in 1 event file.*Fix:"):
+        import_run(tb, "bad", "step2", 0, data_dir=data)
+    with pytest.raises(DataError, match="no TensorBoard event files"):
+        import_run(empty, "bad", "step2", 0, data_dir=data)
+    assert snapshot(data) == before
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    ({"config": "step3"}, "unknown config 'step3'"),
+    ({"run_id": "cellA_ext_seed0"}, "one of the author's reported runs"),
+    ({"run_id": "../escape"}, "not a plain identifier"),
+    ({"seed": -1}, "non-negative"),
+])
+def test_bad_identity(data, kwargs, pattern):
+    log_dir, _ = tiny_run_logs()
+    args = {"run_id": "ok", "config": "step2", "seed": 0, **kwargs}
+    before = snapshot(data)
+    with pytest.raises(DataError, match=pattern):
+        import_run(log_dir / "progress.csv", data_dir=data, **args)
+    assert snapshot(data) == before
+
+
+def test_cli_registration(data, capsys):
+    log_dir, _ = tiny_run_logs()
+    parser = argparse.ArgumentParser(prog="pixelpush")
+    add_import_command(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["import", str(log_dir / "progress.csv"), "--run-id", "cli_run", "--config", "step2",
+                              "--seed", "3", "--data-dir", str(data)])
+    assert args.func(args) == 0 and (data / "runs" / "cli_run" / "curve.csv").exists()
+    assert args.func(args) == 2 and "already exists" in capsys.readouterr().err
+
+
+def test_numbers_prefer_project_data_for_the_same_config_and_seed(data):
+    reported = chapter_numbers(data)["state_success_2m"]
+    assert reported.provenance == "reported"
+    steps = np.arange(0, 2_100_001, 100_000)
+    curve = pd.DataFrame({"step": steps, "metric": "success_rate", "value": np.linspace(0, 0.5, len(steps))})
+    manifest = {"schema_version": 1, "run_id": "measured_state_s0", "arc_step": "state", "config": "state", "seed": 0,
+                "inputs": "state+desired_goal+achieved_goal",
+                "provenance": {"kind": "measured", "command": "pixelpush train --config state --seed 0",
+                               "config": "state", "commit": "abc1234", "machine": "test"}}
+    write_run(manifest, curve, data)
+    number = chapter_numbers(data)["state_success_2m"]
+    expected = curve.loc[curve["step"] == 2_000_000, "value"].item()
+    assert number.provenance == "measured" and number.value == pytest.approx(expected)
+    assert any(reported.source in alt for alt in number.alternatives)

@@ -1,0 +1,148 @@
+"""Training runs at tiny scale: every config, checkpoints, kill -9 and resume, bad input."""
+
+import csv
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pixelpush_lib.configs import config_names, get_config
+from pixelpush_lib.train import RunError, build_model, plan_new_run, plan_resume, train
+
+TINY = {"n_envs": 2, "learning_starts": 100, "batch_size": 8, "buffer_size": 1000}
+CLI = [sys.executable, "-m", "pixelpush_lib.cli"]
+
+
+def _steps(run_dir: Path) -> list[int]:
+    with open(run_dir / "progress.csv", newline="") as handle:
+        return [int(float(row["time/total_timesteps"])) for row in csv.DictReader(handle)]
+
+
+def _snapshot(path: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(path.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.parametrize("name", config_names())
+def test_every_config_trains_300_steps_on_cpu(name, tmp_path):
+    plan = plan_new_run(name, tmp_path / name, seed=0, total_steps=300, overrides=TINY)
+    model = train(plan, device="cpu", progress_bar=False)
+    assert model.num_timesteps == 300
+    assert model.logger.name_to_value["train/n_updates"] > 0 or model._n_updates > 0
+    with open(tmp_path / name / "progress.csv", newline="") as handle:
+        header = next(csv.reader(handle))
+    for key in ("rollout/success_rate", "rollout/ep_rew_mean", "time/fps", "train/critic_loss", "train/actor_loss"):
+        assert key in header, key
+    manifest = json.loads((tmp_path / name / "run.json").read_text())
+    assert manifest["config_name"] == name and manifest["seed"] == 0
+    assert manifest["policy_sees_achieved_goal"] == get_config(name).policy_sees_achieved_goal
+    assert {"versions", "git_commit", "host"} <= set(manifest)
+    assert any((tmp_path / name / "tb").iterdir())
+
+
+def test_learning_starts_must_cover_one_episode_per_env():
+    with pytest.raises(ValueError, match="learning_starts"):
+        build_model(get_config("step2", {"learning_starts": 10, "n_envs": 1}))
+
+
+def _cli_train(*args, **kwargs):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.run([*CLI, "train", *args], capture_output=True, text=True, env=env, timeout=600, **kwargs)
+
+
+TINY_SET = [f"--set={k}={v}" for k, v in TINY.items()]
+
+
+def test_kill_dash_nine_then_resume_continues_log_steps_and_buffer(tmp_path):
+    reference, victim = tmp_path / "reference", tmp_path / "victim"
+    common = ["--config", "step2", "--no-progress-bar", "--checkpoint-every", "200", *TINY_SET]
+    done = _cli_train(*common, "--run-dir", str(reference), "--total-steps", "1000")
+    assert done.returncode == 0, done.stderr
+
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [*CLI, "train", *common, "--run-dir", str(victim), "--total-steps", "1000"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    )
+    pointer = victim / "checkpoints" / "latest.json"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if pointer.exists() and json.loads(pointer.read_text())["num_timesteps"] >= 400:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    checkpoint_step = json.loads(pointer.read_text())["num_timesteps"]
+    assert 400 <= checkpoint_step < 1000
+
+    resumed = _cli_train("--resume", str(victim), "--total-steps", "1000", "--no-progress-bar")
+    assert resumed.returncode == 0, resumed.stderr
+    manifest = json.loads((victim / "run.json").read_text())
+    second = manifest["segments"][-1]
+    assert second["from_step"] == checkpoint_step
+    assert second["resumed_from"].startswith("checkpoints/step_")
+    checkpoint = json.loads((victim / second["resumed_from"] / "checkpoint.json").read_text())
+    assert second["replay_buffer_transitions_at_start"] == checkpoint["replay_buffer_transitions"] == checkpoint_step
+    steps = _steps(victim)
+    assert steps == sorted(set(steps)), "no duplicated or out-of-order rows"
+    assert steps == _steps(reference), "the resumed log has exactly the rows of an uninterrupted run"
+    assert steps[-1] == 1000
+
+
+def test_resume_extends_a_finished_run(tmp_path):
+    run = tmp_path / "run"
+    train(plan_new_run("step2", run, seed=0, total_steps=200, overrides=TINY), device="cpu", progress_bar=False)
+    model = train(plan_resume(run, total_steps=400), device="cpu", progress_bar=False)
+    assert model.num_timesteps == 400
+    assert _steps(run) == [200, 400]
+    assert len(json.loads((run / "run.json").read_text())["segments"]) == 2
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("runs") / "done"
+    train(plan_new_run("step1", run, seed=0, total_steps=200, overrides=TINY), device="cpu", progress_bar=False)
+    return run
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--config", "step3", "--run-dir", "{new}"], "invalid choice: 'step3'"),
+        (["--config", "step2", "--run-dir", "{new}", "--total-steps", "0"], "total_steps=0"),
+        (["--config", "step2", "--run-dir", "{new}", "--set", "bach_size=8"], "unknown config field"),
+        (["--config", "step2", "--run-dir", "{new}", "--set", "batch_size"], "key=value"),
+        (["--config", "step2", "--run-dir", "{done}"], "already holds a run"),
+        (["--resume", "{done}", "--total-steps", "100"], "must exceed the checkpoint's step 200"),
+        (["--resume", "{done}", "--config", "step2"], "trained with config 'step1'"),
+        (["--resume", "{empty}"], "not a pixelpush run directory"),
+    ],
+)
+def test_bad_input_is_refused_and_nothing_is_written(args, message, finished_run, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    new = tmp_path / "new"
+    before = _snapshot(finished_run)
+    filled = [a.format(new=new, done=finished_run, empty=empty) for a in args]
+    result = _cli_train(*filled, "--no-progress-bar")
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert _snapshot(finished_run) == before
+    assert not new.exists() and not any(empty.iterdir())
+
+
+def test_resume_without_checkpoint_is_refused(finished_run, tmp_path):
+    copy = tmp_path / "nockpt"
+    copy.mkdir()
+    (copy / "run.json").write_text((finished_run / "run.json").read_text())
+    with pytest.raises(RunError, match="no complete checkpoint"):
+        plan_resume(copy, total_steps=1000)
