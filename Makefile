@@ -10,7 +10,7 @@ CONSTRAINTS := requirements/constraints.txt
 TORCH_PIP_ARGS ?=
 export MUJOCO_GL ?= egl
 
-.PHONY: venv test book book-clean bench-env clean
+.PHONY: venv test book book-clean bench-env bench-update bench-memory bench-book clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,16 @@ book-clean: venv
 
 bench-env: venv
 	$(PY) -m pixelpush_lib.bench env
+
+bench-update: venv
+	$(PY) -m pixelpush_lib.bench update
+
+bench-memory: venv
+	$(PY) -m pixelpush_lib.bench memory
+
+# Wall time of a clean book build and of a cached rebuild (targets: 180 s and 30 s on 2 cores).
+bench-book: venv
+	$(PY) -m pixelpush_lib.bench book
 
 clean:
 	rm -rf _build .pytest_cache

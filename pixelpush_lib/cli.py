@@ -39,11 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     doctor = sub.add_parser("doctor", help="check headless rendering and print package versions")
     doctor.set_defaults(func=_doctor)
+    from pixelpush_lib.checkpoints import add_checkpoints_command
     from pixelpush_lib.importer import add_import_command
+    from pixelpush_lib.reproduce import add_collect_command, add_reproduce_command
     from pixelpush_lib.train import add_train_command
 
     add_train_command(sub)
     add_import_command(sub)
+    add_reproduce_command(sub)
+    add_collect_command(sub)
+    add_checkpoints_command(sub)
     return parser
 
 

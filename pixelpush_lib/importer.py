@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from datetime import datetime, timezone
@@ -26,20 +25,15 @@ from typing import Any
 
 import pandas as pd
 
+from pixelpush_lib.configs import CONFIGS
+from pixelpush_lib.provenance import git_commit, sha256_file
 from pixelpush_lib.curves import (
     CONFIG_NAMES, CURVE_COLUMNS, DATA_DIR, SB3_KEYS, SB3_STEP_KEY, SCHEMA_VERSION, DataError, check_inputs,
     data_error, load_run_dir, load_runs_table, read_csv_strict, parse_float, parse_int, check_metric_value,
 )
 
-CONFIG_TO_ARC_STEP = {"state": "state", "step0": "0", "step1": "1", "step2": "2", "step4": "4"}
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+# Every config of pixelpush_lib.configs, *_pixels_only twins included, with its arc step.
+CONFIG_TO_ARC_STEP = {name: config.arc_step for name, config in CONFIGS.items()}
 
 
 # --------------------------------------------------------------------------- readers
@@ -153,15 +147,6 @@ def write_run(manifest: dict[str, Any], curve: pd.DataFrame, data_dir: Path = DA
     return final
 
 
-def _git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True,
-                             timeout=5, check=True)
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 def _check_identity(run_id: str, config: str, seed: int, data_dir: Path) -> None:
     if config not in CONFIG_NAMES:
         raise data_error("--config", f"unknown config '{config}'", f"use one of {list(CONFIG_NAMES)}")
@@ -200,7 +185,7 @@ def import_run(path: Path | str, run_id: str, config: str, seed: int, force: boo
         curve, fmt, files = read_tensorboard_dir(path), "tensorboard", _event_files(path)
     else:
         curve, fmt, files = read_progress_csv(path), "sb3_progress_csv", [path]
-    hashes = [{"path": str(f.resolve()), "sha256": _sha256_file(f)} for f in files]
+    hashes = [{"path": str(f.resolve()), "sha256": sha256_file(f)} for f in files]
     combined = hashes[0]["sha256"] if len(hashes) == 1 else hashlib.sha256(
         "".join(h["sha256"] for h in hashes).encode()).hexdigest()
     manifest = {
@@ -208,7 +193,7 @@ def import_run(path: Path | str, run_id: str, config: str, seed: int, force: boo
         "seed": seed, "inputs": inputs, "description": description,
         "provenance": {"kind": "imported", "format": fmt, "original_file": str(path.resolve()), "sha256": combined,
                        "files": hashes, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                       "importer": "pixelpush_lib.importer.import_run", "commit": _git_commit()},
+                       "importer": "pixelpush_lib.importer.import_run", "commit": git_commit()},
     }
     return write_run(manifest, curve, data_dir, force)
 

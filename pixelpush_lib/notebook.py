@@ -140,3 +140,50 @@ def measured_run(run_dir: str | Path) -> MeasuredRun:
         "machine": manifest["host"],
     }
     return MeasuredRun(run_dir, manifest["config_name"], manifest["seed"], curve, provenance)
+
+
+# --- Gluing numbers into prose ----------------------------------------------------------------
+
+
+class GluedText:
+    """A string that myst-nb's ``{glue:text}`` shows as is (a plain ``str`` would show its quotes)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        printer.text(self.text)
+
+
+def glue_text(name: str, text: str) -> None:
+    """Glue ``text`` under ``name`` for ``{glue:text}`name``` in the notebook's markdown."""
+    from myst_nb import glue
+
+    glue(name, GluedText(text), display=False)
+
+
+def glue_chapter_numbers(data_dir: Path | None = None) -> dict[str, Any]:
+    """Glue every ``chapter_numbers()`` entry as prose (``name``) and its source (``name__source``).
+
+    Returns the numbers so the notebook can also compute with them.
+    """
+    from pixelpush_lib.numbers import chapter_numbers
+
+    numbers = chapter_numbers() if data_dir is None else chapter_numbers(data_dir)
+    for name, number in numbers.items():
+        glue_text(name, number.prose())
+        glue_text(f"{name}__source", number.source)
+    return numbers
+
+
+def plot_measured_beside(fig, run: MeasuredRun, metric: str = "success_rate"):
+    """Draw a measured run as a line on the first axes of a reported-data figure (returns ``fig``)."""
+    curve = run.metric(metric)
+    ax = fig.axes[0]
+    ax.plot(curve["step"], curve["value"], color="#000000", linestyle="--", linewidth=1.5,
+            label=f"{run.config} seed {run.seed}, measured: {run.run_dir}")
+    ax.legend(fontsize="small", loc="best")
+    return fig

@@ -60,6 +60,8 @@ class Number:
     low: float | None = None
     high: float | None = None
     alternatives: tuple[str, ...] = field(default_factory=tuple)
+    #: seeds behind a project figure (a mean when n >= 2); None for the author's figures (seed count unknown)
+    n: int | None = None
 
     def prose(self, digits: int | None = None) -> str:
         """Text for the chapter: fractions as percent ('96%', '5-8%', '95%+'), steps as '2.2M', else value+unit."""
@@ -167,6 +169,19 @@ def _project_value(config: str, seed: int, metric: str, step: int, data_dir: Pat
     return float(near["value"].iloc[0]), _project_kind(run_id, data_dir), f"data/runs/{run_id} @ step {int(near['step'].iloc[0])}"
 
 
+def _project_mean(config: str, metric: str, step: int, data_dir: Path) -> tuple[float, str, str, int] | None:
+    """Mean over every project seed of ``config`` logged near ``step`` (as ``_project_value``), if two or more."""
+    seeds = sorted(int(s) for s in project_curve(config, None, metric, data_dir)["seed"].unique())
+    found = [(s, v) for s in seeds if (v := _project_value(config, s, metric, step, data_dir)) is not None]
+    if len(found) < 2:
+        return None
+    values = [v[0] for _, v in found]
+    kinds = sorted({v[1] for _, v in found})
+    source = (f"mean of n={len(found)} seeds {[s for s, _ in found]} (min {min(values):.3g}, max {max(values):.3g}): "
+              + "; ".join(v[2] for _, v in found))
+    return float(sum(values) / len(values)), "+".join(kinds), source, len(found)
+
+
 def _project_kind(run_id: str, data_dir: Path) -> str:
     import json
     manifest = json.loads((Path(data_dir) / "runs" / run_id / "manifest.json").read_text(encoding="utf-8"))
@@ -190,13 +205,13 @@ def _project_onset(config: str, seed: int, data_dir: Path, window: int = 5) -> t
     return float(first.start_step), _project_kind(run_id, data_dir), f"data/runs/{run_id} (first Phase-2 window)"
 
 
-def _with_project(number: Number, found: tuple[float, str, str] | None) -> Number:
+def _with_project(number: Number, found: tuple[float, str, str] | tuple[float, str, str, int] | None) -> Number:
     if found is None:
         return number
-    value, prov, source = found
+    value, prov, source, *n = found
     reported = f"{number.prose()} ({number.source})"
     return Number(number.name, value, number.unit, prov, source, number.description,
-                  alternatives=(reported, *number.alternatives))
+                  alternatives=(reported, *number.alternatives), n=n[0] if n else 1)
 
 
 # --------------------------------------------------------------------------- the numbers
@@ -241,7 +256,9 @@ def _curve_number(name: str, points: pd.DataFrame, data_dir: Path) -> Number:
                   & points["kind"].isin(kinds) & _matches_step(points, step)]
     number = _from_reported(name, description, rows, "fraction", kinds)
     seed = _canonical_seed(rows, kinds)
-    return _with_project(number, _project_value(config, seed, metric, step, data_dir))
+    # Two or more project seeds: their mean (with n) replaces the single-seed figure (rule 1).
+    found = _project_mean(config, metric, step, data_dir) or _project_value(config, seed, metric, step, data_dir)
+    return _with_project(number, found)
 
 
 def _canonical_seed(rows: pd.DataFrame, kinds: tuple[str, ...]) -> int:

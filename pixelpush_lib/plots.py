@@ -5,8 +5,9 @@ Drawing rules (the honesty rules of ``data/README.md``):
 * reported ``point`` -> markers only, never joined; reported ``range`` -> vertical bar (a one-sided bound is an
   arrow-head marker); ``rolling_mean`` -> a horizontal segment over its window; ``phase_summary`` -> a shaded
   horizontal band over its span, labelled (only the top-ranked source per config, to keep the figure legible);
-* measured/imported curves -> lines; two or more seeds of one config -> median line and min-max band over step
-  bins (no interpolation: each bin takes each seed's last logged value in it).
+* measured/imported curves -> lines; two or more seeds of one config -> mean line, a 95% bootstrap CI band of
+  the mean and a fainter min-max band over step bins (no interpolation: each bin takes each seed's last
+  logged value in it).
 
 One colorblind-safe palette (Okabe-Ito) for the whole chapter: :data:`OKABE_ITO`, :data:`CONFIG_COLORS`,
 :data:`PHASE_COLORS`. Figures are built with ``matplotlib.figure.Figure`` directly, so importing this module
@@ -106,17 +107,27 @@ def _project_source(run_id: str, data_dir: Path) -> tuple[str, str]:
     return "project", run_id
 
 
-def seed_band(curve: pd.DataFrame, bins: int = 50) -> pd.DataFrame:
-    """Median and min-max over seeds per step bin. ``curve``: columns seed, step, value (several seeds).
+def seed_band(curve: pd.DataFrame, bins: int = 50, n_boot: int = 2000, ci: float = 0.95,
+              rng_seed: int = 0) -> pd.DataFrame:
+    """Mean over seeds with a bootstrap confidence interval, plus min-max, per step bin.
 
-    Each seed contributes its last logged value in a bin (no interpolation); bins where any seed has no value
-    are dropped. Returns columns step (bin right edge), median, low, high.
+    ``curve``: columns seed, step, value (several seeds). Each seed contributes its last logged value in a bin
+    (no interpolation); bins where any seed has no value are dropped. The CI resamples the seeds with
+    replacement ``n_boot`` times (percentile interval, fixed ``rng_seed`` so a figure is reproducible); with
+    2-3 seeds it is wide and crude, and it can never be wider than min-max. Returns columns step (bin right
+    edge, environment steps), n (seeds), mean, ci_low, ci_high, median, low, high (values in the curve's unit).
     """
     edges = np.linspace(0, curve["step"].max(), bins + 1)
     binned = curve.assign(bin=np.clip(np.searchsorted(edges, curve["step"], side="left"), 1, bins))
     last = binned.groupby(["bin", "seed"])["value"].last().unstack("seed").dropna()
-    return pd.DataFrame({"step": edges[last.index], "median": last.median(axis=1).to_numpy(),
-                         "low": last.min(axis=1).to_numpy(), "high": last.max(axis=1).to_numpy()})
+    values = last.to_numpy()  # (bins kept, seeds)
+    draws = np.random.default_rng(rng_seed).integers(0, values.shape[1], size=(n_boot, values.shape[1]))
+    boot_means = values[:, draws].mean(axis=2)  # (bins kept, n_boot)
+    tail = 100 * (1 - ci) / 2
+    return pd.DataFrame({"step": edges[last.index], "n": values.shape[1], "mean": values.mean(axis=1),
+                         "ci_low": np.percentile(boot_means, tail, axis=1),
+                         "ci_high": np.percentile(boot_means, 100 - tail, axis=1),
+                         "median": np.median(values, axis=1), "low": values.min(axis=1), "high": values.max(axis=1)})
 
 
 def _draw_project(ax: Axes, config: str, data_dir: Path) -> None:
@@ -128,9 +139,11 @@ def _draw_project(ax: Axes, config: str, data_dir: Path) -> None:
     kind, source = _project_source(curve["run_id"].iloc[0], data_dir)
     if len(seeds) >= 2:
         band = seed_band(curve)
-        ax.plot(band["step"], band["median"], color=color, linewidth=2,
-                label=_label(config, kind, f"median of seeds {seeds}"))
-        ax.fill_between(band["step"], band["low"], band["high"], color=color, alpha=0.25,
+        ax.plot(band["step"], band["mean"], color=color, linewidth=2,
+                label=_label(config, kind, f"mean of seeds {seeds} (n={len(seeds)})"))
+        ax.fill_between(band["step"], band["ci_low"], band["ci_high"], color=color, alpha=0.35, linewidth=0,
+                        label=_label(config, kind, "95% bootstrap CI of the mean"))
+        ax.fill_between(band["step"], band["low"], band["high"], color=color, alpha=0.12, linewidth=0,
                         label=_label(config, kind, "min-max over seeds"))
         return
     ax.plot(curve["step"], curve["value"], color=color, linewidth=1.8,

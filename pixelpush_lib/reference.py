@@ -16,7 +16,6 @@ author's file, lines and commit, and ``via`` = the claims.md line they were read
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import re
@@ -24,6 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from pixelpush_lib.provenance import sha256_file
 from pixelpush_lib.curves import (
     ARC_STEP_TO_CONFIG, DATA_DIR, FACT_COLUMNS, METRIC_UNITS, POINT_COLUMNS, RUN_COLUMNS, SCHEMA_VERSION,
 )
@@ -89,10 +89,6 @@ FACTS: tuple[tuple, ...] = (
     ("step2_wall_time_to_4m_h", 37, None, None, "h", "tutorials/ch09_pixel_push.md", "834",
      "6fe5f6746c5532b53b53470869847275f87f81ad", 45, "'~37 h' (older commit)"),
 )
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def run_seed(run_id: str, command: str) -> int | None:
@@ -198,7 +194,7 @@ def convert_reference(src_dir: Path = SOURCE_DIR, data_dir: Path = DATA_DIR) -> 
         "schema_version": SCHEMA_VERSION, "provenance": "reported",
         "converter": "python -m pixelpush_lib.reference (pixelpush_lib/reference.py)",
         "author_repository": "VladPrytula/robotics_series", "author_head_commit": HEAD_COMMIT,
-        "sources": {name: {"path": f"../shared/reference/{name}", "sha256": _sha256(src / name)}
+        "sources": {name: {"path": f"../shared/reference/{name}", "sha256": sha256_file(src / name)}
                     for name in ("reported_points.csv", "runs.csv", "claims.md", "README.md")},
     }
     tmp = out / ".manifest.json.tmp"

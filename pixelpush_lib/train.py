@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ from pixelpush_lib.augment import DrQHerReplayBuffer, DrQShift
 from pixelpush_lib.buffers import FrameHerReplayBuffer
 from pixelpush_lib.configs import RunConfig, get_config
 from pixelpush_lib.encoders import ManipulationExtractor, NatureExtractor
+from pixelpush_lib.provenance import git_commit, write_json_atomic
 from pixelpush_lib.regime import RegimeMonitorCallback
 from pixelpush_lib.routing import CriticEncoderPolicy
 from pixelpush_lib.wrappers import make_env
@@ -131,24 +131,6 @@ def build_model(config: RunConfig | str, env: VecEnv | None = None, seed: int = 
 # --- Files: atomic writes, manifest, log ---------------------------------------------------------
 
 
-def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
-
-
-def _git_commit() -> str:
-    repo = Path(__file__).resolve().parent.parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    if commit.returncode != 0:
-        return "unknown"
-    return commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-
-
 def environment_record(device: str) -> dict[str, Any]:
     """Package versions, git commit and machine: what a measured result must carry."""
     import gymnasium
@@ -170,7 +152,7 @@ def environment_record(device: str) -> dict[str, Any]:
             "mujoco": mujoco.__version__,
             "numpy": np.__version__,
         },
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "host": {"name": platform.node(), "platform": platform.platform(), "cpus": os.cpu_count(), "gpu": gpu},
         "device": device,
     }
@@ -404,7 +386,7 @@ def train(plan: RunPlan, *, checkpoint_every: int | None = None, device: str = "
         "resumed_from": str(plan.checkpoint.relative_to(run_dir)) if plan.checkpoint else None,
         "replay_buffer_transitions_at_start": int(model.replay_buffer.size() * model.n_envs),
         "command": " ".join(sys.argv),
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
     }
     manifest["segments"].append(segment)
     write_json_atomic(run_dir / MANIFEST, manifest)

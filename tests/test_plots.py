@@ -38,7 +38,7 @@ def test_success_plot_draws_seed_band_for_two_project_seeds(tmp_path):
                                                        "commit": "abc1234", "machine": "t"}}, curve, data)
     fig = plot_success(["step2"], data_dir=data)
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert any("measured: median of seeds [0, 1]" in s for s in labels)
+    assert any("measured: mean of seeds [0, 1] (n=2)" in s for s in labels)
     assert any("min-max over seeds" in s for s in labels)
 
 

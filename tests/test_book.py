@@ -1,0 +1,92 @@
+"""The book builds with warnings as errors, and its prose carries no hand-typed result numbers."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
+
+# Numbers that are not results: sizes, names, step labels, list markers. Everything else in prose must
+# come through a glue role (or sit in code).
+ALLOWED = [
+    r"\b\d+x\d+\b",  # image, map and kernel sizes: 84x84, 3x3
+    r"\bSteps? [0-4](?:(?:, | and | to )[0-4])*\b",  # "Step 2", "Steps 1, 2 and 4"
+    r"\bPhase [1-3]\b",
+    r"-v\d\b",  # FetchPush-v4, DrQ-v2
+    r"\bstride[- ]\d\b",  # "stride 4", "stride-2 layers"
+    r"\bSB3\b|Stable-Baselines3",
+    r"\[-1, 1\]",  # SpatialSoftmax's coordinate range
+    r"^\s*\d+\.\s",  # numbered-list markers
+    r"\b\d+-D\b",  # dimensions: 3-D
+]
+STRIP = [
+    r"```.*?```",  # fenced code and directives
+    r"\{[a-z:]+\}`[^`]*`",  # roles: glue, cite, doc, ...
+    r"`[^`]*`",  # inline code
+    r"\]\([^)]*\)",  # link targets
+    r"<!--.*?-->",
+]
+
+
+def _prose_of_notebook(path: Path) -> str:
+    return "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+
+
+def _prose_of_page(path: Path) -> str:
+    text = path.read_text()
+    return re.sub(r"^---\n.*?\n---\n", "", text, flags=re.S)  # front matter
+
+
+def _hand_typed_numbers(text: str) -> list[str]:
+    for pattern in STRIP:
+        text = re.sub(pattern, " ", text, flags=re.S)
+    found = []
+    for line in text.splitlines():
+        for pattern in ALLOWED:
+            line = re.sub(pattern, " ", line)
+        found += [m.group(0) for m in re.finditer(r"\S*\d\S*", line)]
+    return found
+
+
+PAGES = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted(
+    p for p in (ROOT / "book").glob("*.md") if p.name != "data_notes.md"
+)
+
+
+@pytest.mark.parametrize("path", PAGES, ids=lambda p: p.name)
+def test_prose_has_no_hand_typed_result_numbers(path):
+    text = _prose_of_notebook(path) if path.suffix == ".ipynb" else _prose_of_page(path)
+    assert _hand_typed_numbers(text) == [], f"{path.name}: glue these numbers from data/ instead"
+
+
+def test_the_checker_catches_typed_numbers():
+    assert _hand_typed_numbers("success reached 96% at 4M steps") == ["96%", "4M"]
+    assert _hand_typed_numbers("a 0.07 critic loss") == ["0.07"]
+    assert _hand_typed_numbers("Step 2 on 84x84 frames, {glue:text}`step2_success_4m` `--seed 0`") == []
+
+
+def test_book_builds_clean_with_warnings_as_errors(tmp_path):
+    """Executes every notebook (load mode) from a clean cache: the build CI relies on."""
+    result = subprocess.run(
+        [str(JUPYTER_BOOK), "build", str(ROOT), "-W", "--keep-going", "--path-output", str(tmp_path)],
+        capture_output=True, text=True, timeout=1200, cwd=ROOT,
+    )
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-6000:]
+    html = tmp_path / "_build" / "html"
+    for page in ["book/intro", "notebooks/00_baseline_gap", "notebooks/02_gradient_flow", "notebooks/04_drq_surprise",
+                 "book/reproduce", "book/data_notes", "book/references"]:
+        assert (html / f"{page}.html").exists(), page
+    from pixelpush_lib.numbers import chapter_numbers
+
+    numbers = chapter_numbers()
+    step2 = (html / "notebooks" / "02_gradient_flow.html").read_text()
+    assert "Traceback" not in step2
+    assert numbers["step2_success_4m"].prose() in step2, "glued numbers reach the rendered prose"
+    intro = (html / "book" / "intro.html").read_text()
+    assert numbers["step0_band"].prose() in intro
