@@ -32,7 +32,7 @@ REQUIRED_PROVENANCE = ("kind", "command", "git_commit", "git_dirty", "machine", 
 
 def provenance_record(command: str, wall_time_s: float) -> dict[str, Any]:
     """What a measured result must carry (git commit + dirty flag, machine, versions, date, command)."""
-    from pixelpush_lib.train import environment_record
+    from pixelpush_lib.provenance import environment_record
 
     env = environment_record("cpu")
     commit = env["git_commit"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,15 @@ def sha256_file(path: Path | str) -> str:
 
 
 def git_commit() -> str:
-    """This checkout's commit, with ``+dirty`` when tracked files differ from it; ``unknown`` outside git."""
+    """This checkout's commit, with ``+dirty`` when tracked code differs from it; ``unknown`` outside git.
+
+    Changes under ``data/`` do not count: regenerating one measured result rewrites tracked data files,
+    and the commit is there to identify the code that produced the next one.
+    """
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
-                               capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)data"],
+                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     if commit.returncode != 0:
@@ -40,3 +45,33 @@ def write_json_atomic(path: Path | str, payload: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     os.replace(tmp, path)
+
+
+def environment_record(device: str) -> dict[str, Any]:
+    """Package versions, git commit and machine: what a measured result must carry."""
+    # Imported here: hashing and atomic writes must not pay for torch and MuJoCo.
+    import gymnasium
+    import gymnasium_robotics
+    import mujoco
+    import numpy as np
+    import stable_baselines3
+    import torch as th
+
+    import pixelpush_lib
+
+    gpu = th.cuda.get_device_name(0) if th.cuda.is_available() else None
+    return {
+        "versions": {
+            "python": platform.python_version(),
+            "pixelpush_lib": pixelpush_lib.__version__,
+            "torch": th.__version__,
+            "stable_baselines3": stable_baselines3.__version__,
+            "gymnasium": gymnasium.__version__,
+            "gymnasium_robotics": getattr(gymnasium_robotics, "__version__", "unknown"),
+            "mujoco": mujoco.__version__,
+            "numpy": np.__version__,
+        },
+        "git_commit": git_commit(),
+        "host": {"name": platform.node(), "platform": platform.platform(), "cpus": os.cpu_count(), "gpu": gpu},
+        "device": device,
+    }

@@ -19,7 +19,6 @@ import csv
 import datetime as dt
 import json
 import os
-import platform
 import shutil
 import sys
 from dataclasses import dataclass
@@ -27,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch as th
 from stable_baselines3 import SAC, HerReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.env_util import make_vec_env
@@ -38,7 +36,7 @@ from pixelpush_lib.augment import DrQHerReplayBuffer, DrQShift
 from pixelpush_lib.buffers import FrameHerReplayBuffer
 from pixelpush_lib.configs import RunConfig, get_config
 from pixelpush_lib.encoders import ManipulationExtractor, NatureExtractor
-from pixelpush_lib.provenance import git_commit, write_json_atomic
+from pixelpush_lib.provenance import environment_record, git_commit, write_json_atomic
 from pixelpush_lib.regime import RegimeMonitorCallback
 from pixelpush_lib.routing import CriticEncoderPolicy
 from pixelpush_lib.wrappers import make_env
@@ -129,33 +127,6 @@ def build_model(config: RunConfig | str, env: VecEnv | None = None, seed: int = 
 
 
 # --- Files: atomic writes, manifest, log ---------------------------------------------------------
-
-
-def environment_record(device: str) -> dict[str, Any]:
-    """Package versions, git commit and machine: what a measured result must carry."""
-    import gymnasium
-    import gymnasium_robotics
-    import mujoco
-    import stable_baselines3
-
-    import pixelpush_lib
-
-    gpu = th.cuda.get_device_name(0) if th.cuda.is_available() else None
-    return {
-        "versions": {
-            "python": platform.python_version(),
-            "pixelpush_lib": pixelpush_lib.__version__,
-            "torch": th.__version__,
-            "stable_baselines3": stable_baselines3.__version__,
-            "gymnasium": gymnasium.__version__,
-            "gymnasium_robotics": getattr(gymnasium_robotics, "__version__", "unknown"),
-            "mujoco": mujoco.__version__,
-            "numpy": np.__version__,
-        },
-        "git_commit": git_commit(),
-        "host": {"name": platform.node(), "platform": platform.platform(), "cpus": os.cpu_count(), "gpu": gpu},
-        "device": device,
-    }
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any]:

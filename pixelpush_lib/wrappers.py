@@ -18,10 +18,17 @@ from typing import Any, SupportsFloat
 # gymnasium_robotics would otherwise import mujoco with PyOpenGL's bare traceback.
 from pixelpush_lib.rendering import CAMERAS, CameraPreset, FrameRenderer  # isort: skip
 
+import contextlib
+import io
+
 import gymnasium as gym
-import gymnasium_robotics
 import numpy as np
 from gymnasium import spaces
+
+# gymnasium_robotics prints a notice about its Adroit hand envs on import (this chapter uses none):
+# keep it out of every CLI call and notebook. Import errors still raise.
+with contextlib.redirect_stderr(io.StringIO()):
+    import gymnasium_robotics
 
 gym.register_envs(gymnasium_robotics)
 

@@ -170,3 +170,28 @@ def test_numbers_prefer_project_data_for_the_same_config_and_seed(data):
     expected = curve.loc[curve["step"] == 2_000_000, "value"].item()
     assert number.provenance == "measured" and number.value == pytest.approx(expected)
     assert any(reported.source in alt for alt in number.alternatives)
+
+
+def test_import_a_pixelpush_train_run_csv_and_tensorboard(data, tmp_path):
+    """The logs `pixelpush train` writes (progress.csv and tb/) import with provenance `imported`."""
+    from pixelpush_lib.train import plan_new_run, train
+
+    run = tmp_path / "step2_run"
+    tiny = {"n_envs": 2, "learning_starts": 100, "batch_size": 8, "buffer_size": 1000}
+    train(plan_new_run("step2", run, seed=0, total_steps=400, overrides=tiny), device="cpu", progress_bar=False)
+    from_csv = import_run(run / "progress.csv", "step2_tiny_csv", "step2", 0, data_dir=data)
+    from_tb = import_run(run / "tb", "step2_tiny_tb", "step2", 0, data_dir=data)
+    for out, fmt in ((from_csv, "csv"), (from_tb, "tensorboard")):
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["provenance"]["kind"] == "imported"
+        curve = pd.read_csv(out / "curve.csv")
+        success = curve[curve["metric"] == "success_rate"]
+        assert list(success["step"]) == [200, 400], fmt
+    csv_curve = pd.read_csv(from_csv / "curve.csv").sort_values(["metric", "step"]).reset_index(drop=True)
+    tb_curve = pd.read_csv(from_tb / "curve.csv").sort_values(["metric", "step"]).reset_index(drop=True)
+    shared = sorted(set(csv_curve["metric"]) & set(tb_curve["metric"]))
+    assert "critic_loss" in shared
+    for metric in shared:
+        a = csv_curve[csv_curve["metric"] == metric]["value"].to_numpy()
+        b = tb_curve[tb_curve["metric"] == metric]["value"].to_numpy()
+        np.testing.assert_allclose(a, b, rtol=1e-5)
