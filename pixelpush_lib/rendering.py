@@ -26,6 +26,16 @@ class RenderBackendError(RuntimeError):
 
 
 def _backend_hint(error: BaseException) -> str:
+    import pixelpush_lib
+
+    if pixelpush_lib.MUJOCO_IMPORTED_BEFORE_GL_SETUP:
+        return (
+            f"MuJoCo could not create an OpenGL context ({type(error).__name__}: {error}).\n"
+            "mujoco was imported before pixelpush_lib with MUJOCO_GL unset, so it chose its default backend "
+            "(glfw, which needs a display) before pixelpush_lib could select egl.\n"
+            "Fix: import pixelpush_lib before mujoco (or anything that imports it), or set MUJOCO_GL=egl in the "
+            "environment before Python starts."
+        )
     backend = os.environ.get("MUJOCO_GL", "<unset>")
     packages = GL_PACKAGES.get(backend, GL_PACKAGES["egl"])
     return (

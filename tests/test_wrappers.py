@@ -156,3 +156,13 @@ def test_missing_gl_backend_names_mujoco_gl_and_packages():
     assert result.returncode != 0
     assert "RenderBackendError" in result.stderr
     assert "MUJOCO_GL=osmesa" in result.stderr and "libosmesa6" in result.stderr
+
+
+def test_mujoco_imported_first_is_explained():
+    """The common notebook mistake: `import mujoco` before pixelpush_lib, with MUJOCO_GL unset."""
+    code = "import mujoco; import pixelpush_lib.wrappers as w; w.make_env('pixels')"
+    env = {"PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "RenderBackendError" in result.stderr
+    assert "mujoco was imported before pixelpush_lib" in result.stderr
