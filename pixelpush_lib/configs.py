@@ -23,8 +23,15 @@ REPLAY_BUFFERS = ("frame_her", "sb3_her")  # frame_her: each rendered frame stor
 
 ACHIEVED_GOAL_CAVEAT = (
     "the reported run's policy also saw achieved_goal (the puck's true 3-D position) next to the "
-    "CNN features (../shared/reference/README.md)"
+    "CNN features (evidence: data/reported/runs.csv, column inputs_evidence)"
 )
+NATURE_INPUTS_CAVEAT = (
+    "the reported NatureCNN run was trained with another script, and which observation keys reached its "
+    "policy is not recorded; this config feeds achieved_goal, as the author's later pixel runs did"
+)
+# Fields that name a config and its reported run: an override would make a different experiment
+# claim the author's run, and a manifest that could not be resumed.
+IDENTITY_FIELDS = ("name", "arc_step", "description", "reference_run", "reference_differences", "unreported_defaults")
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,10 @@ class RunConfig:
         """A copy with some fields replaced; unknown keys or wrong types raise ``ValueError``."""
         if not overrides:
             return self
-        known = {f.name: f for f in dataclasses.fields(self)}
+        known = {f.name: f for f in dataclasses.fields(self) if f.name not in IDENTITY_FIELDS}
+        frozen = sorted(set(overrides) & set(IDENTITY_FIELDS))
+        if frozen:
+            raise ValueError(f"config field(s) {frozen} name the config and its reported run and cannot be overridden")
         unknown = sorted(set(overrides) - set(known))
         if unknown:
             raise ValueError(
@@ -93,6 +103,11 @@ class RunConfig:
                 "replay_buffer",
                 self.obs_mode == "pixels" or self.replay_buffer == "sb3_her",
                 "'sb3_her' for state observations (frame_her stores pixel frames)",
+            ),
+            (
+                "encoder",
+                (self.encoder == "state_mlp") == (self.obs_mode == "state"),
+                "'state_mlp' exactly when obs_mode='state' ('nature' or 'manipulation' for pixels)",
             ),
             ("her_strategy", self.her_strategy in ("future", "final", "episode"), "future, final or episode"),
             ("batch_size", self.batch_size >= 1, ">= 1"),
@@ -126,6 +141,8 @@ def _coerce(key: str, value: Any, current: Any) -> Any:
         if key == "ent_coef":
             return "auto" if value == "auto" else float(value)
         if isinstance(current, int):
+            if isinstance(value, bool):
+                raise ValueError
             as_float = float(value)
             if as_float != int(as_float):
                 raise ValueError
@@ -189,7 +206,7 @@ _STEP0 = RunConfig(
     frame_stack=1,
     reference_run="naturecnn256_her_seed0",
     reference_differences=(
-        ACHIEVED_GOAL_CAVEAT,
+        NATURE_INPUTS_CAVEAT,
         "the reported run used SB3's CombinedExtractor (NatureCNN on pixels, flattened vectors), trained to 8M steps",
     ),
     unreported_defaults=(
@@ -273,7 +290,7 @@ _BASE = {c.name: c for c in (_STATE, _STEP0, _STEP1, _STEP2, _STEP4)}
 
 
 def _pixels_only(config: RunConfig) -> RunConfig:
-    differences = tuple(d for d in config.reference_differences if d != ACHIEVED_GOAL_CAVEAT)
+    differences = tuple(d for d in config.reference_differences if d not in (ACHIEVED_GOAL_CAVEAT, NATURE_INPUTS_CAVEAT))
     return dataclasses.replace(
         config,
         name=f"{config.name}_pixels_only",

@@ -1,7 +1,7 @@
 """Pixel encoders: what the network *can* see (Steps 0 and 1 of the chapter).
 
 * ``ManipulationCNN``: four 3x3 convolutions that halve the image only twice (84->42->42->42->21),
-  so a 6-px puck still covers about three cells of the final map.
+  so a 6-px puck still covers several cells of the final map (measured: book, Step 0).
 * ``SpatialSoftmax``: turns each feature map into the expected (x, y) of where it fires.
 * ``NatureExtractor`` / ``ManipulationExtractor``: SB3 features extractors for the Dict observation
   of ``wrappers.make_env("pixels")``.

@@ -89,10 +89,20 @@ def check_parameters(
 
 def train_or_resume(params: NotebookParameters, progress_bar: bool = True) -> Path:
     """Train ``params.config`` into ``params.run_dir``; resume it if it already holds that run."""
-    from pixelpush_lib.train import MANIFEST, latest_checkpoint, plan_new_run, plan_resume, train
+    from pixelpush_lib.train import (
+        MANIFEST,
+        check_same_run,
+        latest_checkpoint,
+        plan_new_run,
+        plan_resume,
+        read_manifest,
+        train,
+    )
 
     run_dir = params.run_dir
     if (run_dir / MANIFEST).exists():
+        # Never continue (or accept as finished) a run of another config or other overrides.
+        check_same_run(run_dir, read_manifest(run_dir), params.config.name, params.overrides)
         if latest_checkpoint(run_dir) is not None:
             step = json.loads((run_dir / "checkpoints" / "latest.json").read_text())["num_timesteps"]
             if step >= params.total_steps:
@@ -166,7 +176,8 @@ def glue_text(name: str, text: str) -> None:
 
 
 def glue_chapter_numbers(data_dir: Path | None = None) -> dict[str, Any]:
-    """Glue every ``chapter_numbers()`` entry as prose (``name``) and its source (``name__source``).
+    """Glue every ``chapter_numbers()`` entry as prose (``name``), its source (``name__source``) and its
+    provenance (``name__provenance``).
 
     Returns the numbers so the notebook can also compute with them.
     """
@@ -176,6 +187,7 @@ def glue_chapter_numbers(data_dir: Path | None = None) -> dict[str, Any]:
     for name, number in numbers.items():
         glue_text(name, number.prose())
         glue_text(f"{name}__source", number.source)
+        glue_text(f"{name}__provenance", number.provenance)  # "reported" unless project runs replaced it
     return numbers
 
 

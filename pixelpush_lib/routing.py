@@ -32,7 +32,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch as th
-from stable_baselines3.common.policies import ContinuousCritic
+from stable_baselines3.common.policies import BaseModel, ContinuousCritic
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from stable_baselines3.sac.policies import Actor, SACPolicy
 
@@ -67,7 +67,7 @@ def _encode(model: Actor | ContinuousCritic, obs: PyTorchObs, cache: FeatureCach
     """
     features = cache.get(obs)
     if features is None:
-        features = super(type(model), model).extract_features(obs, model.features_extractor)
+        features = BaseModel.extract_features(model, obs, model.features_extractor)
         if th.is_grad_enabled():
             cache.put(obs, features)
     return features

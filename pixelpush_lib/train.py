@@ -9,8 +9,11 @@ A run directory holds::
 
 Checkpoints are taken at episode boundaries (every env just finished its 50-step episode), written
 into a temporary folder and renamed, and only then does ``latest.json`` point at them: a run killed
-at any moment resumes from a complete checkpoint, with its replay buffer, and its log continues with
-no duplicated or missing rows.
+at any moment resumes from a complete checkpoint, with its replay buffer, its step and episode
+counters, and a ``progress.csv`` that continues with no duplicated or missing rows. What a resume does
+not restore: the random-number states (the envs are re-seeded with ``seed + episodes``), so the resumed
+run is a faithful continuation, not a bit-identical replay; and TensorBoard keeps any scalars written
+between the checkpoint and a crash (``progress.csv`` is the log of record).
 """
 
 from __future__ import annotations
@@ -250,7 +253,7 @@ class EpisodeBoundaryCheckpoint(BaseCallback):
 
     It acts at the end of SB3's rollout, after the step's transitions are in the replay buffer and
     before that step's gradient update: a resumed run skips that one update (``gradient_steps`` of
-    them) and continues everything else exactly.
+    them). See the module docstring for what else a resume does not restore.
     """
 
     def __init__(self, run_dir: Path, every: int) -> None:
@@ -301,19 +304,32 @@ def plan_new_run(config_name: str, run_dir: Path | str, seed: int, total_steps: 
     return RunPlan(run_dir, config, dict(overrides or {}), int(seed), steps, None, 0)
 
 
-def plan_resume(run_dir: Path | str, total_steps: int | None, config_name: str | None = None, overrides=None) -> RunPlan:
-    run_dir = Path(run_dir)
-    manifest = read_manifest(run_dir)
+def check_same_run(run_dir: Path, manifest: dict[str, Any], config_name: str | None, overrides) -> None:
+    """Refuse to continue ``run_dir`` as a different experiment.
+
+    ``config_name=None`` / ``overrides=None`` mean "whatever the run used" (``pixelpush train --resume``
+    without ``--config``/``--set``). Overrides are compared through the configs they produce, so ``"8"``
+    from the command line and ``8`` from a notebook are the same value.
+    """
     if config_name is not None and config_name != manifest["config_name"]:
         raise RunError(
             f"{run_dir} was trained with config {manifest['config_name']!r}, not {config_name!r}: "
             "resume without --config, or start a new run directory"
         )
-    if overrides and dict(overrides) != manifest["overrides"]:
-        raise RunError(
-            f"{run_dir} was trained with overrides {manifest['overrides']}, not {dict(overrides)}: a resumed run keeps "
-            "its config; start a new run directory to change it"
-        )
+    if overrides is not None:
+        used = get_config(manifest["config_name"], manifest["overrides"]).to_dict()
+        asked = get_config(manifest["config_name"], overrides).to_dict()
+        if used != asked:
+            raise RunError(
+                f"{run_dir} was trained with overrides {manifest['overrides']}, not {dict(overrides)}: a resumed run "
+                "keeps its config; start a new run directory to change it"
+            )
+
+
+def plan_resume(run_dir: Path | str, total_steps: int | None, config_name: str | None = None, overrides=None) -> RunPlan:
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir)
+    check_same_run(run_dir, manifest, config_name, overrides)
     checkpoint = latest_checkpoint(run_dir)
     if checkpoint is None:
         raise RunError(f"{run_dir} has no complete checkpoint (checkpoints/latest.json): nothing to resume from")
@@ -347,7 +363,9 @@ def train(plan: RunPlan, *, checkpoint_every: int | None = None, device: str = "
     else:
         manifest = read_manifest(run_dir)
         manifest["total_steps"] = plan.total_steps
-        env = make_training_env(plan.config, plan.seed)
+        # New env seeds after a resume: re-using the run's own would replay its first episodes' goals.
+        episodes = json.loads((plan.checkpoint / "checkpoint.json").read_text())["episodes"]
+        env = make_training_env(plan.config, plan.seed + episodes)
         model = SAC.load(plan.checkpoint / "model.zip", env=env, device=device)
         load_replay_buffer(model, plan.checkpoint)
         truncate_progress(run_dir / PROGRESS, plan.start_step)
@@ -418,7 +436,7 @@ def _train_command(args) -> int:
         if args.checkpoint_every is not None and args.checkpoint_every <= 0:
             raise RunError(f"--checkpoint-every={args.checkpoint_every} must be a positive number of steps")
         if args.resume is not None:
-            plan = plan_resume(args.resume, args.total_steps, args.config, overrides)
+            plan = plan_resume(args.resume, args.total_steps, args.config, overrides or None)
         else:
             if args.config is None or args.run_dir is None:
                 raise RunError("a new run needs --config and --run-dir (or --resume RUN_DIR to extend one)")

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from pixelpush_lib.configs import ACHIEVED_GOAL_CAVEAT, CONFIGS, get_config
+from pixelpush_lib.configs import ACHIEVED_GOAL_CAVEAT, CONFIGS, NATURE_INPUTS_CAVEAT, get_config
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "runs.csv"
 
@@ -15,8 +15,9 @@ def test_the_arc_steps_exist_with_pixels_only_twins():
         twin = get_config(f"{name}_pixels_only")
         assert twin.policy_sees_achieved_goal is False
         assert get_config(name).policy_sees_achieved_goal is True  # the author's runs did feed it
-        assert ACHIEVED_GOAL_CAVEAT in get_config(name).reference_differences
-        assert ACHIEVED_GOAL_CAVEAT not in twin.reference_differences
+        caveat = NATURE_INPUTS_CAVEAT if name == "step0" else ACHIEVED_GOAL_CAVEAT  # step0's inputs: not recorded
+        assert caveat in get_config(name).reference_differences
+        assert caveat not in twin.reference_differences
 
 
 def test_each_step_is_the_arcs_description():
@@ -62,3 +63,12 @@ def test_overrides_are_typed_and_checked():
         get_config("step2", {"routing": "both"})
     with pytest.raises(ValueError, match="batch_size"):
         get_config("step2", {"batch_size": 0})
+
+
+def test_identity_fields_cannot_be_overridden_and_combinations_are_checked():
+    with pytest.raises(ValueError, match="cannot be overridden"):
+        get_config("step2", {"reference_run": "cellD_drq_ss_criticenc_seed0"})
+    with pytest.raises(ValueError, match="state_mlp"):
+        get_config("step2", {"encoder": "state_mlp"})
+    with pytest.raises(ValueError, match="batch_size"):
+        get_config("step2", {"batch_size": True})

@@ -146,3 +146,20 @@ def test_resume_without_checkpoint_is_refused(finished_run, tmp_path):
     (copy / "run.json").write_text((finished_run / "run.json").read_text())
     with pytest.raises(RunError, match="no complete checkpoint"):
         plan_resume(copy, total_steps=1000)
+
+
+def test_resume_compares_effective_configs_not_raw_overrides(finished_run):
+    """'8' from the command line equals 8 from a notebook; {} is not the run's tiny overrides."""
+    as_strings = {key: str(value) for key, value in TINY.items()}
+    assert plan_resume(finished_run, total_steps=400, overrides=as_strings).start_step == 200
+    with pytest.raises(RunError, match="trained with overrides"):
+        plan_resume(finished_run, total_steps=400, overrides={})
+    assert plan_resume(finished_run, total_steps=400, overrides=None).start_step == 200  # CLI --resume without --set
+
+
+def test_notebook_train_mode_never_continues_another_experiment(finished_run):
+    from pixelpush_lib.notebook import check_parameters, train_or_resume
+
+    params = check_parameters("train", "step1", 0, 200, finished_run, overrides={})
+    with pytest.raises(RunError, match="trained with overrides"):
+        train_or_resume(params)  # finished at 200 steps, but with other overrides: refused, not "done"
