@@ -681,7 +681,7 @@ def collect(out: Path | str, into: Path | str | None = None, force: bool = False
     """
     from pixelpush_lib.curves import DATA_DIR
     from pixelpush_lib.importer import CONFIG_TO_ARC_STEP, import_run
-    from pixelpush_lib.train import PROGRESS
+    from pixelpush_lib.train import PROGRESS, read_manifest
 
     out = Path(out)
     data_dir = Path(into) if into is not None else DATA_DIR
@@ -709,7 +709,11 @@ def collect(out: Path | str, into: Path | str | None = None, force: bool = False
         raise SweepError(f"already in {data_dir}: {', '.join(conflicts)}; pass --force to replace them, or "
                          f"--prefix to import under other run ids. Nothing was imported.")
     for job, run_id, log in todo:
-        description = f"pixelpush reproduce sweep {out.resolve()} job {job.job_id}: {job.total_steps:,} steps"
+        # The run was trained by this project's code: say with which overrides and at which commit, so a
+        # tiny smoke sweep can never pass for the chapter's config in data/.
+        trained = read_manifest(job.run_dir)
+        description = (f"pixelpush reproduce sweep {out.resolve()} job {job.job_id}: {job.total_steps:,} steps, "
+                       f"overrides {trained['overrides'] or 'none'}, trained at commit {trained['git_commit']}")
         target = import_run(log, run_id, job.step, job.seed, force=force, data_dir=data_dir,
                             inputs=inputs_of(job.step), description=description)
         outcomes.append(Outcome(job.job_id, "imported", str(target)))
