@@ -28,14 +28,6 @@ import pandas as pd
 from pixelpush_lib.configs import CONFIGS, RunConfig, get_config
 
 MODES = ("load", "train")
-# SB3 log keys -> the metric names of data/ (curves.SB3_KEYS says the same for imports).
-LOGGED_METRICS = {
-    "rollout/success_rate": "success_rate",
-    "train/critic_loss": "critic_loss",
-    "train/actor_loss": "actor_loss",
-    "rollout/ep_rew_mean": "ep_rew_mean",
-    "time/fps": "fps",
-}
 
 
 class ParameterError(ValueError):
@@ -130,17 +122,13 @@ class MeasuredRun:
 
 def measured_run(run_dir: str | Path) -> MeasuredRun:
     """Read a ``pixelpush train`` run directory as a measured curve (provenance from its manifest)."""
-    from pixelpush_lib.train import PROGRESS, STEP_COLUMN, read_manifest
+    from pixelpush_lib.importer import read_progress_csv
+    from pixelpush_lib.train import PROGRESS, read_manifest
 
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)
-    log = pd.read_csv(run_dir / PROGRESS)
-    rows = []
-    for key, metric in LOGGED_METRICS.items():
-        if key in log:
-            part = log[[STEP_COLUMN, key]].dropna()
-            rows.append(pd.DataFrame({"step": part[STEP_COLUMN].astype(int), "metric": metric, "value": part[key]}))
-    curve = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["step", "metric", "value"])
+    # The importer's reader: same SB3 key -> metric mapping and the same validation as `pixelpush import`.
+    curve = read_progress_csv(run_dir / PROGRESS)
     provenance = {
         "kind": "measured",
         "command": [s["command"] for s in manifest["segments"]],
