@@ -10,7 +10,7 @@ CONSTRAINTS := requirements/constraints.txt
 TORCH_PIP_ARGS ?=
 export MUJOCO_GL ?= egl
 
-.PHONY: venv test book book-clean bench-env bench-update bench-memory bench-book clean
+.PHONY: venv test book book-clean bench-env bench-update bench-memory bench-book bench-train-state clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ bench-env: venv
 
 bench-update: venv
 	$(PY) -m pixelpush_lib.bench update
+
+# State-agent training, env-steps/s: this project's pipeline vs stock SB3 SAC + HerReplayBuffer, same config.
+bench-train-state: venv
+	$(PY) -m pixelpush_lib.bench train-state
 
 bench-memory: venv
 	$(PY) -m pixelpush_lib.bench memory

@@ -11,11 +11,14 @@ def _doctor(args: argparse.Namespace) -> int:
     """Render one frame headless and report versions: the first thing to run on a new machine."""
     import os
 
-    import pixelpush_lib  # noqa: F401  (sets MUJOCO_GL before mujoco loads)
-    from pixelpush_lib.rendering import RenderBackendError
-    from pixelpush_lib.wrappers import make_env
+    import gymnasium  # noqa: E401
+    import mujoco
+    import stable_baselines3
+    import torch
 
-    import gymnasium, mujoco, stable_baselines3, torch  # noqa: E401
+    import pixelpush_lib  # noqa: F401  (sets MUJOCO_GL before mujoco loads)
+    from pixelpush_lib.env.rendering import RenderBackendError
+    from pixelpush_lib.env.wrappers import make_env
 
     print(f"MUJOCO_GL={os.environ.get('MUJOCO_GL')}")
     for module in (mujoco, gymnasium, stable_baselines3, torch):
@@ -39,10 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     doctor = sub.add_parser("doctor", help="check headless rendering and print package versions")
     doctor.set_defaults(func=_doctor)
-    from pixelpush_lib.checkpoints import add_checkpoints_command
-    from pixelpush_lib.importer import add_import_command
-    from pixelpush_lib.reproduce import add_collect_command, add_reproduce_command
-    from pixelpush_lib.train import add_train_command
+    from pixelpush_lib.results.importer import add_import_command
+    from pixelpush_lib.sweeps.checkpoints import add_checkpoints_command
+    from pixelpush_lib.sweeps.collect import add_collect_command
+    from pixelpush_lib.sweeps.reproduce import add_reproduce_command
+    from pixelpush_lib.training.runs import add_train_command
 
     add_train_command(sub)
     add_import_command(sub)

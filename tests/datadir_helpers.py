@@ -6,7 +6,7 @@ import hashlib
 import shutil
 from pathlib import Path
 
-from pixelpush_lib.curves import DATA_DIR
+from pixelpush_lib.core.paths import DATA_DIR
 
 
 def copy_data(tmp_path: Path) -> Path:

@@ -3,7 +3,8 @@ import pytest
 import torch as th
 from stable_baselines3 import SAC
 
-from pixelpush_lib.augment import DrQHerReplayBuffer, DrQShift, random_shift, shift_pixels_of
+from pixelpush_lib.nets.augment import DrQShift, augment_pixels, random_shift
+from pixelpush_lib.replay.drq_her import DrQHerReplayBuffer
 
 
 def _reference_shift(image: np.ndarray, dx: int, dy: int, pad: int) -> np.ndarray:
@@ -36,7 +37,7 @@ def test_obs_and_next_obs_are_shifted_independently():
     Samples = namedtuple("Samples", "observations next_observations")
     image = th.arange(64, dtype=th.uint8).reshape(1, 1, 8, 8).repeat(500, 3, 1, 1)
     samples = Samples({"pixels": image}, {"pixels": image.clone()})
-    out = shift_pixels_of(samples, DrQShift(pad=2))
+    out = augment_pixels(samples, DrQShift(pad=2))
     same = (out.observations["pixels"] == out.next_observations["pixels"]).flatten(1).all(1).float().mean()
     # independent uniform offsets in a 5x5 grid coincide with probability 1/25
     assert 0.0 < float(same) < 0.15

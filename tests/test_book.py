@@ -82,7 +82,7 @@ def test_book_builds_clean_with_warnings_as_errors(tmp_path):
     for page in ["book/intro", "notebooks/00_baseline_gap", "notebooks/02_gradient_flow", "notebooks/04_drq_surprise",
                  "book/reproduce", "book/data_notes", "book/references"]:
         assert (html / f"{page}.html").exists(), page
-    from pixelpush_lib.numbers import chapter_numbers
+    from pixelpush_lib.results.quoted_numbers import chapter_numbers
 
     numbers = chapter_numbers()
     step2 = (html / "notebooks" / "02_gradient_flow.html").read_text()

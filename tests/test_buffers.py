@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from stable_baselines3 import SAC, HerReplayBuffer
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
-from pixelpush_lib.buffers import BufferFileError, FrameHerReplayBuffer
+from pixelpush_lib.replay.frame_her import FrameHerReplayBuffer
+from pixelpush_lib.replay.persistence import BufferFileError
 
 # ----------------------------------------------------------------------------- a tiny pixel goal env
 
@@ -162,7 +163,7 @@ def assert_equivalent(ours: FrameHerReplayBuffer, sb3: HerReplayBuffer, seed: in
 
 def test_real_pixel_env_equivalence_with_wraparound():
     """Two real FetchPush pixel envs (4-stack, 84x84): 110 steps into an 80-per-env buffer (it wraps)."""
-    from pixelpush_lib.wrappers import make_env
+    from pixelpush_lib.env.wrappers import make_env
 
     venv = DummyVecEnv([lambda i=i: make_env("pixels", frame_stack=4, seed=i) for i in range(2)])
     ours, sb3 = make_pair(venv, per_env=80, n_sampled_goal=4, goal_selection_strategy="future")

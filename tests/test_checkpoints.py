@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pixelpush_lib import checkpoints as ck
-from pixelpush_lib.provenance import sha256_file
-from pixelpush_lib.train import latest_checkpoint, plan_new_run, train
+from pixelpush_lib.core.files import sha256_file
+from pixelpush_lib.results.registry import CheckpointError, availability, fetch, read_registry, registered_checkpoints
+from pixelpush_lib.sweeps.checkpoints import register_checkpoint
+from pixelpush_lib.training import RunDir, evaluate, load_model, load_pretrained, plan_new_run, rollout_gif, train
 
 TINY = {"n_envs": 1, "learning_starts": 150, "batch_size": 8, "buffer_size": 1000, "cnn_channels": 8,
         "image_size": 48, "frame_stack": 2, "net_arch": "32,32"}
@@ -46,7 +47,7 @@ def served(tmp_path_factory):
     root = tmp_path_factory.mktemp("ckpt")
     plan = plan_new_run("step2", root / "run", seed=0, total_steps=200, overrides=TINY)
     train(plan, device="cpu", progress_bar=False)
-    model_zip = latest_checkpoint(root / "run") / "model.zip"
+    model_zip = RunDir(root / "run").latest_checkpoint() / "model.zip"
     public = root / "public"
     public.mkdir()
     (public / "model.zip").write_bytes(model_zip.read_bytes())
@@ -65,7 +66,7 @@ def served(tmp_path_factory):
 def registry(served, tmp_path_factory):
     model_zip, base = served
     path = tmp_path_factory.mktemp("registry") / "checkpoints.json"
-    ck.register_checkpoint(model_zip, "tiny_step2", "step2", url=f"{base}/model.zip", n_episodes=EPISODES,
+    register_checkpoint(model_zip, "tiny_step2", "step2", url=f"{base}/model.zip", n_episodes=EPISODES,
                            overrides=TINY, registry=path, device="cpu")
     return path
 
@@ -75,48 +76,47 @@ def _cache_files(cache: Path) -> list[str]:
 
 
 def test_committed_registry_lists_only_evaluated_checkpoints():
-    entries = ck.registered_checkpoints()
+    entries = registered_checkpoints()
     for entry in entries:  # none today; any future entry must carry its measurement
         assert entry.n_episodes >= 1 and entry.evaluated.get("commit") and len(entry.sha256) == 64
-    assert "checkpoints add" in ck.read_registry()["comment"]
-    if not ck.registered_checkpoints("step2"):
-        assert ck.availability("step2").startswith("No checkpoint is registered for step2")
+    assert "checkpoints add" in read_registry()["comment"]
+    if not registered_checkpoints("step2"):
+        assert availability("step2").startswith("No checkpoint is registered for step2")
 
 
 def test_register_records_hash_steps_and_measured_success(served, registry):
     model_zip, _ = served
-    (entry,) = ck.registered_checkpoints("step2", registry)
+    (entry,) = registered_checkpoints("step2", registry)
     assert entry.sha256 == sha256_file(model_zip) and entry.size_bytes == model_zip.stat().st_size
     assert entry.steps == 200 and entry.n_episodes == EPISODES and 0 <= entry.success_rate <= 1
     assert entry.evaluated["deterministic"] and entry.evaluated["commit"]
-    assert "tiny_step2: 200 steps" in ck.availability("step2", registry)
-    assert ck.registered_checkpoints("step4", registry) == []
-    with pytest.raises(ck.CheckpointError, match="already has a checkpoint named 'tiny_step2'"):
-        ck.register_checkpoint(model_zip, "tiny_step2", "step2", registry=registry, n_episodes=1, overrides=TINY)
+    assert "tiny_step2: 200 steps" in availability("step2", registry)
+    assert registered_checkpoints("step4", registry) == []
+    with pytest.raises(CheckpointError, match="already has a checkpoint named 'tiny_step2'"):
+        register_checkpoint(model_zip, "tiny_step2", "step2", registry=registry, n_episodes=1, overrides=TINY)
 
 
 def test_load_pretrained_over_http_then_evaluate_and_gif(served, registry, tmp_path):
-    from stable_baselines3 import SAC
 
     model_zip, _ = served
     cache = tmp_path / "cache"
-    model = ck.load_pretrained("tiny_step2", registry=registry, cache_dir=cache, device="cpu")
-    (entry,) = ck.registered_checkpoints(None, registry)
+    model = load_pretrained("tiny_step2", registry=registry, cache_dir=cache, device="cpu")
+    (entry,) = registered_checkpoints(None, registry)
     assert _cache_files(cache) == [entry.sha256, f"{entry.sha256}/tiny_step2.zip"]
-    direct = ck.load_model(model_zip, "step2", TINY, device="cpu")
+    direct = load_model(model_zip, "step2", TINY, device="cpu")
     obs = model.get_env().reset()
     assert np.array_equal(model.predict(obs, deterministic=True)[0], direct.predict(obs, deterministic=True)[0])
 
-    result = ck.evaluate(model, n_episodes=EPISODES)
+    result = evaluate(model, n_episodes=EPISODES)
     assert result["n_episodes"] == EPISODES == len(result["successes"])
     assert result["success_rate"] == pytest.approx(np.mean(result["successes"]))
     assert result["success_rate"] == entry.success_rate  # same seed, deterministic policy: same measurement
-    gif = ck.rollout_gif(model, tmp_path / "agent.gif", n_steps=5)
+    gif = rollout_gif(model, tmp_path / "agent.gif", n_steps=5)
     with Image.open(gif) as image:
         assert image.n_frames == 6 and image.size == (48 * 3, 48 * 3)
 
     # the cached copy is reused (no server needed) and re-verified
-    again = ck.fetch(entry, cache, registry)
+    again = fetch(entry, cache, registry)
     assert again.read_bytes() == model_zip.read_bytes()
 
 
@@ -126,13 +126,13 @@ def test_file_url_and_relative_path(served, tmp_path):
     local.parent.mkdir(parents=True)
     local.write_bytes(model_zip.read_bytes())
     registry = tmp_path / "reg" / "checkpoints.json"
-    entry = ck.register_checkpoint(local, "rel", "step2", n_episodes=1, overrides=TINY, registry=registry, device="cpu")
+    entry = register_checkpoint(local, "rel", "step2", n_episodes=1, overrides=TINY, registry=registry, device="cpu")
     assert entry.url == "models/m.zip"
-    ck.load_pretrained("rel", registry=registry, cache_dir=tmp_path / "c1", device="cpu")
+    load_pretrained("rel", registry=registry, cache_dir=tmp_path / "c1", device="cpu")
     payload = json.loads(registry.read_text())
     payload["checkpoints"][0]["url"] = local.as_uri()
     registry.write_text(json.dumps(payload))
-    ck.load_pretrained("rel", registry=registry, cache_dir=tmp_path / "c2", device="cpu")
+    load_pretrained("rel", registry=registry, cache_dir=tmp_path / "c2", device="cpu")
 
 
 def _variant(registry: Path, tmp_path: Path, **changes) -> Path:
@@ -166,22 +166,22 @@ def test_bad_downloads_are_refused_and_leave_nothing(served, registry, tmp_path,
     def never(*args, **kwargs):
         raise AssertionError("SB3 was asked to load an unverified file")
 
-    monkeypatch.setattr(ck, "load_model", never)
+    monkeypatch.setattr("pixelpush_lib.training.pretrained.load_model", never)
     cache = tmp_path / "cache"
-    with pytest.raises(ck.CheckpointError, match=match):
-        ck.load_pretrained("tiny_step2", registry=variant, cache_dir=cache)
+    with pytest.raises(CheckpointError, match=match):
+        load_pretrained("tiny_step2", registry=variant, cache_dir=cache)
     assert _cache_files(cache) == []  # no partial file, no empty folder
 
 
 def test_unknown_name_and_broken_registry(registry, tmp_path):
-    with pytest.raises(ck.CheckpointError, match="no checkpoint named 'nope'.*registered: tiny_step2"):
-        ck.load_pretrained("nope", registry=registry, cache_dir=tmp_path)
-    with pytest.raises(ck.CheckpointError, match="no checkpoint named 'x'.*none: the registry is empty"):
-        ck.load_pretrained("x", registry=tmp_path / "absent.json", cache_dir=tmp_path)
+    with pytest.raises(CheckpointError, match="no checkpoint named 'nope'.*registered: tiny_step2"):
+        load_pretrained("nope", registry=registry, cache_dir=tmp_path)
+    with pytest.raises(CheckpointError, match="no checkpoint named 'x'.*none: the registry is empty"):
+        load_pretrained("x", registry=tmp_path / "absent.json", cache_dir=tmp_path)
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
-    with pytest.raises(ck.CheckpointError, match="not valid JSON"):
-        ck.registered_checkpoints(registry=broken)
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        registered_checkpoints(registry=broken)
     bad = _variant(registry, tmp_path, success_rate=37.0)  # a percentage where a fraction belongs
-    with pytest.raises(ck.CheckpointError, match="success rate in \\[0, 1\\]"):
-        ck.registered_checkpoints(registry=bad)
+    with pytest.raises(CheckpointError, match="success rate in \\[0, 1\\]"):
+        registered_checkpoints(registry=bad)

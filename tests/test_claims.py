@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pixelpush_lib.curves import load_points
-from pixelpush_lib.numbers import chapter_numbers
+from pixelpush_lib.results.loaders import load_points
+from pixelpush_lib.results.quoted_numbers import chapter_numbers
 
 LOW_BAND = 0.15  # "flat", "stays low": the chapter's failure band
 

@@ -1,11 +1,12 @@
 import csv
-from pathlib import Path
 
 import pytest
+from datadir_helpers import copy_data, snapshot
 
-from pixelpush_lib.configs import ACHIEVED_GOAL_CAVEAT, CONFIGS, NATURE_INPUTS_CAVEAT, get_config
-
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "runs.csv"
+from pixelpush_lib.core.configs import CONFIGS, get_config
+from pixelpush_lib.core.paths import DATA_DIR
+from pixelpush_lib.results.config_notes import load_config_notes, reference_differences, unreported_defaults
+from pixelpush_lib.results.schema import DataError
 
 
 def test_the_arc_steps_exist_with_pixels_only_twins():
@@ -15,9 +16,14 @@ def test_the_arc_steps_exist_with_pixels_only_twins():
         twin = get_config(f"{name}_pixels_only")
         assert twin.policy_sees_achieved_goal is False
         assert get_config(name).policy_sees_achieved_goal is True  # the author's runs did feed it
-        caveat = NATURE_INPUTS_CAVEAT if name == "step0" else ACHIEVED_GOAL_CAVEAT  # step0's inputs: not recorded
-        assert caveat in get_config(name).reference_differences
-        assert caveat not in twin.reference_differences
+        # The reported run fed achieved_goal (step0: which keys reached its policy is not recorded); the twin's
+        # notes say that its policy does not see it, and no longer carry the base config's caveat.
+        base_notes = reference_differences(name)
+        caveat = "not recorded" if name == "step0" else "also saw achieved_goal"
+        assert any(caveat in note for note in base_notes)
+        twin_notes = reference_differences(twin.name)
+        assert any("this config's does not" in note for note in twin_notes)
+        assert not any(caveat in note for note in twin_notes)
 
 
 def test_each_step_is_the_arcs_description():
@@ -27,20 +33,20 @@ def test_each_step_is_the_arcs_description():
     assert (step2.routing, step2.drq) == ("critic_encoder", False)
     # Step 4 is Step 2 plus DrQ and nothing else.
     differing = {k for k, v in step4.to_dict().items() if v != step2.to_dict()[k]}
-    assert differing == {"name", "arc_step", "description", "drq", "reference_run", "reference_differences"}
+    assert differing == {"name", "arc_step", "description", "drq", "reference_run"}
 
 
 def test_hyperparameters_match_the_reported_runs():
     step2 = get_config("step2")
     assert (step2.buffer_size, step2.her_n_sampled_goal, step2.learning_rate) == (500_000, 8, 1e-4)
     assert (step2.gamma, step2.ent_coef, step2.batch_size, step2.n_envs, step2.frame_stack) == (0.95, 0.05, 256, 4, 4)
-    assert any("200K" in d and "k=4" in d for d in get_config("step4").reference_differences)
-    assert any("DrQ ON" in d and "separate" in d for d in get_config("step1").reference_differences)
+    assert any("200K" in d and "k=4" in d for d in reference_differences("step4"))
+    assert any("DrQ ON" in d and "separate" in d for d in reference_differences("step1"))
+    assert any("learning_starts=1000" in d for d in unreported_defaults("state"))
 
 
-@pytest.mark.skipif(not REFERENCE.exists(), reason="../shared/reference is not beside this checkout")
 def test_reference_runs_exist_in_the_authors_run_list():
-    with open(REFERENCE, newline="") as handle:
+    with open(DATA_DIR / "reported" / "runs.csv", newline="") as handle:
         run_ids = {row["run_id"] for row in csv.DictReader(handle)}
     for config in CONFIGS.values():
         assert config.reference_run in run_ids, config.name
@@ -72,3 +78,32 @@ def test_identity_fields_cannot_be_overridden_and_combinations_are_checked():
         get_config("step2", {"encoder": "state_mlp"})
     with pytest.raises(ValueError, match="batch_size"):
         get_config("step2", {"batch_size": True})
+
+
+def test_every_config_has_notes_about_its_reported_run():
+    notes = load_config_notes()
+    assert set(notes["config"]) == set(CONFIGS)
+    pixel_configs = {name for name, c in CONFIGS.items() if c.obs_mode == "pixels"}
+    assert set(notes[notes["kind"] == "difference"]["config"]) == pixel_configs  # the state run differs in defaults only
+    assert set(notes[notes["kind"] == "unreported_default"]["config"]) >= {"state", "step0"}
+
+
+@pytest.mark.parametrize("column, value, match", [
+    ("config", "step3", r"config_notes.csv, row 2, column 'config': unknown config 'step3'"),
+    ("kind", "opinion", r"row 2, column 'kind': unknown kind 'opinion'"),
+    ("run_id", "cellA_nodrq_ss_criticenc_seed0", r"row 2, column 'run_id'.*not config state's reported run"),
+])
+def test_a_bad_config_note_names_file_row_and_column(tmp_path, column, value, match):
+    data = copy_data(tmp_path)
+    path = data / "reported" / "config_notes.csv"
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    rows[0][column] = value
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    before = snapshot(data)
+    with pytest.raises(DataError, match=match):
+        load_config_notes(data)
+    assert snapshot(data) == before

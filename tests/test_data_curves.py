@@ -6,18 +6,19 @@ import csv
 from pathlib import Path
 
 import pytest
-
 from datadir_helpers import copy_data, snapshot
-from pixelpush_lib import curves
-from pixelpush_lib.curves import CONFIG_NAMES, DataError, load_points, load_runs
-from pixelpush_lib.reference import SOURCE_DIR, convert_reference
+
+from pixelpush_lib.core.paths import DATA_DIR
+from pixelpush_lib.results.loaders import load_points, load_runs
+from pixelpush_lib.results.reported import SOURCE_DIR, convert_reference
+from pixelpush_lib.results.schema import ARC_STEP_TO_CONFIG, CONFIG_NAMES, DataError
 
 
 def test_repo_data_loads_with_full_provenance():
     points, runs = load_points(), load_runs()
     reported = points[points["provenance"] == "reported"]
     with open(SOURCE_DIR / "reported_points.csv", newline="") if SOURCE_DIR.exists() else open(
-            curves.DATA_DIR / "reported" / "points.csv", newline="") as handle:
+            DATA_DIR / "reported" / "points.csv", newline="") as handle:
         assert len(reported) == sum(1 for _ in csv.DictReader(handle))
     assert reported["source_file"].str.len().gt(0).all()
     assert reported["source_line"].gt(0).all()
@@ -37,7 +38,7 @@ def test_author_pixel_runs_say_the_policy_saw_achieved_goal():
 
 def test_arc_step_maps_to_config():
     runs = load_runs()
-    for arc_step, config in curves.ARC_STEP_TO_CONFIG.items():
+    for arc_step, config in ARC_STEP_TO_CONFIG.items():
         assert set(runs[runs["arc_step"] == arc_step]["config"]) == {config}
     assert runs[runs["arc_step"] == "other"]["config"].isna().all()
 
@@ -46,8 +47,8 @@ def test_arc_step_maps_to_config():
 def test_conversion_is_reproducible(tmp_path):
     out = convert_reference(SOURCE_DIR, tmp_path)
     for name in ("points.csv", "runs.csv", "facts.csv", "manifest.json"):
-        assert (out / name).read_bytes() == (curves.DATA_DIR / "reported" / name).read_bytes(), (
-            f"data/reported/{name} is stale: run python -m pixelpush_lib.reference")
+        assert (out / name).read_bytes() == (DATA_DIR / "reported" / name).read_bytes(), (
+            f"data/reported/{name} is stale: run python -m pixelpush_lib.results.reported")
 
 
 def _edit_points(data: Path, row: int, column: str, value: str) -> None:

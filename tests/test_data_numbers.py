@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 
 import pytest
-
 from datadir_helpers import copy_data
-from pixelpush_lib.numbers import chapter_numbers, format_value
+
+from pixelpush_lib.results.quoted_numbers import chapter_numbers, format_value
 
 EXPECTED = {"state_success_2m", "state_onset_step", "step2_onset_step", "step2_success_2m", "step2_success_4m",
             "step0_band", "step1_success_2m", "step4_success_final", "step4_final_step", "pixel_transition_bytes",
@@ -58,7 +58,7 @@ def test_prose_format(args, text):
 
 def test_canonical_table_lists_every_chapter_number_with_its_source():
     """book/data_notes.md renders this table at build time; every glued number must appear in it."""
-    from pixelpush_lib.numbers import canonical_table_markdown, chapter_numbers
+    from pixelpush_lib.results.quoted_numbers import canonical_table_markdown, chapter_numbers
 
     table = canonical_table_markdown()
     for name, number in chapter_numbers().items():

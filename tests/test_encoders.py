@@ -3,7 +3,7 @@ import pytest
 import torch as th
 from torch import nn
 
-from pixelpush_lib.encoders import (
+from pixelpush_lib.nets.encoders import (
     ManipulationCNN,
     ManipulationExtractor,
     NatureExtractor,

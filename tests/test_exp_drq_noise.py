@@ -5,10 +5,18 @@ import pytest
 import torch as th
 import torch.nn.functional as F
 
-from pixelpush_lib.augment import random_shift
-from pixelpush_lib.drq_noise import (cell_size_units, geometric_displacement_units, geometry_facts, log_figures,
-                                     measure_drq_noise, noise_figure, random_encoder, summary_table)
-from pixelpush_lib.encoders import SpatialSoftmax
+from pixelpush_lib.chapter.figures.measurements import noise_figure
+from pixelpush_lib.experiments.drq_noise import (
+    cell_size_units,
+    geometric_displacement_units,
+    geometry_facts,
+    log_figures,
+    measure_drq_noise,
+    random_encoder,
+    summary_table,
+)
+from pixelpush_lib.nets.augment import random_shift
+from pixelpush_lib.nets.encoders import SpatialSoftmax
 
 
 def test_one_cell_is_a_tenth_and_four_pixels_is_one_cell():
@@ -31,7 +39,7 @@ def test_shifted_one_hot_map_moves_by_shift_over_four_cells():
 
 
 def test_quick_measurement_and_untrained_encoder_pitfall():
-    from pixelpush_lib.frames import render_states
+    from pixelpush_lib.experiments.scenes import render_states
 
     result = measure_drq_noise(random_encoder(channels=8), render_states(12, seed=3000), "random", pairs=2)
     s = result.samples
@@ -46,3 +54,19 @@ def test_quick_measurement_and_untrained_encoder_pitfall():
 def test_log_figures_hold_both_contradicting_accounts():
     values = set(log_figures()["value"])
     assert {"0.1", "0.42", "0.4-0.8", "0.57"} <= values
+
+
+def test_drq_facts_state_the_measurement_and_the_logs_figures():
+    """What Step 4 glues, from data/measured/drq_noise and the log's reported figures."""
+    from pixelpush_lib.experiments.drq_noise import drq_facts, load_results
+
+    trained = load_results()["trained"]
+    facts = drq_facts(trained)
+    samples = trained.samples
+    assert facts["drq_states"] == str(samples["state"].nunique())
+    assert facts["drq_nsr_median"] == f"{100 * samples['nsr_puck_estimate'].median():.0f}%"
+    assert facts["drq_nsr_threshold"] == "40%"  # the log's 40-80% range (data/reported/facts.csv)
+    assert facts["log_noise_small"] == "0.10" and facts["log_noise_large"] == "0.42"
+    assert facts["drq_cell_units"] == "0.1" and facts["drq_pair_units"] == "0.2"
+    low, high = (int(x) for x in facts["drq_nsr_iqr"].rstrip("%").split("-"))
+    assert low <= int(facts["drq_nsr_median"].rstrip("%")) <= high

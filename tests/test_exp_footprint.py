@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from pixelpush_lib.footprint import (footprint_figure, layer_geometry, measure_footprint, owned_cells,
-                                     puck_pixels_in_rf)
+from pixelpush_lib.chapter.figures.measurements import footprint_figure
+from pixelpush_lib.experiments.footprint import layer_geometry, measure_footprint, owned_cells, puck_pixels_in_rf
 
 
 def test_map_sizes_and_receptive_fields_match_the_architectures():

@@ -1,6 +1,7 @@
 """Step 2: the encoder-gradient table on one real batch shows SB3's routing is the reverse of DrQ-v2's."""
 
-from pixelpush_lib.gradflow import GradFlowSettings, gradient_flow_figure, measure_gradient_flow
+from pixelpush_lib.chapter.figures.measurements import gradient_flow_figure
+from pixelpush_lib.experiments.gradflow import GradFlowSettings, measure_gradient_flow
 
 
 def test_gradient_table_pattern():

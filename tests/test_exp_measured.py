@@ -2,7 +2,8 @@
 
 import pytest
 
-from pixelpush_lib.experiments import MEASURED_DIR, REQUIRED_PROVENANCE, load_manifest, write_measured
+from pixelpush_lib.experiments.store import write_measured
+from pixelpush_lib.results.measured import REQUIRED_PROVENANCE, load_manifest
 
 PRECOMPUTED = ("probe", "drq_noise", "footprint", "gradflow", "memory")
 
@@ -19,7 +20,7 @@ def test_committed_results_have_a_full_manifest(experiment):
 
 
 def test_probe_and_drq_results_load():
-    from pixelpush_lib import drq_noise, probe
+    from pixelpush_lib.experiments import drq_noise, probe
 
     result = probe.load_results()
     assert set(result.errors["encoder"]) == {"mean predictor", "nature", "manipulation"}

@@ -1,10 +1,20 @@
 """Step 3: buffer memory measured in code, and stop rules replayed on the reported Step 2 curve."""
 
+from dataclasses import replace
+
 import pytest
 
-from pixelpush_lib.numbers import chapter_numbers
-from pixelpush_lib.patience import (STOP_RULES, bytes_per_transition, memory_table, replay_stop_rules,
-                                    step2_loss_table, stop_rules_figure)
+from pixelpush_lib.chapter.figures.measurements import stop_rules_figure
+from pixelpush_lib.experiments.patience import (
+    STOP_RULES,
+    budget_ratio,
+    bytes_per_transition,
+    memory_table,
+    patience_facts,
+    replay_stop_rules,
+    step2_loss_table,
+)
+from pixelpush_lib.results.quoted_numbers import chapter_numbers
 
 
 def test_memory_per_transition_and_costs():
@@ -32,3 +42,30 @@ def test_stop_rule_replay_says_what_is_quoted_and_what_happened():
     assert table.iloc[0]["decision"] == "STOP"  # the author's kill, replayed on Step 2, stops it in Phase 1
     assert all("onset 2.2M" in text for text in table["what the reported curve did next"])
     assert stop_rules_figure().axes[0].get_title().startswith("reported")
+
+
+def test_patience_facts_are_what_step_3_states():
+    """The facts Step 3 glues, computed from data/ and a real measurement; each checked against its source."""
+    numbers = chapter_numbers()
+    facts = patience_facts(numbers, capacity=400)
+    expected_keys = {f"phase{p}_{m}_v" for p in (1, 2, 3) for m in ("critic", "actor")} | {
+        "q_always_failing_v", "her_k", "her_relabelled", "step4_actor_high", "budget_ratio", "quoted_stops",
+        "quoted_rules", "sb3_1m_gb", "frame_1m_gb", "frame_500k_gb", "buffer_ratio"}
+    assert set(facts.glued) == expected_keys
+    assert (facts.glued["her_k"], facts.glued["her_relabelled"]) == ("8", "89%")  # Step 2: k = 8, 8/9 relabelled
+    assert not facts.glued["phase1_critic_v"].endswith("loss")
+    assert 0 < float(facts.glued["buffer_ratio"]) < 0.2
+    quoted = facts.stop_rules[facts.stop_rules["kind"] == "quoted"]
+    assert facts.glued["quoted_rules"] == str(len(quoted)) and int(facts.glued["quoted_stops"]) <= len(quoted)
+    state, pixel = numbers["state_onset_step"], numbers["step2_onset_step"]
+    low = pixel.value / (state.high if state.high is not None else state.value)
+    assert facts.glued["budget_ratio"].startswith(f"{low:.1f}")
+
+
+def test_budget_ratio_is_a_ratio_or_a_range():
+    base = chapter_numbers()["state_onset_step"]
+    point = {"state_onset_step": replace(base, value=500_000, low=None, high=None),
+             "step2_onset_step": replace(base, value=2_000_000, low=None, high=None)}
+    assert budget_ratio(point) == "4.0"
+    ranged = dict(point, state_onset_step=replace(base, value=500_000, low=400_000, high=1_000_000))
+    assert budget_ratio(ranged) == "2.0 to 5.0"

@@ -3,8 +3,8 @@
 import pytest
 import torch as th
 
-from pixelpush_lib.probe import (QUICK, PuckProbe, errors_figure, keypoints_figure, policy_inputs_table,
-                                 run_probe)
+from pixelpush_lib.chapter.figures.measurements import errors_figure, keypoints_figure
+from pixelpush_lib.experiments.probe import QUICK, PuckProbe, policy_inputs_table, run_probe
 
 
 def test_both_probes_have_one_linear_head_on_the_policy_encoders():
@@ -31,7 +31,7 @@ def test_quick_probe_reduces_training_loss(quick):
 
 
 def test_probe_figures(quick):
-    from pixelpush_lib.frames import render_states
+    from pixelpush_lib.experiments.scenes import render_states
 
     assert "measured" in errors_figure(quick).axes[0].get_title()
     fig = keypoints_figure(quick.model, render_states(1, seed=5))

@@ -10,12 +10,13 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-
 from datadir_helpers import copy_data, snapshot
-from pixelpush_lib.curves import DataError, load_points, project_curve
-from pixelpush_lib.importer import add_import_command, import_run, write_run
-from pixelpush_lib.numbers import chapter_numbers
 from tiny_sb3_run import tiny_run_logs
+
+from pixelpush_lib.results.importer import add_import_command, import_run, write_run
+from pixelpush_lib.results.loaders import load_points, project_curve
+from pixelpush_lib.results.quoted_numbers import chapter_numbers
+from pixelpush_lib.results.schema import DataError
 
 
 @pytest.fixture()
@@ -174,7 +175,7 @@ def test_numbers_prefer_project_data_for_the_same_config_and_seed(data):
 
 def test_import_a_pixelpush_train_run_csv_and_tensorboard(data, tmp_path):
     """The logs `pixelpush train` writes (progress.csv and tb/) import with provenance `imported`."""
-    from pixelpush_lib.train import plan_new_run, train
+    from pixelpush_lib.training.runs import plan_new_run, train
 
     run = tmp_path / "step2_run"
     tiny = {"n_envs": 2, "learning_starts": 100, "batch_size": 8, "buffer_size": 1000}
@@ -195,3 +196,19 @@ def test_import_a_pixelpush_train_run_csv_and_tensorboard(data, tmp_path):
         a = csv_curve[csv_curve["metric"] == metric]["value"].to_numpy()
         b = tb_curve[tb_curve["metric"] == metric]["value"].to_numpy()
         np.testing.assert_allclose(a, b, rtol=1e-5)
+
+
+def test_a_log_without_the_success_metric_is_refused_unless_allowed(data, tmp_path):
+    """A real SB3 log whose success column was dropped: importing it silently would draw an empty success curve."""
+    log_dir, _ = tiny_run_logs()
+    frame = pd.read_csv(log_dir / "progress.csv").drop(columns=["rollout/success_rate"])
+    log = tmp_path / "progress.csv"
+    frame.to_csv(log, index=False)
+    before = snapshot(data)
+    with pytest.raises(DataError, match=r"progress.csv.*rollout/success_rate.*--allow-no-success"):
+        import_run(log, "no_success", "state", 3, data_dir=data)
+    assert snapshot(data) == before
+    out = import_run(log, "no_success", "state", 3, data_dir=data, allow_without_success=True)
+    assert project_curve("state", 3, "success_rate", data).empty
+    assert not project_curve("state", 3, "critic_loss", data).empty
+    assert out.name == "no_success"

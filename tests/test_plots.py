@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from datadir_helpers import copy_data
 from matplotlib.figure import Figure
 
-from datadir_helpers import copy_data
-from pixelpush_lib.importer import write_run
-from pixelpush_lib.plots import CONFIG_COLORS, OKABE_ITO, plot_loss_signature, plot_success, seed_band
+from pixelpush_lib.chapter.figures.curves import plot_loss_signature, plot_success, seed_band
+from pixelpush_lib.chapter.style import CONFIG_COLORS, OKABE_ITO
+from pixelpush_lib.results.importer import write_run
 
 
 def _lines(fig):

@@ -7,10 +7,11 @@ import warnings
 
 import numpy as np
 import pytest
-
-from pixelpush_lib.curves import load_points
-from pixelpush_lib.regime import RegimeWarning, classify_window, label_phases
 from tiny_sb3_run import tiny_run_logs
+
+from pixelpush_lib.results.loaders import load_points
+from pixelpush_lib.results.regime import classify_window, label_phases
+from pixelpush_lib.training.callbacks import RegimeWarning
 
 
 def _step2_table():

@@ -5,8 +5,8 @@ import pytest
 import torch as th
 from stable_baselines3 import SAC, HerReplayBuffer
 
-from pixelpush_lib.encoders import ManipulationExtractor
-from pixelpush_lib.routing import CriticEncoderPolicy, actor_loss, critic_loss, encoder_gradient_norms, encoders_of
+from pixelpush_lib.nets.encoders import ManipulationExtractor
+from pixelpush_lib.nets.routing import CriticEncoderPolicy, actor_loss, critic_loss, encoder_gradient_norms, encoders_of
 
 ROUTINGS = {
     "critic_encoder": (CriticEncoderPolicy, {}),
@@ -128,7 +128,7 @@ def test_save_load_gives_identical_deterministic_actions(trained, pixel_env, tmp
 
 
 def test_separate_default_has_two_encoders():
-    from pixelpush_lib.wrappers import make_env
+    from pixelpush_lib.env.wrappers import make_env
 
     env = make_env("pixels", seed=0)
     model = SAC(

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from stable_baselines3 import SAC, HerReplayBuffer
 
-from pixelpush_lib.encoders import ManipulationExtractor, NatureExtractor
+from pixelpush_lib.nets.encoders import ManipulationExtractor, NatureExtractor
 
 
 @pytest.mark.parametrize("extractor", [ManipulationExtractor, NatureExtractor])

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pixelpush_lib.configs import config_names, get_config
-from pixelpush_lib.train import RunError, build_model, plan_new_run, plan_resume, train
+from pixelpush_lib.core.configs import config_names, get_config
+from pixelpush_lib.training import RunError, build_model, plan_new_run, plan_resume, train
 
 TINY = {"n_envs": 2, "learning_starts": 100, "batch_size": 8, "buffer_size": 1000}
 CLI = [sys.executable, "-m", "pixelpush_lib.cli"]
@@ -158,7 +158,7 @@ def test_resume_compares_effective_configs_not_raw_overrides(finished_run):
 
 
 def test_notebook_train_mode_never_continues_another_experiment(finished_run):
-    from pixelpush_lib.notebook import check_parameters, train_or_resume
+    from pixelpush_lib.chapter.notebook import check_parameters, train_or_resume
 
     params = check_parameters("train", "step1", 0, 200, finished_run, overrides={})
     with pytest.raises(RunError, match="trained with overrides"):

@@ -5,8 +5,8 @@ import warnings
 import numpy as np
 import pytest
 
-from pixelpush_lib.rendering import CAMERAS, FrameRenderer, mask_extent
-from pixelpush_lib.wrappers import PROPRIO_INDICES, make_env
+from pixelpush_lib.env.rendering import CAMERAS, FrameRenderer, mask_extent
+from pixelpush_lib.env.wrappers import PROPRIO_INDICES, make_env
 
 
 def test_pixel_observation_shapes_and_dtypes(pixel_env):
@@ -150,7 +150,7 @@ def test_other_sizes_and_stacks_render_at_that_size():
 
 def test_missing_gl_backend_names_mujoco_gl_and_packages():
     """osmesa is not installed on these machines: the error must say what to install."""
-    code = "import pixelpush_lib.wrappers as w; w.make_env('pixels')"
+    code = "import pixelpush_lib.env.wrappers as w; w.make_env('pixels')"
     env = {"MUJOCO_GL": "osmesa", "PATH": "/usr/bin:/bin"}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
@@ -160,7 +160,7 @@ def test_missing_gl_backend_names_mujoco_gl_and_packages():
 
 def test_mujoco_imported_first_is_explained():
     """The common notebook mistake: `import mujoco` before pixelpush_lib, with MUJOCO_GL unset."""
-    code = "import mujoco; import pixelpush_lib.wrappers as w; w.make_env('pixels')"
+    code = "import mujoco; import pixelpush_lib.env.wrappers as w; w.make_env('pixels')"
     env = {"PATH": "/usr/bin:/bin"}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0

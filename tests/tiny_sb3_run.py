@@ -14,8 +14,8 @@ def tiny_run_logs() -> tuple[Path, object]:
     from stable_baselines3 import SAC, HerReplayBuffer
     from stable_baselines3.common.logger import configure
 
-    from pixelpush_lib.regime import RegimeMonitorCallback
-    from pixelpush_lib.wrappers import make_env
+    from pixelpush_lib.env.wrappers import make_env
+    from pixelpush_lib.training.callbacks import RegimeMonitorCallback
 
     log_dir = Path(tempfile.mkdtemp(prefix="pixelpush_tiny_sb3_"))
     env = make_env("state", seed=0)

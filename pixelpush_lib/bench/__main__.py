@@ -1,0 +1,148 @@
+"""Benchmarks: each measures this project's code and its baseline in the same run.
+
+``python -m pixelpush_lib.bench NAME`` prints one line per measurement (medians over repeats;
+these machines are noisy) and a last line ``ratio=<x>`` (ours / baseline for speeds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+
+def _steps_per_second(env, n_steps: int, render: bool) -> float:
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    start = time.perf_counter()
+    for _ in range(n_steps):
+        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        if render:
+            env.render()
+        if terminated or truncated:
+            env.reset()
+    return n_steps / (time.perf_counter() - start)
+
+
+def bench_env(steps: int = 300, repeats: int = 5) -> float:
+    """Steps/s of ``make_env("pixels")`` (4-stack, 84x84) vs Gymnasium's own 84x84 rgb_array render."""
+    import gymnasium as gym
+
+    from pixelpush_lib.env.wrappers import ENV_ID, make_env
+
+    ours_env = make_env("pixels", seed=0)
+    base_env = gym.make(ENV_ID, render_mode="rgb_array", width=84, height=84)
+    ours, base = [], []
+    for _ in range(repeats):  # interleaved, so drift in machine load hits both alike
+        ours.append(_steps_per_second(ours_env, steps, render=False))
+        base.append(_steps_per_second(base_env, steps, render=True))
+    ours_env.close()
+    base_env.close()
+    ours_med, base_med = statistics.median(ours), statistics.median(base)
+    print(f"make_env('pixels') 4x84x84 stack: median {ours_med:.1f} steps/s over {repeats}x{steps} steps")
+    print(f"gym.make(render_mode='rgb_array', 84x84) + render(): median {base_med:.1f} steps/s")
+    return ours_med / base_med
+
+
+def _updates_per_second(model, batch_size: int, updates: int) -> float:
+    start = time.perf_counter()
+    model.train(gradient_steps=updates, batch_size=batch_size)
+    return updates / (time.perf_counter() - start)
+
+
+def bench_update(batch_size: int = 32, updates: int = 10, repeats: int = 5) -> float:
+    """SAC gradient updates/s on CPU: ``CriticEncoderPolicy`` vs SB3's default (separate actor and
+    critic copies of the same ManipulationCNN + SpatialSoftmax extractor), same batch size, same
+    replay buffer contents (4-stack 84x84 pixels from the real env)."""
+    import torch as th
+    from stable_baselines3 import SAC, HerReplayBuffer
+
+    from pixelpush_lib.env.wrappers import make_env
+    from pixelpush_lib.nets.encoders import ManipulationExtractor
+    from pixelpush_lib.nets.routing import CriticEncoderPolicy
+
+    env = make_env("pixels", seed=0)
+    common = dict(replay_buffer_class=HerReplayBuffer, buffer_size=1000, learning_starts=150, seed=0, device="cpu")
+    ours = SAC(CriticEncoderPolicy, env, **common)
+    ours.learn(150)  # three episodes of real frames, no updates yet (learning_starts)
+    baseline = SAC(
+        "MultiInputPolicy",
+        env,
+        policy_kwargs={"features_extractor_class": ManipulationExtractor, "normalize_images": False},
+        **common,
+    )
+    baseline.replay_buffer = ours.replay_buffer  # identical data for both
+    baseline.set_logger(ours.logger)  # train() records its losses; it never ran learn()
+    print(f"torch threads: {th.get_num_threads()}, batch {batch_size}, {updates} updates x {repeats} repeats")
+    ours_rates, base_rates = [], []
+    for _ in range(repeats):  # interleaved so load drift hits both alike
+        ours_rates.append(_updates_per_second(ours, batch_size, updates))
+        base_rates.append(_updates_per_second(baseline, batch_size, updates))
+    env.close()
+    ours_med, base_med = statistics.median(ours_rates), statistics.median(base_rates)
+    print(f"CriticEncoderPolicy: median {ours_med:.2f} updates/s ({1000 / ours_med:.0f} ms/update)")
+    print(f"SB3 MultiInputPolicy, separate extractors: median {base_med:.2f} updates/s ({1000 / base_med:.0f} ms/update)")
+    return ours_med / base_med
+
+
+def _build_book(out_dir: str) -> float:
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    start = time.perf_counter()
+    subprocess.run([str(jupyter_book), "build", str(root), "-W", "--keep-going", "--path-output", out_dir],
+                   check=True, capture_output=True, cwd=root)
+    return time.perf_counter() - start
+
+
+def bench_book() -> float:
+    """Wall time of a clean book build (every notebook executed) and of a cached rebuild right after it.
+
+    Targets on 2 cores: clean <= 180 s, cached <= 30 s. Returns cached / clean.
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as out_dir:
+        clean = _build_book(out_dir)
+        cached = _build_book(out_dir)
+    print(f"clean build (all notebooks executed): {clean:.1f} s (target <= 180 s)")
+    print(f"cached rebuild: {cached:.1f} s (target <= 30 s)")
+    return cached / clean
+
+
+def bench_memory() -> float:
+    from pixelpush_lib.bench.memory import bench_memory as measure
+
+    return measure()
+
+
+def bench_train_state() -> float:
+    from pixelpush_lib.bench.train_state import bench_train_state as measure
+
+    return measure()
+
+
+BENCHMARKS: dict[str, Callable[[], float]] = {
+    "train-state": bench_train_state,
+    "env": bench_env,
+    "update": bench_update,
+    "memory": bench_memory,
+    "book": bench_book,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pixelpush_lib.bench", description=__doc__)
+    parser.add_argument("name", choices=sorted(BENCHMARKS))
+    args = parser.parse_args(argv)
+    ratio = BENCHMARKS[args.name]()
+    print(f"ratio={ratio:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+"""The chapter's figures: training curves (:mod:`.curves`) and the live experiments' results (:mod:`.measurements`)."""
+
+from pixelpush_lib.chapter.figures.curves import plot_loss_signature, plot_success
+from pixelpush_lib.chapter.figures.measurements import (
+    errors_figure,
+    footprint_figure,
+    gradient_flow_figure,
+    keypoints_figure,
+    noise_figure,
+    stop_rules_figure,
+)
+
+__all__ = [
+    "errors_figure",
+    "footprint_figure",
+    "gradient_flow_figure",
+    "keypoints_figure",
+    "noise_figure",
+    "plot_loss_signature",
+    "plot_success",
+    "stop_rules_figure",
+]

@@ -1,0 +1,191 @@
+"""Figures of the live experiments (footprint, probe, gradient flow, stop rules, DrQ noise).
+
+Each takes what its experiment in :mod:`pixelpush_lib.experiments` measured and draws it; nothing here measures.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch as th
+from matplotlib.figure import Figure
+
+from pixelpush_lib.chapter.style import OKABE_ITO, PHASE_COLORS
+from pixelpush_lib.core.paths import DATA_DIR
+from pixelpush_lib.experiments.drq_noise import DrQNoiseResult
+from pixelpush_lib.experiments.footprint import FootprintResult, layer_geometry, owned_cells, puck_pixels_in_rf
+from pixelpush_lib.experiments.patience import replay_stop_rules, step2_loss_table, step2_success_curve
+from pixelpush_lib.experiments.probe import ENCODER_LABELS, ENCODERS, ProbeResult, PuckProbe
+from pixelpush_lib.experiments.scenes import FrameSet, keypoint_units_to_pixels
+
+# --- drq_noise -----------------------------------------------------------------------------------
+
+
+SERIES_COLORS = {"keypoints": OKABE_ITO["vermillion"], "puck estimate": OKABE_ITO["blue"],
+                 "pure geometry": OKABE_ITO["black"], "signal": OKABE_ITO["green"]}
+def noise_figure(result: DrQNoiseResult, data_dir: Path = DATA_DIR) -> Figure:
+    """Left: measured noise and signal distributions (keypoint units) with the log's figures; right: measured
+    noise-to-signal distributions with the log's 40-80% band and 57% line."""
+    s = result.samples
+    fig = Figure(figsize=(10, 3.6), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    bins = np.linspace(0, max(1.2, float(s["signal"].max())), 40)
+    for col, key in (("signal", "signal"), ("keypoints", "keypoints"), ("puck_estimate", "puck estimate"),
+                     ("geometry", "pure geometry")):
+        left.hist(s[col], bins=bins, histtype="step", lw=1.5, color=SERIES_COLORS[key], label=key)
+    left.axvspan(0.25, 0.5, color=OKABE_ITO["green"], alpha=0.12, label="log: signal 0.25-0.50")
+    log_lines = ((0.1, ":", "log: noise +/-0.10"), (0.2, "--", "log: doubled +/-0.20"), (0.42, "-.", "log: +/-0.42"),
+                 (0.74, "-", "log: distance ~0.74"))
+    for x, ls, lab in log_lines:
+        left.axvline(x, color=OKABE_ITO["black"], ls=ls, lw=1, label=lab)
+    left.set_xlabel("keypoint units ([-1, 1] space; 0.1 = one 21-map cell)")
+    left.set_ylabel("count")
+    left.set_title("measured: DrQ noise vs gripper-puck signal", fontsize=9)
+    fig.suptitle(f"encoder: {result.encoder}; +/-{result.pad} px shifts, obs and next_obs independent", fontsize=8)
+    left.legend(fontsize=6)
+    ratio_bins = np.linspace(0, 2, 41)
+    ratios = (("nsr_keypoints", "keypoints"), ("nsr_puck_estimate", "puck estimate"), ("nsr_geometry", "pure geometry"))
+    for col, key in ratios:
+        right.hist(s[col].clip(upper=2), bins=ratio_bins, histtype="step", lw=1.5, color=SERIES_COLORS[key],
+                   label=f"{key}: median {s[col].median():.0%}")
+    right.axvspan(0.4, 0.8, color=OKABE_ITO["yellow"], alpha=0.3, label="log: 40-80%")
+    right.axvline(0.57, color=OKABE_ITO["black"], ls="-.", lw=1, label="log: 57%")
+    right.set_xlabel("noise / signal (per state and shift pair; clipped at 2)")
+    right.set_title("measured noise-to-signal distribution", fontsize=9)
+    right.legend(fontsize=6)
+    return fig
+
+
+# --- footprint -----------------------------------------------------------------------------------
+
+
+def footprint_figure(result: FootprintResult, index: int = 0) -> Figure:
+    """Top: the four stacked frames of one real observation. Bottom: the newest frame with the puck mask outlined,
+    then, per NatureCNN layer and for ManipulationCNN's last layer, the puck's share of each cell's RF."""
+    obs = result.observations[index]
+    k = obs.pixels.shape[0] // 3
+    panels = [("NatureCNN", g) for g in layer_geometry("NatureCNN")]
+    panels.append(("ManipulationCNN", layer_geometry("ManipulationCNN")[-1]))
+    fig = Figure(figsize=(2.1 * len(panels) + 2.1, 4.6), layout="constrained")
+    axes = fig.subplots(2, len(panels) + 1)
+    for t, ax in enumerate(axes[0]):
+        if t < k:
+            ax.imshow(obs.pixels[3 * t:3 * t + 3].transpose(1, 2, 0))
+            ax.set_title(f"stack frame t-{k - 1 - t}" if t < k - 1 else "newest frame (t)", fontsize=8)
+        ax.set_axis_off()
+    ax = axes[1, 0]
+    ax.imshow(obs.pixels[-3:].transpose(1, 2, 0))
+    ax.contour(obs.puck_mask, levels=[0.5], colors=OKABE_ITO["vermillion"], linewidths=1.2)
+    ax.set_title(f"puck mask: {int(obs.puck_mask.sum())} px", fontsize=8)
+    ax.set_axis_off()
+    for ax, (arch, g) in zip(axes[1, 1:], panels):
+        share = puck_pixels_in_rf(obs.puck_mask, g) / g.rf ** 2
+        ax.imshow(share, cmap="Blues", vmin=0, vmax=max(share.max(), 1e-9))
+        ax.contour(owned_cells(obs.puck_mask, g), levels=[0.5], colors=OKABE_ITO["vermillion"], linewidths=1)
+        ax.set_title(f"{arch} L{g.layer}: {g.size}x{g.size}\n{int((share > 0).sum())} touched, "
+                     f"max share {100 * share.max():.0f}%", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle("measured on a real observation: puck share of each cell's receptive field "
+                 "(blue; outline = cells the puck's pixels map to)", fontsize=9)
+    return fig
+
+
+# --- gradflow ------------------------------------------------------------------------------------
+
+
+LOSS_COLORS = {"critic loss": OKABE_ITO["blue"], "actor loss": OKABE_ITO["orange"]}
+def gradient_flow_figure(table: pd.DataFrame) -> Figure:
+    """Grouped bars: encoder gradient norm from the critic loss and from the actor loss, per routing/encoder."""
+    fig = Figure(figsize=(8, 3.2), layout="constrained")
+    ax = fig.subplots()
+    x = np.arange(len(table))
+    for offset, loss in ((-0.2, "critic loss"), (0.2, "actor loss")):
+        bars = ax.bar(x + offset, table[loss], width=0.38, color=LOSS_COLORS[loss], label=f"from the {loss}")
+        ax.bar_label(bars, labels=[f"{v:.2g}" for v in table[loss]], fontsize=7)
+    ax.set_xticks(x, [f"{r}\n{e}" for r, e in table.index], fontsize=8)
+    ax.set_ylabel("encoder gradient L2 norm")
+    ax.set_title("measured on one real replay batch: which loss trains the pixel encoder")
+    ax.legend(fontsize=8)
+    return fig
+
+
+# --- patience ------------------------------------------------------------------------------------
+
+
+def stop_rules_figure(data_dir: Path = DATA_DIR) -> Figure:
+    """The reported Step 2 success readings, the regime phases of the loss table, and each rule's decision step."""
+    curve, losses, decisions = step2_success_curve(data_dir), step2_loss_table(data_dir), replay_stop_rules(data_dir)
+    fig = Figure(figsize=(8, 3.4), layout="constrained")
+    ax = fig.subplots()
+    for (_, a), (_, b) in zip(losses.iloc[:-1].iterrows(), losses.iloc[1:].iterrows()):
+        if not np.isnan(b["phase"]) and int(b["phase"]) in PHASE_COLORS:
+            ax.axvspan(a["step"], b["step"], color=PHASE_COLORS[int(b["phase"])], alpha=0.18, lw=0)
+    ax.plot(curve["step"], curve["success"], "o", ms=3, color=OKABE_ITO["blue"], label="Step 2 reported readings")
+    styles = ("-", "--", ":", "-.")
+    for style, (name, row) in zip(styles, decisions.iterrows()):
+        step = float(row["decision step"].rstrip("M")) * 1e6
+        ax.axvline(step, color=OKABE_ITO["vermillion" if row["decision"] == "STOP" else "green"], ls=style, lw=1.2,
+                   label=f"{name} [{row['kind']}]: {row['decision']}")
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("success rate")
+    ax.set_title("reported Step 2 curve, regime phases (shaded) and stop-rule decisions", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left")
+    return fig
+
+
+# --- probe ---------------------------------------------------------------------------------------
+
+
+ENCODER_COLORS = {"nature": OKABE_ITO["orange"], "manipulation": OKABE_ITO["blue"]}
+def errors_figure(result: ProbeResult) -> Figure:
+    """Measured held-out error per encoder and seed (points) and the training curves (test median error)."""
+    fig = Figure(figsize=(9, 3.4), layout="constrained")
+    ax_bar, ax_curve = fig.subplots(1, 2, width_ratios=(1, 1.6))
+    for i, encoder in enumerate(ENCODERS):
+        values = result.errors.loc[result.errors["encoder"] == encoder, "median_px"]
+        ax_bar.scatter(np.full(len(values), i), values, color=ENCODER_COLORS[encoder], zorder=3)
+        ax_bar.hlines(values.median(), i - 0.25, i + 0.25, color=ENCODER_COLORS[encoder])
+        for seed, curve in result.curves[result.curves["encoder"] == encoder].groupby("seed"):
+            ax_curve.plot(curve["step"], curve["test_median_px"], color=ENCODER_COLORS[encoder],
+                          label=ENCODER_LABELS[encoder] if seed == result.curves["seed"].min() else None)
+    floor = result.errors.loc[result.errors["encoder"] == "mean predictor", "median_px"]
+    for ax in (ax_bar, ax_curve):
+        if len(floor):
+            ax.axhline(float(floor.iloc[0]), color=OKABE_ITO["black"], ls=":", label="predict the mean")
+        ax.set_ylim(bottom=0)
+    ax_bar.set_xticks(range(len(ENCODERS)), ["NatureCNN", "ManipCNN+SS"])
+    ax_bar.set_ylabel("held-out median error (px)")
+    ax_bar.set_title("measured: error per seed")
+    ax_curve.set_xlabel("Adam steps")
+    ax_curve.set_title("measured: held-out error during training")
+    ax_curve.legend(fontsize=8)
+    return fig
+def keypoints_figure(model: PuckProbe, frames: FrameSet, index: int = 0, top: int = 8) -> Figure:
+    """One frame with the probe's SpatialSoftmax keypoints (the ``top`` sharpest channels), its puck estimate
+    and the true (segmentation) puck centroid."""
+    image = th.as_tensor(frames.rgb[index:index + 1], dtype=th.float32) / 255.0
+    with th.no_grad():
+        feats = model.cnn(image)
+        kps = model.pool.keypoints(feats)[0].numpy()  # (C, 2)
+        pred = model(image)[0].numpy()
+    # Sharpness: the peak softmax mass of each channel, so the drawn keypoints are the ones that commit to a spot.
+    b, c, h, w = feats.shape
+    att = th.softmax(feats.reshape(c, h * w) / model.pool.log_temperature.exp(), dim=-1)
+    order = th.argsort(att.max(dim=-1).values, descending=True)[:top].numpy()
+    fig = Figure(figsize=(4, 4), layout="constrained")
+    ax = fig.subplots()
+    ax.imshow(frames.rgb[index].transpose(1, 2, 0))
+    kp_px = keypoint_units_to_pixels(kps[order])
+    ax.scatter(kp_px[:, 0], kp_px[:, 1], s=30, facecolor="none", edgecolor=OKABE_ITO["vermillion"], lw=1.5,
+               label=f"SpatialSoftmax keypoints (top {top} of {c})")
+    px = keypoint_units_to_pixels(pred)
+    ax.scatter(*px, marker="x", s=60, color=OKABE_ITO["blue"], label="probe's puck estimate")
+    ax.scatter(*frames.puck_px[index], marker="+", s=80, color=OKABE_ITO["black"], label="puck centroid (mask)")
+    ax.set_axis_off()
+    ax.set_title("measured: trained probe's keypoints", fontsize=10)
+    ax.legend(fontsize=7, loc="lower left")
+    return fig
+

@@ -1,0 +1,43 @@
+""""Watch a trained agent": a short rollout of a registered checkpoint, as HTML a notebook or the book shows.
+
+With no checkpoint registered for a config, one honest sentence and the commands that would make one.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+
+from pixelpush_lib.core.paths import DATA_DIR
+from pixelpush_lib.results.registry import REGISTRY, registered_checkpoints
+from pixelpush_lib.training.pretrained import load_pretrained
+from pixelpush_lib.training.watch import gif_bytes, watch
+
+_NO_CHECKPOINT = (
+    "<p>No checkpoint is registered for <code>{config}</code> yet, so there is no trained agent to watch. "
+    "One is made with <code>pixelpush train --config {config} --run-dir runs/{config}_s0</code>, then "
+    "<code>pixelpush checkpoints add runs/{config}_s0/checkpoints/&lt;last&gt;/model.zip --name {config}_s0 "
+    "--config {config}</code> (it is evaluated over 100 episodes before it is listed).</p>"
+)
+
+
+def watch_registered(config: str, n_episodes: int = 5, seed: int = 10_000, registry=REGISTRY,
+                     cache_dir=None) -> str:
+    """HTML: the best-evaluated registered checkpoint of ``config`` rolled out for ``n_episodes`` (an animated GIF
+    with a caption naming the checkpoint, its steps, and its measured success), or a sentence if there is none."""
+    entries = registered_checkpoints(config, registry)
+    if not entries:
+        return _NO_CHECKPOINT.format(config=html.escape(config))
+    entry = max(entries, key=lambda e: (e.steps, e.success_rate))
+    kwargs = {} if cache_dir is None else {"cache_dir": cache_dir}
+    model = load_pretrained(entry.name, registry=registry, device="cpu", **kwargs)
+    rollout = watch(model, n_episodes=n_episodes, seed=seed)
+    shown = sum(rollout.successes)
+    data = base64.b64encode(gif_bytes(rollout)).decode("ascii")
+    caption = (f"<code>{html.escape(entry.name)}</code>: {entry.steps:,} environment steps of training; measured "
+               f"success {entry.success_rate:.0%} over {entry.n_episodes} evaluation episodes "
+               f"(<code>{html.escape(str((DATA_DIR / 'checkpoints.json').relative_to(DATA_DIR.parent)))}</code>). "
+               f"In the {n_episodes} episodes shown here it succeeded {shown} times.")
+    return (f'<figure class="pixelpush-rollout"><img src="data:image/gif;base64,{data}" '
+            f'alt="rollout of {html.escape(entry.name)}" style="max-width:100%;height:auto">'
+            f"<figcaption>{caption}</figcaption></figure>")

@@ -1,0 +1,12 @@
+"""Where the repository keeps things. Every module that needs a path reads it from here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DATA_DIR = REPO_ROOT / "data"  # every loader also takes a data_dir argument (tests use temporary copies)
+MEASURED_DIR = DATA_DIR / "measured"
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+# The author's experiment log, as laid beside a checkout on the project's machines (not in readers' copies).
+SHARED_REFERENCE_DIR = REPO_ROOT.parent / "shared" / "reference"

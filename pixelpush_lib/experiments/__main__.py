@@ -1,0 +1,40 @@
+"""``python -m pixelpush_lib.experiments NAME [--quick] [--out DIR]``: re-run one live experiment and rewrite
+its measured results (``data/measured/NAME/``) with provenance."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from pixelpush_lib.core.paths import MEASURED_DIR
+from pixelpush_lib.experiments import EXPERIMENTS, precompute
+
+
+def _command_line() -> str:
+    return shlex.join([Path(sys.executable).name, "-m", "pixelpush_lib.experiments", *sys.argv[1:]])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pixelpush_lib.experiments", description=__doc__.split("\n")[0])
+    parser.add_argument("experiment", choices=sorted(EXPERIMENTS))
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (for tests); never commit its output")
+    parser.add_argument("--out", type=Path, default=MEASURED_DIR, help="folder holding data/measured")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1 by default: on a shared 2-core machine 2 threads ran 4x slower)")
+    args = parser.parse_args(argv)
+    if args.quick and args.out == MEASURED_DIR:
+        parser.error("--quick results are not the protocol's: write them elsewhere with --out DIR")
+    import torch
+
+    torch.set_num_threads(max(1, args.threads))
+    start = time.perf_counter()
+    folder = precompute(args.experiment, quick=args.quick, measured_dir=args.out, command=_command_line())
+    print(f"wrote {folder} in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

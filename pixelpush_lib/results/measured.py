@@ -1,0 +1,40 @@
+"""Reading the live experiments' measured results, ``data/measured/<experiment>/``, with their manifests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pixelpush_lib.core.paths import MEASURED_DIR
+
+MANIFEST = "manifest.json"
+REQUIRED_FIELDS = ("schema_version", "experiment", "provenance", "parameters", "files")
+REQUIRED_PROVENANCE = ("kind", "command", "git_commit", "git_dirty", "machine", "versions", "date", "wall_time_s")
+
+
+def load_manifest(experiment: str, measured_dir: Path = MEASURED_DIR) -> dict[str, Any]:
+    """The validated manifest of ``measured_dir/experiment`` (``FileNotFoundError`` names the rebuild command)."""
+    path = Path(measured_dir) / experiment / MANIFEST
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; rebuild it with: python -m pixelpush_lib.experiments {experiment}")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON ({error}); rebuild it with: "
+                         f"python -m pixelpush_lib.experiments {experiment}") from None
+    validate_manifest(manifest, Path(measured_dir) / experiment)
+    return manifest
+
+
+def validate_manifest(manifest: dict[str, Any], folder: Path) -> None:
+    """Raise ``ValueError`` unless the manifest has every provenance field and its files exist."""
+    missing = [k for k in REQUIRED_FIELDS if k not in manifest]
+    missing += [f"provenance.{k}" for k in REQUIRED_PROVENANCE if k not in manifest.get("provenance", {})]
+    if missing:
+        raise ValueError(f"{folder / MANIFEST}: missing {missing}")
+    if manifest["provenance"]["kind"] != "measured":
+        raise ValueError(f"{folder / MANIFEST}: provenance.kind must be 'measured'")
+    absent = [name for name in manifest["files"] if not (folder / name).exists()]
+    if absent:
+        raise ValueError(f"{folder / MANIFEST}: listed files missing: {absent}")

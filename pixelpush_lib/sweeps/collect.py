@@ -1,0 +1,185 @@
+"""``pixelpush collect``: import every finished run of a sweep into ``data/runs/`` (provenance ``imported``).
+
+Each import records the run's overrides and training commit, so a tiny smoke sweep can never pass for the
+chapter's config. All conflicts are checked before the first import: a refused collect changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pixelpush_lib.core.configs import get_config
+from pixelpush_lib.core.files import sha256_file, utc_now
+from pixelpush_lib.core.paths import DATA_DIR
+from pixelpush_lib.results.importer import CONFIG_TO_ARC_STEP, check_identity, import_run, read_progress_csv, write_run
+from pixelpush_lib.results.schema import SCHEMA_VERSION, DataError, data_error
+from pixelpush_lib.sweeps.launchers import Outcome
+from pixelpush_lib.sweeps.spec import Job, SweepError, checkpoint_step, job_id, read_sweep, spec_of
+from pixelpush_lib.training.run_dir import RunDir
+
+
+def inputs_of(config_name: str) -> str:
+    """What the config's policy sees, in ``schema.INPUT_TOKENS`` (the importer's ``inputs``)."""
+    config = get_config(config_name)
+    if config.obs_mode == "state":
+        return "state+desired_goal+achieved_goal"
+    return "pixels+proprio+desired_goal" + ("+achieved_goal" if config.policy_sees_achieved_goal else "")
+
+
+def _existing_sha(data_dir: Path, run_id: str) -> str | None:
+    path = data_dir / "runs" / run_id / "manifest.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text()).get("provenance", {}).get("sha256", "")
+
+
+def collect(out: Path | str, into: Path | str | None = None, force: bool = False, prefix: str = "repro",
+            echo: Callable[[str], None] = print) -> list[Outcome]:
+    """Import every finished run of the sweep in ``out`` into ``into/runs/<prefix>_<step>_s<seed>``.
+
+    Unfinished jobs are listed and left out. A run already collected from the same log (same sha256) is left
+    as is; one collected from a different log is replaced only with ``force``. All conflicts are checked
+    before the first import, so a refused collect changes nothing.
+    """
+    out = Path(out)
+    data_dir = Path(into) if into is not None else DATA_DIR
+    jobs = _jobs_without_notebook_check(out)
+    outcomes, todo, conflicts = [], [], []
+    for job in jobs:
+        run_id = f"{prefix}_{job.job_id}"
+        step = checkpoint_step(job.run_dir)
+        if step is None or step < job.total_steps:
+            outcomes.append(Outcome(job.job_id, "unfinished", f"at step {step or 0:,} of {job.total_steps:,}; "
+                                    f"re-run the sweep to finish it"))
+            continue
+        if job.step not in CONFIG_TO_ARC_STEP:
+            outcomes.append(Outcome(job.job_id, "not importable", f"the importer has no arc step for {job.step}"))
+            continue
+        log = RunDir(job.run_dir).progress_path
+        existing = _existing_sha(data_dir, run_id)
+        if existing == sha256_file(log):
+            outcomes.append(Outcome(job.job_id, "unchanged", f"data/runs/{run_id} already holds this log"))
+        elif existing is not None and not force:
+            conflicts.append(f"{data_dir / 'runs' / run_id} (from another log)")
+        else:
+            todo.append((job, run_id, log))
+    if conflicts:
+        raise SweepError(f"already in {data_dir}: {', '.join(conflicts)}; pass --force to replace them, or "
+                         f"--prefix to import under other run ids. Nothing was imported.")
+    for job, run_id, log in todo:
+        # The run was trained by this project's code: say with which overrides and at which commit, so a
+        # tiny smoke sweep can never pass for the chapter's config in data/.
+        trained = RunDir(job.run_dir).read_manifest()
+        description = (f"pixelpush reproduce sweep {out.resolve()} job {job.job_id}: {job.total_steps:,} steps, "
+                       f"overrides {trained['overrides'] or 'none'}, trained at commit {trained['git_commit']}")
+        target = import_run(log, run_id, job.step, job.seed, force=force, data_dir=data_dir,
+                            inputs=inputs_of(job.step), description=description)
+        outcomes.append(Outcome(job.job_id, "imported", str(target)))
+    for outcome in outcomes:
+        echo(f"[{outcome.job_id}] {outcome.state}: {outcome.message}")
+    return outcomes
+
+
+def _jobs_without_notebook_check(out: Path) -> list[Job]:
+    """Jobs of a sweep folder for collecting (no notebook needs to exist on the collecting machine)."""
+    spec = spec_of(read_sweep(out))
+    return [Job(s, n, spec.total_steps, spec.overrides, out / job_id(s, n), None) for s in spec.steps for n in spec.seeds]
+
+
+# --- One run of this project's own ---------------------------------------------------------------------------
+
+
+def _wall_time_s(segments: list[dict[str, Any]]) -> float:
+    """Seconds spent training, summed over the run's segments (a resume starts a new one)."""
+    total = 0.0
+    for segment in segments:
+        if segment.get("started_at") and segment.get("ended_at"):
+            start, end = (datetime.fromisoformat(segment[k]) for k in ("started_at", "ended_at"))
+            total += (end - start).total_seconds()
+    return total
+
+
+def collect_run(run_dir: Path | str, run_id: str, force: bool = False,
+                        data_dir: Path | str = DATA_DIR) -> Path:
+    """Import a finished ``pixelpush train`` run directory as a *measured* run of this project.
+
+    Config, overrides and seed come from its manifest (``run.json``); the provenance records every segment's
+    command and commit, the machine, package versions and the training wall time. Raises :class:`DataError` when
+    the folder is not a finished run or its log lacks the success metric; ``data_dir`` is then unchanged.
+    """
+    run = RunDir(run_dir)
+    if not run.has_run():
+        raise data_error(run.manifest_path, "not a pixelpush run directory (no run.json)",
+                         "pass the --run-dir given to `pixelpush train`")
+    manifest = run.read_manifest()
+    step = run.checkpoint_step()
+    if step is None or step < manifest["total_steps"]:
+        raise data_error(run.path, f"the run is at step {step or 0:,} of {manifest['total_steps']:,}",
+                         f"finish it first: pixelpush train --resume {run.path}")
+    config = manifest["config_name"]
+    check_identity(run_id, config, manifest["seed"], Path(data_dir))
+    curve = read_progress_csv(run.progress_path)
+    if "success_rate" not in set(curve["metric"]):
+        raise data_error(run.progress_path, "the log has no rollout/success_rate values",
+                         "only runs that log success can be drawn", column="rollout/success_rate")
+    segments = manifest["segments"]
+    commits = sorted({s["git_commit"] for s in segments})
+    out = {
+        "schema_version": SCHEMA_VERSION, "run_id": run_id, "arc_step": CONFIG_TO_ARC_STEP[config], "config": config,
+        "seed": manifest["seed"], "inputs": inputs_of(config),
+        "description": (f"pixelpush train --config {config} --seed {manifest['seed']}: {step:,} environment steps, "
+                        f"overrides {manifest['overrides'] or 'none'}"),
+        "provenance": {
+            "kind": "measured", "command": " ; ".join(_readable(s["command"]) for s in segments), "config": config,
+            "overrides": manifest["overrides"], "commit": ",".join(commits),
+            "machine": manifest["host"], "versions": manifest["versions"], "device": manifest["device"],
+            "wall_time_s": round(_wall_time_s(segments), 1), "segments": len(segments), "total_steps": step,
+            "log_file": str(run.progress_path.resolve()), "sha256": sha256_file(run.progress_path),
+            "created": utc_now(), "importer": "pixelpush_lib.sweeps.collect.collect_run",
+        },
+    }
+    return write_run(out, curve, Path(data_dir), force)
+
+
+def _readable(command: str) -> str:
+    """``.../pixelpush_lib/cli.py train ...`` (how a module run records argv[0]) as the ``pixelpush train ...`` it is."""
+    head, sep, rest = command.partition(" ")
+    return f"pixelpush {rest}" if head.endswith("cli.py") or head.endswith("pixelpush") else command
+
+
+# --- CLI ---------------------------------------------------------------------------------------------------
+
+
+def add_collect_command(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``pixelpush collect`` (the lead wires this into ``cli.py``)."""
+    parser = subparsers.add_parser(
+        "collect", help="import the finished runs of a reproduce sweep (imported), or one run of yours (measured)",
+        description="A sweep folder: every finished job, provenance 'imported'. A `pixelpush train` run directory "
+                    "with --run-id: that run, provenance 'measured' (command, commits, machine, wall time).")
+    parser.add_argument("out", type=Path, help="a `pixelpush reproduce --out` folder, or a `pixelpush train` run dir")
+    parser.add_argument("--run-id", help="run id in data/runs/ for a single run directory (e.g. state_s0)")
+    parser.add_argument("--into", type=Path, default=DATA_DIR, help=f"data folder (default {DATA_DIR})")
+    parser.add_argument("--force", action="store_true", help="replace runs collected earlier from another log")
+    parser.add_argument("--prefix", default="repro", help="run ids are <prefix>_<step>_s<seed> (default repro)")
+    parser.set_defaults(func=_collect_command)
+    return parser
+
+
+def _collect_command(args: argparse.Namespace) -> int:
+    try:
+        if RunDir(args.out).has_run():
+            if not args.run_id:
+                raise SweepError(f"{args.out} is a single run: pass --run-id NAME for its folder under data/runs/")
+            print(f"imported {args.out} -> {collect_run(args.out, args.run_id, args.force, args.into)}")
+            return 0
+        outcomes = collect(args.out, args.into, args.force, args.prefix)
+    except (SweepError, DataError) as error:
+        print(f"pixelpush collect: error: {error}", file=sys.stderr)
+        return 2
+    return 0 if any(o.state in ("imported", "unchanged") for o in outcomes) else 1

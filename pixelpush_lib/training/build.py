@@ -1,0 +1,89 @@
+"""From a config to a ready SB3 model: the vectorised env, the policy and its encoder, the replay buffer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stable_baselines3 import SAC, HerReplayBuffer
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
+
+from pixelpush_lib.core.configs import RunConfig, get_config
+from pixelpush_lib.env.wrappers import make_env
+from pixelpush_lib.nets.augment import DrQShift
+from pixelpush_lib.nets.encoders import ManipulationExtractor, NatureExtractor
+from pixelpush_lib.nets.routing import CriticEncoderPolicy
+from pixelpush_lib.replay.drq_her import DrQHerReplayBuffer
+from pixelpush_lib.replay.frame_her import FrameHerReplayBuffer
+
+EPISODE_STEPS = 50  # FetchPush-v4's TimeLimit
+
+
+def make_training_env(config: RunConfig, seed: int = 0) -> VecEnv:
+    """``config.n_envs`` copies of the config's env (Monitor-wrapped), seeded ``seed, seed+1, ...``."""
+    def env_fn() -> Any:
+        return make_env(config.obs_mode, frame_stack=config.frame_stack, image_size=config.image_size, camera=config.camera)
+
+    vec_cls = SubprocVecEnv if config.vec_env == "subproc" else DummyVecEnv
+    return make_vec_env(env_fn, n_envs=config.n_envs, seed=seed, vec_env_cls=vec_cls)
+
+
+def policy_and_kwargs(config: RunConfig) -> tuple[Any, dict[str, Any]]:
+    """SB3 policy (class or name) and ``policy_kwargs`` for the config's encoder and routing."""
+    kwargs: dict[str, Any] = {"net_arch": list(config.net_arch)}
+    if config.obs_mode == "state":
+        return "MultiInputPolicy", kwargs
+    if config.encoder == "nature":
+        extractor, extractor_kwargs = NatureExtractor, {"cnn_dim": config.cnn_dim}
+    else:
+        extractor = ManipulationExtractor
+        extractor_kwargs = {"channels": config.cnn_channels, "spatial_softmax": config.spatial_softmax}
+    extractor_kwargs["policy_sees_achieved_goal"] = config.policy_sees_achieved_goal
+    kwargs.update(features_extractor_class=extractor, features_extractor_kwargs=extractor_kwargs, normalize_images=False)
+    if config.routing == "critic_encoder":
+        return CriticEncoderPolicy, kwargs
+    kwargs["share_features_extractor"] = config.routing == "sb3_shared"
+    return "MultiInputPolicy", kwargs
+
+
+def replay_buffer_spec(config: RunConfig) -> tuple[type, dict[str, Any]]:
+    """Replay buffer class and kwargs: HER ``future`` relabelling, DrQ shifts at sampling time if asked."""
+    kwargs: dict[str, Any] = {"n_sampled_goal": config.her_n_sampled_goal, "goal_selection_strategy": config.her_strategy}
+    if config.replay_buffer == "frame_her":
+        augment = DrQShift(config.drq_pad) if config.drq else None
+        return FrameHerReplayBuffer, {**kwargs, "frame_stack": config.frame_stack, "pixel_augment": augment}
+    if config.drq:
+        return DrQHerReplayBuffer, {**kwargs, "drq_pad": config.drq_pad}
+    return HerReplayBuffer, kwargs
+
+
+def build_model(config: RunConfig | str, env: VecEnv | None = None, seed: int = 0, device: str = "auto") -> SAC:
+    """The SB3 SAC + HER model the config describes (a new env is made if ``env`` is None)."""
+    config = get_config(config) if isinstance(config, str) else config
+    if config.learning_starts < EPISODE_STEPS * config.n_envs:
+        raise ValueError(
+            f"learning_starts={config.learning_starts} must be >= {EPISODE_STEPS * config.n_envs} "
+            f"({EPISODE_STEPS} steps x n_envs={config.n_envs}): HER samples only finished episodes"
+        )
+    env = env if env is not None else make_training_env(config, seed)
+    policy, policy_kwargs = policy_and_kwargs(config)
+    buffer_class, buffer_kwargs = replay_buffer_spec(config)
+    return SAC(
+        policy,
+        env,
+        learning_rate=config.learning_rate,
+        buffer_size=config.buffer_size,
+        learning_starts=config.learning_starts,
+        batch_size=config.batch_size,
+        tau=config.tau,
+        gamma=config.gamma,
+        train_freq=config.train_freq,
+        gradient_steps=config.gradient_steps,
+        ent_coef=config.ent_coef if config.ent_coef == "auto" else float(config.ent_coef),
+        replay_buffer_class=buffer_class,
+        replay_buffer_kwargs=buffer_kwargs,
+        policy_kwargs=policy_kwargs,
+        seed=seed,
+        device=device,
+        verbose=0,
+    )

@@ -1,0 +1,116 @@
+"""Loading a trained SB3 model with an environment of its config, evaluating it, and watching it.
+
+``load_pretrained(name)`` fetches a registered checkpoint (verified by sha256 before SB3 unpickles anything) and
+loads it; ``evaluate`` counts successes over full episodes; ``rollout_gif`` writes what the policy saw.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from stable_baselines3 import SAC
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+
+from pixelpush_lib.core.configs import get_config
+from pixelpush_lib.core.files import atomic_write
+from pixelpush_lib.results.registry import DEFAULT_CACHE, REGISTRY, fetch, get_entry
+from pixelpush_lib.training.build import make_training_env
+
+
+def single_env(config_name: str, overrides: dict[str, Any] | None, seed: int = 0) -> Any:
+    """A one-env ``DummyVecEnv`` of the config (evaluation and watching), and the config it was built from."""
+    config = get_config(config_name, {**(overrides or {}), "n_envs": 1, "vec_env": "dummy"})
+    return make_training_env(config, seed), config
+
+
+def load_model(path: Path | str, config: str, overrides: dict[str, Any] | None = None, device: str = "auto") -> Any:
+    """Load an SB3 ``model.zip`` of ``config`` with a one-env VecEnv (HER needs an env at load time).
+
+    Only call this on a file you trust or verified: SB3 unpickles parts of the zip.
+    """
+    env, run_config = single_env(config, overrides)
+    model = SAC.load(path, env=env, device=device)
+    model.pixelpush_config = run_config  # evaluate()/rollout_gif() build their envs from it
+    return model
+
+
+def load_pretrained(name: str, registry: Path | str = REGISTRY, cache_dir: Path | str = DEFAULT_CACHE,
+                    device: str = "auto") -> Any:
+    """Download (or reuse) the registered checkpoint ``name``, verify its sha256, then load it with SB3."""
+    entry = get_entry(name, registry)
+    path = fetch(entry, cache_dir, registry)
+    return load_model(path, entry.config, entry.overrides, device)
+
+
+def _env_for(model: Any, env: Any, seed: int) -> Any:
+    if env is None:
+        config = getattr(model, "pixelpush_config", None)
+        if config is None:
+            raise ValueError("pass env=...: this model was not loaded with load_model/load_pretrained, "
+                             "so its config is unknown")
+        env, _ = single_env(config.name, {f: getattr(config, f) for f in ("frame_stack", "image_size", "camera")},
+                             seed)
+    elif not isinstance(env, VecEnv):
+        single = env
+        env = DummyVecEnv([lambda: single])
+    if env.num_envs != 1:
+        raise ValueError(f"evaluate with a single env, not {env.num_envs}")
+    env.seed(seed)
+    return env
+
+
+def evaluate(model: Any, n_episodes: int = 20, env: Any = None, seed: int = 0,
+             deterministic: bool = True) -> dict[str, Any]:
+    """Run ``n_episodes`` full episodes (50 steps each) and count successes (``info["is_success"]`` at the end).
+
+    Returns ``success_rate`` (fraction), ``n_episodes``, ``successes`` (per episode), ``mean_return`` (sparse
+    reward, -50..0), ``seed`` and ``deterministic``.
+    """
+    if isinstance(n_episodes, bool) or not isinstance(n_episodes, int) or n_episodes < 1:
+        raise ValueError(f"n_episodes={n_episodes!r} must be an integer >= 1")
+    env = _env_for(model, env, seed)
+    obs = env.reset()
+    successes, returns, ret = [], [], 0.0
+    while len(successes) < n_episodes:
+        action, _ = model.predict(obs, deterministic=deterministic)
+        obs, reward, done, infos = env.step(action)
+        ret += float(reward[0])
+        if done[0]:
+            successes.append(bool(infos[0].get("is_success", False)))
+            returns.append(ret)
+            ret = 0.0
+    return {"success_rate": float(np.mean(successes)), "n_episodes": n_episodes, "successes": successes,
+            "mean_return": float(np.mean(returns)), "seed": seed, "deterministic": deterministic}
+
+
+def _frame(env: Any, obs: dict[str, np.ndarray]) -> np.ndarray:
+    frame = env.env_method("render")[0]
+    if frame is None:  # no renderer: the newest stacked frame the policy saw (channels last 3)
+        frame = np.moveaxis(obs["pixels"][0][-3:], 0, -1)
+    return np.asarray(frame, dtype=np.uint8)
+
+
+def rollout_gif(model: Any, path: Path | str, n_steps: int = 50, env: Any = None, seed: int = 0,
+                fps: int = 10, scale: int = 3) -> Path:
+    """Write an animated GIF of ``n_steps`` deterministic steps (the frames the policy saw, upscaled ``scale``x).
+
+    Uses Pillow (a matplotlib dependency, so always installed). Written to a temporary file and renamed.
+    """
+    from PIL import Image
+
+    env = _env_for(model, env, seed)
+    obs = env.reset()
+    frames = [_frame(env, obs)]
+    for _ in range(n_steps):
+        action, _ = model.predict(obs, deterministic=True)
+        obs, _, _, _ = env.step(action)
+        frames.append(_frame(env, obs))
+    images = [Image.fromarray(f.repeat(scale, 0).repeat(scale, 1)) for f in frames]
+    path = Path(path)
+    with atomic_write(path) as handle:
+        images[0].save(handle, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+    return path
+
+

@@ -1,0 +1,243 @@
+"""Training runs: plan a new run or a resume (checked completely before anything is written), then train.
+
+A resumed run continues from its last complete checkpoint with its replay buffer, its step and episode counters,
+and a ``progress.csv`` with no duplicated or missing rows. It is a faithful continuation, not a bit-identical
+replay: the random-number states are not restored (the envs are re-seeded with ``seed + episodes``), and
+TensorBoard keeps any scalars written between the checkpoint and a crash (``progress.csv`` is the log of record).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch as th
+from stable_baselines3 import SAC
+from stable_baselines3.common.callbacks import CallbackList
+from stable_baselines3.common.logger import CSVOutputFormat, Logger, TensorBoardOutputFormat
+
+from pixelpush_lib.core.configs import RunConfig, config_names, get_config
+from pixelpush_lib.core.files import git_commit, utc_now
+from pixelpush_lib.training.build import EPISODE_STEPS, build_model, make_training_env
+from pixelpush_lib.training.callbacks import EpisodeBoundaryCheckpoint, RegimeMonitorCallback
+from pixelpush_lib.training.provenance import environment_record
+from pixelpush_lib.training.run_dir import RunDir, RunError
+
+
+class ResumableCSV(CSVOutputFormat):
+    """SB3's CSV writer, continuing an existing ``progress.csv`` instead of truncating it."""
+
+    def __init__(self, filename: str) -> None:
+        if not os.path.exists(filename):
+            super().__init__(filename)
+            return
+        with open(filename, newline="") as handle:
+            header = next(csv.reader(handle), [])
+        self.file = open(filename, "r+")
+        self.file.seek(0, os.SEEK_END)
+        self.keys = header
+        self.separator = ","
+        self.quotechar = '"'
+
+
+def make_logger(run_dir: RunDir) -> Logger:
+    return Logger(str(run_dir.path), [ResumableCSV(str(run_dir.progress_path)),
+                                      TensorBoardOutputFormat(str(run_dir.tensorboard_dir))])
+
+
+@dataclass
+class RunPlan:
+    """What ``train`` will do, checked completely before anything is written."""
+
+    run_dir: Path
+    config: RunConfig
+    overrides: dict[str, Any]
+    seed: int
+    total_steps: int
+    checkpoint: Path | None  # set when resuming
+    start_step: int
+
+
+def _positive_steps(total_steps: Any) -> int:
+    if isinstance(total_steps, bool) or not isinstance(total_steps, (int, np.integer)) or total_steps <= 0:
+        raise RunError(f"total_steps={total_steps!r} must be a positive integer number of environment steps")
+    return int(total_steps)
+
+
+def plan_new_run(config_name: str, run_dir: Path | str, seed: int, total_steps: int | None, overrides=None) -> RunPlan:
+    run_dir = Path(run_dir)
+    config = get_config(config_name, overrides)  # ValueError names unknown configs / fields
+    steps = _positive_steps(total_steps if total_steps is not None else config.total_steps)
+    if RunDir(run_dir).has_run():
+        raise RunError(f"{run_dir} already holds a run: extend it with `pixelpush train --resume {run_dir}` or choose another --run-dir")
+    return RunPlan(run_dir, config, dict(overrides or {}), int(seed), steps, None, 0)
+
+
+def check_same_run(run_dir: Path | RunDir, manifest: dict[str, Any], config_name: str | None, overrides) -> None:
+    """Refuse to continue ``run_dir`` as a different experiment.
+
+    ``config_name=None`` / ``overrides=None`` mean "whatever the run used" (``pixelpush train --resume``
+    without ``--config``/``--set``). Overrides are compared through the configs they produce, so ``"8"``
+    from the command line and ``8`` from a notebook are the same value.
+    """
+    if config_name is not None and config_name != manifest["config_name"]:
+        raise RunError(
+            f"{run_dir} was trained with config {manifest['config_name']!r}, not {config_name!r}: "
+            "resume without --config, or start a new run directory"
+        )
+    if overrides is not None:
+        used = get_config(manifest["config_name"], manifest["overrides"]).to_dict()
+        asked = get_config(manifest["config_name"], overrides).to_dict()
+        if used != asked:
+            raise RunError(
+                f"{run_dir} was trained with overrides {manifest['overrides']}, not {dict(overrides)}: a resumed run "
+                "keeps its config; start a new run directory to change it"
+            )
+
+
+def plan_resume(run_dir: Path | str, total_steps: int | None, config_name: str | None = None, overrides=None) -> RunPlan:
+    run_dir = Path(run_dir)
+    manifest = RunDir(run_dir).read_manifest()
+    check_same_run(run_dir, manifest, config_name, overrides)
+    checkpoint = RunDir(run_dir).latest_checkpoint()
+    if checkpoint is None:
+        raise RunError(f"{run_dir} has no complete checkpoint (checkpoints/latest.json): nothing to resume from")
+    start = RunDir.checkpoint_info(checkpoint)["num_timesteps"]
+    steps = _positive_steps(total_steps if total_steps is not None else manifest["total_steps"])
+    if steps <= start:
+        raise RunError(f"total_steps={steps} must exceed the checkpoint's step {start} in {run_dir}")
+    config = get_config(manifest["config_name"], manifest["overrides"])
+    return RunPlan(run_dir, config, manifest["overrides"], manifest["seed"], steps, checkpoint, start)
+
+
+def torch_threads_for(config: RunConfig, device: str) -> int:
+    """Torch's CPU threads for a run: one for the state baseline off the GPU, else torch's own default.
+
+    The state agent's networks are small (two 256-unit layers, batch 256), so a second thread buys little, and on
+    a two-core machine it fights the simulator for the cores: measured here, one thread ran 334 env-steps/s next to
+    another busy process where two threads fell below 30 (``python -m pixelpush_lib.bench train-state``).
+    """
+    if config.obs_mode == "state" and not str(device).startswith("cuda"):
+        return 1
+    return th.get_num_threads()
+
+
+def train(plan: RunPlan, *, checkpoint_every: int | None = None, device: str = "auto", progress_bar: bool = True, callbacks=()) -> SAC:
+    """Execute a planned run (new or resumed). Returns the trained model."""
+    previous = th.get_num_threads()
+    th.set_num_threads(torch_threads_for(plan.config, device))
+    try:
+        return _train(plan, checkpoint_every=checkpoint_every, device=device, progress_bar=progress_bar, callbacks=callbacks)
+    finally:
+        th.set_num_threads(previous)
+
+
+def _train(plan: RunPlan, *, checkpoint_every: int | None = None, device: str = "auto", progress_bar: bool = True, callbacks=()) -> SAC:
+    run_dir = RunDir(plan.run_dir)
+    every = checkpoint_every or max(EPISODE_STEPS * plan.config.n_envs, plan.total_steps // 10)
+    if plan.checkpoint is None:
+        run_dir.path.mkdir(parents=True, exist_ok=True)
+        manifest = {
+            "config_name": plan.config.name,
+            "config": plan.config.to_dict(),
+            "overrides": plan.overrides,
+            "seed": plan.seed,
+            "total_steps": plan.total_steps,
+            "policy_sees_achieved_goal": plan.config.policy_sees_achieved_goal,
+            "created_at": utc_now("microseconds"),
+            "command": " ".join(sys.argv),
+            "segments": [],
+            **environment_record(device),
+        }
+        model = build_model(plan.config, seed=plan.seed, device=device)
+    else:
+        manifest = run_dir.read_manifest()
+        manifest["total_steps"] = plan.total_steps
+        # New env seeds after a resume: re-using the run's own would replay its first episodes' goals.
+        episodes = RunDir.checkpoint_info(plan.checkpoint)["episodes"]
+        env = make_training_env(plan.config, plan.seed + episodes)
+        model = SAC.load(plan.checkpoint / "model.zip", env=env, device=device)
+        RunDir.load_replay_buffer(model, plan.checkpoint)
+        run_dir.truncate_progress(plan.start_step)
+    segment = {
+        "started_at": utc_now("microseconds"),
+        "from_step": int(model.num_timesteps),
+        "resumed_from": str(plan.checkpoint.relative_to(run_dir.path)) if plan.checkpoint else None,
+        "replay_buffer_transitions_at_start": int(model.replay_buffer.size() * model.n_envs),
+        "command": " ".join(sys.argv),
+        "git_commit": git_commit(),
+        "torch_threads": th.get_num_threads(),
+    }
+    manifest["segments"].append(segment)
+    run_dir.write_manifest(manifest)
+
+    model.set_logger(make_logger(run_dir))
+    checkpointer = EpisodeBoundaryCheckpoint(run_dir, every)
+    # regime/phase in the log; samples about 100 times per run (at least every 1000 steps)
+    regime = RegimeMonitorCallback(sample_every=max(1000, plan.total_steps // 100))
+    model.learn(
+        total_timesteps=plan.total_steps - model.num_timesteps,
+        reset_num_timesteps=plan.checkpoint is None,
+        callback=CallbackList([checkpointer, regime, *callbacks]),
+        progress_bar=progress_bar,
+    )
+    run_dir.save_checkpoint(model)
+    model.logger.close()
+    segment.update(ended_at=utc_now("microseconds"), to_step=int(model.num_timesteps))
+    run_dir.write_manifest(manifest)
+    return model
+
+
+# --- CLI ----------------------------------------------------------------------------------------
+
+
+def parse_overrides(pairs: list[str] | None) -> dict[str, str]:
+    overrides: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise RunError(f"--set {pair!r} must look like key=value (for example --set batch_size=8)")
+        overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def add_train_command(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train (or resume) a SAC + HER run for one of the chapter's configs",
+        description="Train a new run (--config, --run-dir) or extend one (--resume RUN_DIR --total-steps N).",
+    )
+    parser.add_argument("--config", choices=config_names(), help="config name (new runs)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--total-steps", type=int, help="environment steps to reach (default: the config's)")
+    parser.add_argument("--run-dir", type=Path, help="directory for a new run")
+    parser.add_argument("--resume", type=Path, metavar="RUN_DIR", help="extend the run in RUN_DIR from its last checkpoint")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field (repeatable)")
+    parser.add_argument("--checkpoint-every", type=int, metavar="N", help="checkpoint every N steps (default: total/10)")
+    parser.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1 ...")
+    parser.add_argument("--no-progress-bar", action="store_true")
+    parser.set_defaults(func=_train_command)
+
+
+def _train_command(args) -> int:
+    try:
+        overrides = parse_overrides(args.set)
+        if args.checkpoint_every is not None and args.checkpoint_every <= 0:
+            raise RunError(f"--checkpoint-every={args.checkpoint_every} must be a positive number of steps")
+        if args.resume is not None:
+            plan = plan_resume(args.resume, args.total_steps, args.config, overrides or None)
+        else:
+            if args.config is None or args.run_dir is None:
+                raise RunError("a new run needs --config and --run-dir (or --resume RUN_DIR to extend one)")
+            plan = plan_new_run(args.config, args.run_dir, args.seed, args.total_steps, overrides)
+    except ValueError as error:
+        print(f"pixelpush train: error: {error}", file=sys.stderr)
+        return 2
+    model = train(plan, checkpoint_every=args.checkpoint_every, device=args.device, progress_bar=not args.no_progress_bar)
+    print(f"{plan.run_dir}: {model.num_timesteps} steps, log in {RunDir(plan.run_dir).progress_path}")
+    return 0

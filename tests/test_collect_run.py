@@ -1,0 +1,75 @@
+"""`pixelpush collect RUN_DIR --run-id ID`: one of this project's own training runs enters data/ as *measured*,
+with its commands, commit, machine and wall time; an unfinished run or a clash is refused and data/ is unchanged."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from datadir_helpers import copy_data, snapshot
+from pixelpush_lib.cli import main
+from pixelpush_lib.results.loaders import load_points, project_curve
+from pixelpush_lib.results.schema import DataError
+from pixelpush_lib.sweeps.collect import collect_run
+from pixelpush_lib.training.runs import plan_new_run, plan_resume, train
+
+TINY = {"n_envs": 2, "learning_starts": 100, "batch_size": 8, "buffer_size": 1000}
+
+
+@pytest.fixture(scope="module")
+def state_run(tmp_path_factory):
+    """A real state run, trained in two segments (killed between them, as a long run is)."""
+    run = tmp_path_factory.mktemp("runs") / "state_s4"
+    train(plan_new_run("state", run, seed=4, total_steps=200, overrides=TINY), device="cpu", progress_bar=False,
+          checkpoint_every=100)
+    train(plan_resume(run, total_steps=400), device="cpu", progress_bar=False, checkpoint_every=100)
+    return run
+
+
+def test_a_finished_run_is_collected_as_measured(state_run, tmp_path):
+    data = copy_data(tmp_path)
+    out = collect_run(state_run, "state_tiny_s4", data_dir=data)
+    manifest = json.loads((out / "manifest.json").read_text())
+    prov = manifest["provenance"]
+    assert (manifest["config"], manifest["seed"], prov["kind"]) == ("state", 4, "measured")
+    assert prov["segments"] == 2 and prov["total_steps"] == 400 and prov["wall_time_s"] > 0
+    assert prov["command"].count(" ; ") == 1 and prov["overrides"] == TINY  # one command per segment
+    assert prov["machine"]["cpus"] >= 1 and len(prov["commit"]) >= 7
+    log = pd.read_csv(state_run / "progress.csv").dropna(subset=["rollout/success_rate"])
+    curve = project_curve("state", 4, "success_rate", data)
+    assert list(curve["step"]) == list(log["time/total_timesteps"])
+    points = load_points(data)
+    assert set(points[points["run_id"] == "state_tiny_s4"]["provenance"]) == {"measured"}
+
+
+def test_module_runs_are_recorded_as_the_pixelpush_command():
+    from pixelpush_lib.sweeps.collect import _readable
+
+    assert _readable("/w/pixelpush_lib/cli.py train --config state --seed 0") == "pixelpush train --config state --seed 0"
+    assert _readable("python other.py --x") == "python other.py --x"
+
+
+def test_the_command_line_collects_one_run(state_run, tmp_path, capsys):
+    data = copy_data(tmp_path)
+    assert main(["collect", str(state_run), "--run-id", "state_cli_s4", "--into", str(data)]) == 0
+    assert (data / "runs" / "state_cli_s4" / "curve.csv").exists()
+    assert main(["collect", str(state_run), "--into", str(data)]) == 2
+    assert "pass --run-id" in capsys.readouterr().err
+
+
+def test_an_unfinished_run_or_a_reported_run_id_is_refused(state_run, tmp_path):
+    data = copy_data(tmp_path)
+    before = snapshot(data)
+    manifest_path = state_run / "run.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest_path.write_text(json.dumps({**manifest, "total_steps": 10_000}))
+    try:
+        with pytest.raises(DataError, match=r"at step 400 of 10,000.*pixelpush train --resume"):
+            collect_run(state_run, "state_unfinished", data_dir=data)
+    finally:
+        manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(DataError, match="one of the author's reported runs"):
+        collect_run(state_run, "state_ch09_run0_fullstate_seed0", data_dir=data)
+    assert snapshot(data) == before
