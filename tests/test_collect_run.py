@@ -12,7 +12,7 @@ from datadir_helpers import copy_data, snapshot
 from pixelpush_lib.cli import main
 from pixelpush_lib.results.loaders import load_points, project_curve
 from pixelpush_lib.results.schema import DataError
-from pixelpush_lib.sweeps.collect import collect_run
+from pixelpush_lib.sweeps.collect import _wall_time_s, collect_run
 from pixelpush_lib.training.runs import plan_new_run, plan_resume, train
 
 TINY = {"n_envs": 2, "learning_starts": 100, "batch_size": 8, "buffer_size": 1000}
@@ -34,7 +34,8 @@ def test_a_finished_run_is_collected_as_measured(state_run, tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     prov = manifest["provenance"]
     assert (manifest["config"], manifest["seed"], prov["kind"]) == ("state", 4, "measured")
-    assert prov["segments"] == 2 and prov["total_steps"] == 400 and prov["wall_time_s"] > 0
+    assert prov["segments"] == 2 and prov["total_steps"] == 400
+    assert prov["wall_time_s"] == _wall_time_s(state_run / "progress.csv")  # whole seconds: 0 for a tiny run
     assert prov["command"].count(" ; ") == 1 and prov["overrides"] == TINY  # one command per segment
     assert prov["machine"]["cpus"] >= 1 and len(prov["commit"]) >= 7
     log = pd.read_csv(state_run / "progress.csv").dropna(subset=["rollout/success_rate"])
@@ -73,3 +74,14 @@ def test_an_unfinished_run_or_a_reported_run_id_is_refused(state_run, tmp_path):
     with pytest.raises(DataError, match="one of the author's reported runs"):
         collect_run(state_run, "state_ch09_run0_fullstate_seed0", data_dir=data)
     assert snapshot(data) == before
+
+
+def test_wall_time_sums_the_segments_sb3_timed(tmp_path):
+    # time/time_elapsed restarts at a resume: 1,758 s up to the checkpoint the resume kept, then 5,190 s.
+    log = tmp_path / "progress.csv"
+    pd.DataFrame({"time/total_timesteps": [100, 200, 300, 400, 500],
+                  "time/time_elapsed": [900, 1758, 1, 2000, 5190]}).to_csv(log, index=False)
+    assert _wall_time_s(log) == 1758 + 5190
+    pd.DataFrame({"time/total_timesteps": [100], "time/episodes": [2]}).to_csv(log, index=False)
+    with pytest.raises(ValueError, match="progress.csv.*time/time_elapsed"):
+        _wall_time_s(log)

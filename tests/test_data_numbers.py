@@ -7,6 +7,7 @@ import csv
 import pytest
 from datadir_helpers import copy_data
 
+from pixelpush_lib.core.paths import DATA_DIR
 from pixelpush_lib.results.quoted_numbers import chapter_numbers, format_value
 
 EXPECTED = {"state_success_2m", "state_onset_step", "step2_onset_step", "step2_success_2m", "step2_success_4m",
@@ -19,7 +20,12 @@ def test_every_number_has_provenance():
     assert EXPECTED <= set(numbers)
     for name, n in numbers.items():
         assert n.name == name and n.unit and n.provenance in ("reported", "measured", "imported")
-        assert "@" in n.source and ":" in n.source, f"{name}: source '{n.source}' lacks file:line@commit"
+        if n.provenance == "reported":
+            assert "@" in n.source and ":" in n.source, f"{name}: source '{n.source}' lacks file:line@commit"
+        else:  # a project run of data/runs, and the author's figure it replaced
+            run_dir = DATA_DIR / n.source.split()[0].removeprefix("data/")
+            assert (run_dir / "manifest.json").is_file(), f"{name}: source '{n.source}' names no run in data/runs"
+            assert n.reported is not None and n.reported.provenance == "reported"
         assert n.value is not None or n.low is not None or n.high is not None
 
 
@@ -63,3 +69,12 @@ def test_canonical_table_lists_every_chapter_number_with_its_source():
     table = canonical_table_markdown()
     for name, number in chapter_numbers().items():
         assert f"`{name}`" in table and number.source.split("@")[0] in table, name
+
+
+def test_provenance_summary_says_all_or_a_mix():
+    from pixelpush_lib.results.quoted_numbers import provenance_summary
+
+    numbers = chapter_numbers()
+    assert provenance_summary(numbers, ["step0_band", "step2_success_4m"]) == "all reported"
+    assert numbers["state_success_2m"].provenance == "measured"
+    assert provenance_summary(numbers, ["step0_band", "state_success_2m"]) == "a mix: measured, reported"

@@ -212,3 +212,22 @@ def test_a_log_without_the_success_metric_is_refused_unless_allowed(data, tmp_pa
     assert project_curve("state", 3, "success_rate", data).empty
     assert not project_curve("state", 3, "critic_loss", data).empty
     assert out.name == "no_success"
+
+
+def test_two_dumps_at_one_step_keep_the_later_reading(data, tmp_path):
+    # SB3 with 8 envs and log_interval=4 dumps twice in the step where all 8 episodes end: the episode-4 reading,
+    # then the episode-8 one. The importer keeps the episode-8 reading and drops the superseded one.
+    def dump_twice(frame):
+        first = frame.iloc[[1]].copy()
+        first["rollout/success_rate"] = 0.0
+        second = frame.iloc[[1]].copy()
+        second["rollout/success_rate"] = 0.75
+        return pd.concat([frame.iloc[:1], first, second, frame.iloc[2:]], ignore_index=True)
+
+    path = _progress_with(tmp_path, dump_twice)
+    import_run(path, "twice", "step2", 0, data_dir=data)
+    curve = pd.read_csv(data / "runs" / "twice" / "curve.csv")
+    success = curve[curve["metric"] == "success_rate"]
+    step = int(pd.read_csv(path)["time/total_timesteps"].iloc[1])
+    assert success["step"].is_unique
+    assert success.loc[success["step"] == step, "value"].tolist() == [0.75]

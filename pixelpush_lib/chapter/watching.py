@@ -9,7 +9,7 @@ import base64
 import html
 
 from pixelpush_lib.core.paths import DATA_DIR
-from pixelpush_lib.results.registry import REGISTRY, registered_checkpoints
+from pixelpush_lib.results.registry import REGISTRY, CheckpointError, registered_checkpoints
 from pixelpush_lib.training.pretrained import load_pretrained
 from pixelpush_lib.training.watch import gif_bytes, watch
 
@@ -22,12 +22,21 @@ _NO_CHECKPOINT = (
 
 
 def watch_registered(config: str, n_episodes: int = 5, seed: int = 10_000, registry=REGISTRY,
-                     cache_dir=None) -> str:
-    """HTML: the best-evaluated registered checkpoint of ``config`` rolled out for ``n_episodes`` (an animated GIF
-    with a caption naming the checkpoint, its steps, and its measured success), or a sentence if there is none."""
+                     cache_dir=None, name: str | None = None) -> str:
+    """HTML: a registered checkpoint of ``config`` rolled out for ``n_episodes`` (an animated GIF with a caption
+    naming the checkpoint, its steps, and its measured success), or a sentence if there is none.
+
+    ``name`` picks one checkpoint (it must belong to ``config``); by default the longest-trained one is shown.
+    """
     entries = registered_checkpoints(config, registry)
     if not entries:
         return _NO_CHECKPOINT.format(config=html.escape(config))
+    if name is not None:
+        chosen = [e for e in entries if e.name == name]
+        if not chosen:
+            raise CheckpointError(f"no checkpoint named {name!r} is registered for config {config!r} in {registry}; "
+                                  f"registered for it: {', '.join(e.name for e in entries)}")
+        entries = chosen
     entry = max(entries, key=lambda e: (e.steps, e.success_rate))
     kwargs = {} if cache_dir is None else {"cache_dir": cache_dir}
     model = load_pretrained(entry.name, registry=registry, device="cpu", **kwargs)

@@ -114,7 +114,7 @@ STOP_RULES = (
              "(runs.csv cellA_nodrq_ss_criticenc_seed0 / cellA_ext_seed0; arc: 'Flat at 6% for 2M steps ... Extend "
              "to 8M')."),
     StopRule("state-calibrated: success < 10% at 1.5M", "hypothetical", 1_500_000, 0.10, False,
-             "Ours: a rule tuned on the state baseline, whose hockey-stick onset came at ~1.2M (state_onset_step), "
+             "Ours: a rule tuned on the state baseline, whose hockey stick began before this step (state_onset_step), "
              "would expect lift-off by 1.5M."),
     StopRule("regime-aware: < 10% at 1.5M, unless Phase 1 with success rising", "hypothetical", 1_500_000, 0.10,
              False, "Ours: the same rule filtered by this library's RegimeMonitorCallback, which warns instead of "

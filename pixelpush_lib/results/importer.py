@@ -109,17 +109,26 @@ def _event_files(path: Path) -> list[Path]:
 
 
 def _ordered_curve(rows: list[tuple[int, str, float, int, str]], path: Path) -> pd.DataFrame:
-    """Check steps increase within each metric (resumed logs can repeat rows) and return the long curve."""
+    """Check steps never go back within each metric and return the long curve, one reading per step.
+
+    SB3 dumps its logger every ``log_interval`` finished episodes, counted inside the step loop, so when several
+    envs finish in the same step it dumps more than once at that step. The last of those readings is kept (it
+    averages over the most episodes); the earlier ones are superseded, not averaged in. A step smaller than the
+    one before (a resumed run that repeats its log) is an error.
+    """
     if not rows:
         raise data_error(path, "no logged values", "import the log after the run has dumped values")
+    kept: dict[tuple[str, int], float] = {}
     last: dict[str, int] = {}
     for step, metric, value, row, column in rows:
-        if metric in last and step <= last[metric]:
+        if metric in last and step < last[metric]:
             raise data_error(path, f"step {step} does not come after step {last[metric]} for {metric}",
                              "remove duplicated or out-of-order rows (e.g. from a resumed run) and import again",
                              row, column)
         last[metric] = step
-    curve = pd.DataFrame([r[:3] for r in rows], columns=list(CURVE_COLUMNS))
+        kept[(metric, step)] = value
+    curve = pd.DataFrame([(step, metric, value) for (metric, step), value in kept.items()],
+                         columns=list(CURVE_COLUMNS))
     return curve.sort_values(["metric", "step"], kind="stable", ignore_index=True)
 
 

@@ -209,3 +209,21 @@ def project_curve(config: str, seed: int | None = None, metric: str = "success_r
 def _project_rank(m: dict[str, Any]) -> tuple[int, str]:
     prov = m["provenance"]
     return (1 if prov["kind"] == "measured" else 0, str(prov.get("created", "")))
+
+
+# --- Readings of one curve ---------------------------------------------------------------------
+
+
+def reading_at(curve: pd.DataFrame, step: int) -> float | None:
+    """The last logged value at or before ``step`` (for success, SB3's mean over its last 100 training
+    episodes), or None when the curve has no reading within 2% of ``step`` before it. Never a later reading."""
+    before = curve[curve["step"] <= step]
+    if before.empty or step - int(before["step"].iloc[-1]) > max(0.02 * step, 2000):
+        return None
+    return float(before["value"].iloc[-1])
+
+
+def first_reading_at(curve: pd.DataFrame, level: float) -> int | None:
+    """The first logged step whose value is at or above ``level``; None if none is."""
+    hit = curve[curve["value"] >= level]
+    return int(hit["step"].iloc[0]) if len(hit) else None

@@ -14,27 +14,16 @@ import numpy as np
 import pandas as pd
 
 from pixelpush_lib.core.paths import DATA_DIR
-from pixelpush_lib.results.loaders import project_curve
-from pixelpush_lib.results.quoted_numbers import Number, chapter_numbers, format_value
+from pixelpush_lib.results.loaders import first_reading_at, project_curve, reading_at
+from pixelpush_lib.results.registry import REGISTRY, registered_checkpoints
+from pixelpush_lib.results.quoted_numbers import ONSET_LEVEL, Number, chapter_numbers, format_value
 
 #: Success figures closer than this (a fraction) are said to agree: one reported seed cannot support finer claims.
 AGREEMENT_TOLERANCE = 0.10
-ONSET_LEVEL = 0.5  # the onset of a measured run: its first logged success reading at or above this
 
 
-def success_at(curve: pd.DataFrame, step: int, readings: int = 5) -> float:
-    """Mean of the last ``readings`` logged success values up to ``step`` (each is SB3's mean over the last 100
-    episodes); NaN when the run did not log near ``step``."""
-    before = curve[curve["step"] <= step]
-    if before.empty or before["step"].iloc[-1] < 0.98 * step:
-        return float("nan")
-    return float(before["value"].iloc[-readings:].mean())
-
-
-def onset_step(curve: pd.DataFrame, level: float = ONSET_LEVEL) -> float:
-    """First logged step at which success reached ``level``; NaN if it never did."""
-    hit = curve[curve["value"] >= level]
-    return float(hit["step"].iloc[0]) if len(hit) else float("nan")
+def _nan_if_none(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
 
 
 def measured_runs(config: str, data_dir: Path = DATA_DIR) -> pd.DataFrame:
@@ -47,8 +36,10 @@ def measured_runs(config: str, data_dir: Path = DATA_DIR) -> pd.DataFrame:
         prov = manifest["provenance"]
         if prov["kind"] != "measured":
             continue
-        rows.append({"run_id": run_id, "seed": int(manifest["seed"]), "success_1m": success_at(curve, 1_000_000),
-                     "success_2m": success_at(curve, 2_000_000), "onset_step": onset_step(curve),
+        rows.append({"run_id": run_id, "seed": int(manifest["seed"]),
+                     "success_1m": _nan_if_none(reading_at(curve, 1_000_000)),
+                     "success_2m": _nan_if_none(reading_at(curve, 2_000_000)),
+                     "onset_step": _nan_if_none(first_reading_at(curve, ONSET_LEVEL)),
                      "wall_time_h": float(prov.get("wall_time_s", np.nan)) / 3600, "steps": int(curve["step"].max())})
     return pd.DataFrame(rows, columns=["run_id", "seed", "success_1m", "success_2m", "onset_step", "wall_time_h",
                                        "steps"])
@@ -65,17 +56,21 @@ def _spread(values: pd.Series, unit: str) -> str:
     return f"{mean} ({format_value(None, unit, float(values.min()), float(values.max()))}, n={len(values)})"
 
 
+def _points(fraction: float) -> str:
+    return f"{100 * fraction:.0f} percentage points"
+
+
 def _agreement(measured: float, reported: Number) -> str:
     gap = measured - reported.value
     if abs(gap) <= AGREEMENT_TOLERANCE:
-        return (f"within {format_value(AGREEMENT_TOLERANCE, 'fraction')} of the author's figure, so the two agree "
-                "as closely as single runs can")
+        return (f"within {_points(AGREEMENT_TOLERANCE)} of the author's figure, so the two agree as closely as "
+                "single runs can")
     side = "above" if gap > 0 else "below"
-    return (f"{format_value(abs(gap), 'fraction')} {side} the author's figure: more than single-run noise "
-            f"({format_value(AGREEMENT_TOLERANCE, 'fraction')}) would explain")
+    return (f"{_points(abs(gap))} {side} the author's figure, more than the {_points(AGREEMENT_TOLERANCE)} that "
+            "single-run noise would explain")
 
 
-def state_agent_facts(data_dir: Path = DATA_DIR) -> dict[str, str]:
+def state_agent_facts(data_dir: Path = DATA_DIR, registry: Path = REGISTRY) -> dict[str, str]:
     """What Step 0 states about the state agent trained here, as prose for ``{glue:text}``.
 
     Empty when ``data_dir`` holds no measured state run (the page then says none was made).
@@ -85,20 +80,26 @@ def state_agent_facts(data_dir: Path = DATA_DIR) -> dict[str, str]:
         return {}
     numbers = chapter_numbers(data_dir)
     reported_2m = numbers["state_success_2m"].reported or numbers["state_success_2m"]
-    reported_1m = numbers["state_success_1m"].reported or numbers["state_success_1m"]
-    reported_onset = numbers["state_onset_step"].reported or numbers["state_onset_step"]
     return {
         "own_state_seeds": f"{len(runs)} seed" + ("s" if len(runs) > 1 else ""),
+        "own_state_budget": format_value(float(runs["steps"].max()), "steps"),
+        "own_state_half_budget": format_value(float(runs["steps"].max()) / 2, "steps"),
         "own_state_1m": _spread(runs["success_1m"], "fraction"),
         "own_state_2m": _spread(runs["success_2m"], "fraction"),
         "own_state_onset": _spread(runs["onset_step"], "steps"),
         "own_state_onset_level": format_value(ONSET_LEVEL, "fraction"),
         "own_state_hours": _spread(runs["wall_time_h"].round(1), "h"),
-        "own_state_runs": ", ".join(f"`data/runs/{r}`" for r in runs["run_id"]),
-        "reported_state_1m": reported_1m.prose(),
-        "reported_state_1m__source": reported_1m.source,
-        "reported_state_2m": reported_2m.prose(),
-        "reported_state_2m__source": reported_2m.source,
-        "reported_state_onset": reported_onset.prose(),
+        "own_state_runs": ", ".join(f"data/runs/{r}" for r in runs["run_id"]),
         "own_state_agreement_2m": _agreement(float(runs["success_2m"].mean()), reported_2m),
+        **_checkpoint_facts("state", registry),
     }
+
+
+def _checkpoint_facts(config: str, registry: Path) -> dict[str, str]:
+    """``own_<config>_eval_<steps>``: each registered checkpoint's success in its own evaluation, for example
+    ``'92% over 100 episodes'`` (deterministic actions, unseen env seeds), keyed by its training budget."""
+    facts = {}
+    for entry in registered_checkpoints(config, registry):
+        key = f"own_{config}_eval_{format_value(entry.steps, 'steps').lower()}"
+        facts[key] = f"{format_value(entry.success_rate, 'fraction')} over {entry.n_episodes} episodes"
+    return facts

@@ -23,19 +23,21 @@ from pixelpush_lib.results.registry import (
     read_registry,
     registered_checkpoints,
 )
-from pixelpush_lib.training.pretrained import evaluate, load_model
+from pixelpush_lib.training.pretrained import EVAL_SEED, evaluate, load_model
 from pixelpush_lib.training.runs import parse_overrides
+
 
 # --- Registering ---------------------------------------------------------------------------------
 
 
 def register_checkpoint(model_path: Path | str, name: str, config: str, *, url: str | None = None,
-                        n_episodes: int = 100, overrides: dict[str, Any] | None = None, seed: int = 0,
+                        n_episodes: int = 100, overrides: dict[str, Any] | None = None, seed: int = EVAL_SEED,
                         registry: Path | str = REGISTRY, device: str = "auto", replace: bool = False) -> CheckpointEntry:
     """Hash, load and evaluate a real ``model.zip``, then add it to the registry (atomic write).
 
     ``url`` is where readers download it from (default: ``model_path`` itself, relative to the registry when
-    it lies under it). The success rate recorded is the one measured here over ``n_episodes``.
+    it lies under it). The success rate recorded is the one measured here over ``n_episodes``, on an env seeded
+    with ``seed`` (by default :data:`EVAL_SEED`, far from the seeds a training run gives its envs).
     """
 
     model_path, registry = Path(model_path), Path(registry)
@@ -83,6 +85,8 @@ def add_checkpoints_command(subparsers: Any) -> argparse.ArgumentParser:
     add.add_argument("--config", required=True)
     add.add_argument("--url", help="where readers download it (default: the file's path)")
     add.add_argument("--episodes", type=int, default=100, help="evaluation episodes (default 100)")
+    add.add_argument("--eval-seed", type=int, default=EVAL_SEED,
+                     help=f"env seed of the evaluation (default {EVAL_SEED:,}: unused by training runs)")
     add.add_argument("--set", action="append", metavar="KEY=VALUE", help="the run's config overrides")
     add.add_argument("--registry", type=Path, default=REGISTRY)
     add.add_argument("--device", default="auto")
@@ -103,6 +107,7 @@ def _list_command(args: argparse.Namespace) -> int:
 def _add_command(args: argparse.Namespace) -> int:
     try:
         entry = register_checkpoint(args.model, args.name, args.config, url=args.url, n_episodes=args.episodes,
+                                    seed=args.eval_seed,
                                     overrides=parse_overrides(args.set), registry=args.registry, device=args.device,
                                     replace=args.replace)
     except ValueError as error:

@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from pixelpush_lib.core.configs import get_config
 from pixelpush_lib.core.files import sha256_file, utc_now
@@ -95,14 +97,17 @@ def _jobs_without_notebook_check(out: Path) -> list[Job]:
 # --- One run of this project's own ---------------------------------------------------------------------------
 
 
-def _wall_time_s(segments: list[dict[str, Any]]) -> float:
-    """Seconds spent training, summed over the run's segments (a resume starts a new one)."""
-    total = 0.0
-    for segment in segments:
-        if segment.get("started_at") and segment.get("ended_at"):
-            start, end = (datetime.fromisoformat(segment[k]) for k in ("started_at", "ended_at"))
-            total += (end - start).total_seconds()
-    return total
+def _wall_time_s(progress_csv: Path) -> float:
+    """Seconds of training behind the logged steps: SB3's ``time/time_elapsed`` restarts at each resume, so the
+    last reading of each segment is summed. A segment killed after its last checkpoint counts to the log row its
+    successor kept, so time whose steps were thrown away is not counted."""
+    log = pd.read_csv(progress_csv)
+    elapsed = log.get("time/time_elapsed", pd.Series(dtype=float)).dropna().to_numpy()
+    if elapsed.size == 0:
+        raise data_error(progress_csv, "no time/time_elapsed readings", "collect the log SB3 wrote for this run",
+                         column="time/time_elapsed")
+    segment_ends = np.flatnonzero(np.diff(elapsed) < 0)
+    return float(elapsed[segment_ends].sum() + elapsed[-1])
 
 
 def collect_run(run_dir: Path | str, run_id: str, force: bool = False,
@@ -139,7 +144,7 @@ def collect_run(run_dir: Path | str, run_id: str, force: bool = False,
             "kind": "measured", "command": " ; ".join(_readable(s["command"]) for s in segments), "config": config,
             "overrides": manifest["overrides"], "commit": ",".join(commits),
             "machine": manifest["host"], "versions": manifest["versions"], "device": manifest["device"],
-            "wall_time_s": round(_wall_time_s(segments), 1), "segments": len(segments), "total_steps": step,
+            "wall_time_s": round(_wall_time_s(run.progress_path), 1), "segments": len(segments), "total_steps": step,
             "log_file": str(run.progress_path.resolve()), "sha256": sha256_file(run.progress_path),
             "created": utc_now(), "importer": "pixelpush_lib.sweeps.collect.collect_run",
         },

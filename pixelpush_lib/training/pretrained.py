@@ -36,6 +36,11 @@ def load_model(path: Path | str, config: str, overrides: dict[str, Any] | None =
     return model
 
 
+# Training seeds its envs with seed + env index, and seed + episodes after a resume (small numbers); evaluating
+# from here on keeps the evaluation episodes' goals and puck positions apart from any training episode's.
+EVAL_SEED = 1_000_000
+
+
 def load_pretrained(name: str, registry: Path | str = REGISTRY, cache_dir: Path | str = DEFAULT_CACHE,
                     device: str = "auto") -> Any:
     """Download (or reuse) the registered checkpoint ``name``, verify its sha256, then load it with SB3."""

@@ -1,0 +1,73 @@
+"""Our own measured runs beside the author's: the readings at 1M and 2M, the onset, and the agreement sentence."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from datadir_helpers import copy_data
+from pixelpush_lib.results.own_runs import (
+    AGREEMENT_TOLERANCE,
+    _agreement,
+    _spread,
+    measured_runs,
+    state_agent_facts,
+)
+from pixelpush_lib.results.loaders import first_reading_at, reading_at
+from pixelpush_lib.results.quoted_numbers import chapter_numbers
+
+
+def _curve(steps, values):
+    return pd.DataFrame({"step": steps, "value": values})
+
+
+def test_the_reading_at_a_step_is_the_last_one_logged_before_it():
+    curve = _curve([900_000, 950_000, 990_000, 1_010_000], [0.1, 0.2, 0.3, 0.9])
+    assert reading_at(curve, 1_000_000) == 0.3  # never a reading after the step
+    assert reading_at(curve, 2_000_000) is None  # the run never logged near 2M
+    assert reading_at(curve, 800_000) is None
+
+
+def test_onset_is_the_first_reading_at_the_level():
+    curve = _curve([1, 2, 3, 4], [0.1, 0.6, 0.4, 0.9])
+    assert first_reading_at(curve, 0.5) == 2
+    assert first_reading_at(curve, 0.95) is None
+
+
+def test_spread_shows_the_mean_and_the_range_over_seeds():
+    assert _spread(pd.Series([0.9]), "fraction") == "90%"
+    assert _spread(pd.Series([0.8, 0.9, 1.0]), "fraction") == "90% (80-100%, n=3)"
+    assert _spread(pd.Series([float("nan")]), "fraction") == "not reached"
+
+
+def test_agreement_names_the_direction_and_the_tolerance():
+    reported = chapter_numbers()["state_success_2m"]
+    reported = reported.reported or reported
+    close = _agreement(reported.value + AGREEMENT_TOLERANCE / 2, reported)
+    assert close.startswith("within") and "agree" in close
+    far = _agreement(reported.value - 3 * AGREEMENT_TOLERANCE, reported)
+    assert far.startswith(f"{round(300 * AGREEMENT_TOLERANCE)} percentage points below")
+
+
+def test_every_measured_state_run_in_data_is_stated():
+    runs = measured_runs("state")
+    assert len(runs) >= 1, "data/runs holds the state agent trained here (state_s0)"
+    facts = state_agent_facts()
+    assert facts["own_state_seeds"].startswith(str(len(runs)))
+    for run_id in runs["run_id"]:
+        assert f"data/runs/{run_id}" in facts["own_state_runs"]
+    numbers = chapter_numbers()
+    assert not any(key.startswith("reported_") for key in facts)  # glue_chapter_numbers glues those
+    # the chapter's state numbers and this page's table are one computation, not two
+    assert numbers["state_success_2m"].value == pytest.approx(runs["success_2m"].mean())
+    assert numbers["state_success_2m"].provenance == "measured"
+    if len(runs) == 1:
+        assert numbers["state_onset_step"].value == runs["onset_step"].iloc[0]
+    assert facts["own_state_eval_2m"].endswith("over 100 episodes")
+
+
+def test_without_a_measured_run_nothing_is_stated(tmp_path):
+    data = copy_data(tmp_path)  # reported figures only, no project runs
+    assert measured_runs("state", data).empty
+    assert state_agent_facts(data, registry=tmp_path / "none.json") == {}
+    assert chapter_numbers(data)["state_success_2m"].provenance == "reported"

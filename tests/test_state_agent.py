@@ -1,0 +1,87 @@
+"""Our own state agent (issue 11): its checkpoints are in the repository, load from a fresh clone with no
+download host, act like the registry says, and the chapter's "Watch a trained agent" shows them."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pixelpush_lib.chapter.watching import watch_registered
+from pixelpush_lib.core.files import sha256_file
+from pixelpush_lib.core.paths import DATA_DIR
+from pixelpush_lib.results.registry import CheckpointError, registered_checkpoints
+from pixelpush_lib.training import evaluate, load_pretrained
+
+ROOT = DATA_DIR.parent
+STATE_NAMES = {"state_s0_2m": 2_000_000, "state_s0_1m": 1_000_000}
+
+
+def test_state_checkpoints_are_registered_with_files_in_the_repository():
+    entries = {e.name: e for e in registered_checkpoints("state")}
+    assert set(STATE_NAMES) <= set(entries)
+    for name, steps in STATE_NAMES.items():
+        entry = entries[name]
+        path = DATA_DIR / entry.url
+        assert not re.match(r"^[a-z]+://", entry.url), "a relative url: a clone needs no download host"
+        assert path.is_file() and path.stat().st_size == entry.size_bytes < 10_000_000
+        assert sha256_file(path) == entry.sha256 and entry.steps == steps and entry.n_episodes == 100
+        assert entry.evaluated["seed"] >= 1_000_000  # evaluation seeds no training run uses
+    assert entries["state_s0_2m"].success_rate > entries["state_s0_1m"].success_rate + 0.5
+
+
+def test_load_pretrained_works_from_a_fresh_clone(tmp_path):
+    # A clone is what Colab readers get: only the committed files, and a cache folder that does not exist yet.
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(clone)], check=True)
+    status = subprocess.run(["git", "status", "--porcelain", "data/checkpoints.json", "data/checkpoints"],
+                            cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    if status.strip():  # the working tree's registry is ahead of its last commit: clone what would be committed
+        shutil.copytree(DATA_DIR / "checkpoints", clone / "data" / "checkpoints", dirs_exist_ok=True)
+        shutil.copy2(DATA_DIR / "checkpoints.json", clone / "data" / "checkpoints.json")
+    code = (
+        "import json, sys\n"
+        "from pixelpush_lib.training import load_pretrained\n"
+        f"model = load_pretrained('state_s0_2m', cache_dir={str(tmp_path / 'cache')!r}, device='cpu')\n"
+        "import pixelpush_lib\n"
+        "print(json.dumps({'steps': int(model.num_timesteps), 'lib': pixelpush_lib.__file__}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=clone, capture_output=True, text=True,
+                         env={"PYTHONPATH": str(clone), "PATH": "/usr/bin:/bin", "MUJOCO_GL": "egl"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert loaded["steps"] == 2_000_000 and loaded["lib"].startswith(str(clone))
+
+
+def test_the_final_state_agent_pushes_and_the_1m_one_does_not(tmp_path):
+    # 10 unseen episodes each; the registry's 100-episode figures are 92% and 3%, so these bounds leave room.
+    final = evaluate(load_pretrained("state_s0_2m", cache_dir=tmp_path, device="cpu"), n_episodes=10, seed=2_000_000)
+    early = evaluate(load_pretrained("state_s0_1m", cache_dir=tmp_path, device="cpu"), n_episodes=10, seed=2_000_000)
+    assert final["success_rate"] >= 0.6 and early["success_rate"] <= 0.4, (final, early)
+
+
+def test_watch_shows_a_rollout_of_a_registered_checkpoint(tmp_path):
+    html = watch_registered("state", n_episodes=1, cache_dir=tmp_path, name="state_s0_1m")
+    assert "state_s0_1m" in html and "1,000,000 environment steps" in html and "In the 1 episodes" in html
+    gif = base64.b64decode(re.search(r'src="data:image/gif;base64,([^"]+)"', html).group(1))
+    with Image.open(io.BytesIO(gif)) as image:
+        assert image.n_frames >= 20 and image.size[0] == 2 * 256  # the reader's view beside the policy's
+        frame = np.asarray(image.convert("RGB"))
+    assert frame.std() > 10  # a rendered scene, not a blank frame
+    with pytest.raises(CheckpointError, match="no checkpoint named 'state_s0_3m'.*state_s0_2m"):
+        watch_registered("state", cache_dir=tmp_path, name="state_s0_3m")
+
+
+def test_watch_without_a_checkpoint_says_so_and_gives_the_command(tmp_path):
+    empty = tmp_path / "checkpoints.json"
+    html = watch_registered("step2", registry=empty)
+    assert "No checkpoint is registered for <code>step2</code>" in html and "pixelpush checkpoints add" in html
+    assert "<img" not in html
