@@ -1,0 +1,206 @@
+"""The chapter's qualitative claims as checks over ``data/``: each returns the rows that contradict it.
+
+A claim is checked against every row that could contradict it, whatever its provenance: the author's reported
+figures, this project's measured runs and imported logs alike, and the measurement files of ``data/measured``.
+Each violation names the claim and the row (run, step, value, source), so a failing test says which figure broke
+which sentence. ``tests/test_claims.py`` runs every claim on the committed data, and once more per claim on a copy
+of ``data/`` with the smallest edit that contradicts it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from pixelpush_lib.core.paths import DATA_DIR
+from pixelpush_lib.results.loaders import first_reading_at, load_points, reading_at
+from pixelpush_lib.results.quoted_numbers import Number, chapter_numbers
+
+LOW_BAND = 0.15  # "flat", "stays low" where the prose states no band: the chapter's failure band
+SOLVED = 0.80  # "solves": what the state agent reaches by 2M (the author reported 89%)
+CONVERGED = 0.90  # Step 2 "converges above 90%"
+FAR_BELOW = 0.5  # "far below the mean predictor": at most half its error
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the claims are checked against, loaded once: every row of ``data_dir`` and the chapter numbers."""
+
+    data_dir: Path
+    points: pd.DataFrame
+    numbers: dict[str, Number]
+
+    @classmethod
+    def load(cls, data_dir: Path) -> Evidence:
+        return cls(Path(data_dir), load_points(data_dir), chapter_numbers(data_dir))
+
+
+@dataclass(frozen=True)
+class Claim:
+    """``sentence``: what the chapter says; ``check(evidence)``: the violations (empty when the data agree)."""
+
+    name: str
+    sentence: str
+    check: Callable[[Evidence], list[str]]
+
+
+def _success(data: Evidence, config: str) -> pd.DataFrame:
+    points = data.points
+    return points[(points["config"] == config) & (points["metric"] == "success_rate")]
+
+
+def _top(rows: pd.DataFrame) -> pd.Series:
+    """The highest value each row states (a range's or band's upper end)."""
+    return rows["value_high"].fillna(rows["value"])
+
+
+def _describe(row: pd.Series) -> str:
+    if row["provenance"] == "reported":
+        source = f"{row['source_file']}:{row['source_line']}@{str(row['commit'])[:7]}"
+    else:
+        source = f"data/runs/{row['run_id']}"
+    value = row["value"] if pd.notna(row["value"]) else row["value_high"]
+    return f"{row['provenance']} {row['run_id']} at step {int(row['step']):,}: {value:.3g} ({source})"
+
+
+def _above(rows: pd.DataFrame, bound: float, claim: str) -> list[str]:
+    bad = rows[_top(rows) > bound]
+    return [f"CLAIM BROKEN {claim!r} (bound {bound:.0%}): {_describe(r)}" for _, r in bad.iterrows()]
+
+
+def _stays_within_band(config: str, band: str, claim: str) -> Callable[[Evidence], list[str]]:
+    """No success reading of ``config`` above the widest band the author's files give for it: the pages quote
+    that band beside the canonical one, and a measured or imported run that rises above it contradicts them."""
+    def check(data: Evidence) -> list[str]:
+        limit = data.numbers[f"{band}_widest"]
+        rows = _success(data, config)
+        return _above(rows[rows["kind"] != "milestone_guidance"], limit.high, claim)
+    return check
+
+
+def _step2_flat_until_2m(data: Evidence) -> list[str]:
+    rows = _success(data, "step2")
+    rows = rows[(rows["step"] < 2_000_000) & rows["kind"].isin(["point", "range", "rolling_mean"])]
+    return _above(rows, LOW_BAND, "Step 2 is flat for its first 2M steps")
+
+
+def _step2_converges(data: Evidence) -> list[str]:
+    rows = _success(data, "step2")
+    rows = rows[(rows["step"] >= 4_000_000) & (rows["kind"] == "point")]
+    bad = rows[rows["value"] < CONVERGED]
+    return [f"CLAIM BROKEN 'Step 2 converges above 90% from 4M on': {_describe(r)}" for _, r in bad.iterrows()]
+
+
+def _latest(number: Number) -> float:
+    return number.high if number.high is not None else number.value
+
+
+def _pixel_onset_after_state(data: Evidence) -> list[str]:
+    numbers = data.numbers
+    out = []
+    for state in {numbers["state_onset_step"], numbers["state_onset_step"].reported or numbers["state_onset_step"]}:
+        pixels = numbers["step2_onset_step"]
+        if pixels.value <= _latest(state):
+            out.append(f"CLAIM BROKEN 'the pixel agent's hockey stick comes later than the state agent's': step2 "
+                       f"onset {pixels.prose()} ({pixels.source}) vs state {state.prose()} ({state.source})")
+    return out
+
+
+def _state_runs(data: Evidence) -> list[tuple[str, pd.DataFrame]]:
+    """Each state run that logged a curve, reported or measured: (label, readings in step order)."""
+    rows = _success(data, "state")
+    rows = rows[rows["kind"] == "point"]
+    out = []
+    for (run_id, provenance), group in rows.groupby(["run_id", "provenance"]):
+        group = group.drop_duplicates("step", keep="last").sort_values("step")
+        out.append((f"{provenance} {run_id}", group))
+    return out
+
+
+def _state_solves_by_2m(data: Evidence) -> list[str]:
+    out = []
+    for label, curve in _state_runs(data):
+        value = reading_at(curve, 2_000_000)
+        if value is not None and value < SOLVED:
+            out.append(f"CLAIM BROKEN 'SAC + HER solves FetchPush from state by 2M steps' (bound {SOLVED:.0%}): "
+                       f"{label} reads {value:.0%} at 2M")
+    return out
+
+
+def _state_flat_at_1m(data: Evidence) -> list[str]:
+    out = []
+    for label, curve in _state_runs(data):
+        value = reading_at(curve, 1_000_000)
+        if value is not None and value > LOW_BAND:
+            out.append(f"CLAIM BROKEN 'the state agent sits near zero for its first 1M steps' (bound "
+                       f"{LOW_BAND:.0%}): {label} reads {value:.0%} at 1M")
+    return out
+
+
+def _state_climbs_before_2m(data: Evidence) -> list[str]:
+    out = []
+    for label, curve in _state_runs(data):
+        if curve["step"].max() < 2_000_000 or (curve["step"] < 2_000_000).sum() < 3:
+            continue  # a run reported only at its end says nothing about when it climbed
+        onset = first_reading_at(curve, 0.5)
+        if onset is None or onset >= 2_000_000:
+            out.append(f"CLAIM BROKEN 'the state agent climbs before 2M steps': {label} first reached 50% at "
+                       f"{'no step' if onset is None else f'{onset:,}'}")
+    return out
+
+
+def _three_phases(data: Evidence) -> list[str]:
+    n = data.numbers
+    checks = [
+        (n["phase1_success"].high <= LOW_BAND < n["phase3_success"].low, "Phase 1 is flat and Phase 3 high",
+         ("phase1_success", "phase3_success")),
+        (n["phase2_critic"].low > n["phase1_critic"].value, "the critic loss rises in Phase 2",
+         ("phase1_critic", "phase2_critic")),
+        (n["phase3_critic"].high <= n["phase2_critic"].high, "the critic loss falls again in Phase 3",
+         ("phase2_critic", "phase3_critic")),
+        (n["phase2_actor"].low > n["phase1_actor"].value > n["phase3_actor"].high,
+         "the actor loss sits near zero, rises, then turns negative", ("phase1_actor", "phase2_actor", "phase3_actor")),
+    ]
+    return [f"CLAIM BROKEN {claim!r}: " + "; ".join(f"{k} {n[k].prose()} ({n[k].source})" for k in keys)
+            for holds, claim, keys in checks if not holds]
+
+
+def _probe_finds_the_puck(data: Evidence) -> list[str]:
+    errors = pd.read_csv(data.data_dir / "measured" / "probe" / "errors.csv")
+    baseline = float(errors.loc[errors["encoder"] == "mean predictor", "median_px"].iloc[0])
+    bad = errors[(errors["encoder"] != "mean predictor") & (errors["median_px"] > FAR_BELOW * baseline)]
+    return [f"CLAIM BROKEN 'both encoders find the puck, far below the mean predictor's {baseline:.2g} px': "
+            f"{r['encoder']} seed {r['seed']} median {r['median_px']:.2g} px (data/measured/probe/errors.csv)"
+            for _, r in bad.iterrows()]
+
+
+CLAIMS = [
+    Claim("step0_flat", "Step 0 (NatureCNN) stays in its reported band", _stays_within_band(
+        "step0", "step0_band", "Step 0 stays in its band")),
+    Claim("step1_flat", "Step 1 stays in its reported band for its 2M steps", _stays_within_band(
+        "step1", "step1_band", "Step 1 stays in its band")),
+    Claim("step4_flat", "Step 4 (DrQ + SpatialSoftmax) stays in its reported band", _stays_within_band(
+        "step4", "step4_band", "Step 4 stays in its band")),
+    Claim("step2_flat_until_2m", "Step 2 is flat for its first 2M steps", _step2_flat_until_2m),
+    Claim("step2_converges", "Step 2 converges above 90%", _step2_converges),
+    Claim("pixel_onset_after_state", "the pixel hockey stick comes later than the state one",
+          _pixel_onset_after_state),
+    Claim("state_solves_by_2m", "SAC + HER solves FetchPush from state by 2M steps", _state_solves_by_2m),
+    Claim("state_flat_at_1m", "the state agent sits near zero for its first 1M steps", _state_flat_at_1m),
+    Claim("state_climbs_before_2m", "the state agent's climb comes before 2M steps", _state_climbs_before_2m),
+    Claim("three_phases", "Step 2's three phases: success, critic loss and actor loss", _three_phases),
+    Claim("probe_finds_the_puck", "both encoders find the puck", _probe_finds_the_puck),
+]
+
+
+def broken_claims(data_dir: Path = DATA_DIR) -> dict[str, list[str]]:
+    """Claim name -> its violations, for every claim that the data in ``data_dir`` contradict."""
+    evidence = Evidence.load(Path(data_dir))
+    found = {claim.name: claim.check(evidence) for claim in CLAIMS}
+    return {name: violations for name, violations in found.items() if violations}
+
+
+__all__ = ["CLAIMS", "Claim", "Evidence", "broken_claims"]
