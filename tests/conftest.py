@@ -1,4 +1,9 @@
 import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -18,3 +23,33 @@ def pixel_env():
     env = make_env("pixels", seed=0)
     yield env
     env.close()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class BuiltBook:
+    """One clean `jupyter-book build -W --keep-going` of the repository, shared by the whole test session."""
+
+    html: Path  # <out>/_build/html
+    returncode: int
+    log: str  # stdout + stderr
+    seconds: float  # wall time of the build
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory) -> BuiltBook:
+    """Builds the book once per session from a clean output folder (the build CI relies on, about a minute).
+
+    tests/test_book.py asserts that it succeeds; tests/test_browser.py opens its pages in Chromium.
+    """
+    out = tmp_path_factory.mktemp("book")
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    start = time.perf_counter()
+    result = subprocess.run(
+        [str(jupyter_book), "build", str(ROOT), "-W", "--keep-going", "--path-output", str(out)],
+        capture_output=True, text=True, timeout=1200, cwd=ROOT,
+    )
+    return BuiltBook(html=out / "_build" / "html", returncode=result.returncode,
+                     log=result.stdout + result.stderr, seconds=time.perf_counter() - start)

@@ -1,15 +1,12 @@
 """The book builds with warnings as errors, and its prose carries no hand-typed result numbers."""
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
 
 # Numbers that are not results: sizes, names, step labels, list markers. Everything else in prose must
 # come through a glue role (or sit in code).
@@ -70,15 +67,11 @@ def test_the_checker_catches_typed_numbers():
     assert _hand_typed_numbers("Step 2 on 84x84 frames, {glue:text}`step2_success_4m` `--seed 0`") == []
 
 
-def test_book_builds_clean_with_warnings_as_errors(tmp_path):
-    """Executes every notebook (load mode) from a clean cache: the build CI relies on."""
-    result = subprocess.run(
-        [str(JUPYTER_BOOK), "build", str(ROOT), "-W", "--keep-going", "--path-output", str(tmp_path)],
-        capture_output=True, text=True, timeout=1200, cwd=ROOT,
-    )
-    log = result.stdout + result.stderr
-    assert result.returncode == 0, log[-6000:]
-    html = tmp_path / "_build" / "html"
+def test_book_builds_clean_with_warnings_as_errors(built_book):
+    """Executes every notebook (load mode) from a clean cache: the build CI relies on (conftest's `built_book`,
+    shared with tests/test_browser.py)."""
+    assert built_book.returncode == 0, built_book.log[-6000:]
+    html = built_book.html
     for page in ["book/intro", "notebooks/00_baseline_gap", "notebooks/02_gradient_flow", "notebooks/04_drq_surprise",
                  "book/reproduce", "book/data_notes", "book/references"]:
         assert (html / f"{page}.html").exists(), page

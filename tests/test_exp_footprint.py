@@ -54,4 +54,4 @@ def test_measured_table_on_real_observations(footprint):
     nature = ps[ps["encoder"] == "NatureCNN"].groupby("layer")["max_puck_share"].median()
     assert nature[1] > nature[2] > nature[3]
     fig = footprint_figure(footprint)
-    assert "measured" in fig.get_suptitle()
+    assert "Measured on a real observation" in fig.get_suptitle() and len(fig.axes) == 6

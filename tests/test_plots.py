@@ -8,7 +8,8 @@ import pytest
 from datadir_helpers import copy_data
 from matplotlib.figure import Figure
 
-from pixelpush_lib.chapter.figures.curves import plot_loss_signature, plot_success, seed_band
+from pixelpush_lib.core.paths import DATA_DIR
+from pixelpush_lib.chapter.figures.curves import plot_loss_signature, plot_success, seed_band, success_sources
 from pixelpush_lib.chapter.style import CONFIG_COLORS, OKABE_ITO
 from pixelpush_lib.results.importer import write_run
 
@@ -17,16 +18,37 @@ def _lines(fig):
     return [ln for ax in fig.axes for ln in ax.get_lines()]
 
 
-def test_success_plot_never_joins_reported_points():
-    fig = plot_success()
-    assert isinstance(fig, Figure)
-    reported = [ln for ln in _lines(fig) if " reported: " in ln.get_label()]
-    assert reported, "no reported series drawn"
-    for ln in reported:
-        assert ln.get_linestyle() == "None", f"{ln.get_label()} is drawn as a joined line"
-    labels = fig.legends[0].get_texts()
-    assert any("reported: tasks/critic_encoder_status.md" in t.get_text() for t in labels)
+STEP_FIGURES = [["state", "step0"], ["step0", "step1"], ["state", "step1", "step2"], ["step2", "step4"],
+                ["state", "step0", "step1", "step2", "step4"]]
+
+
+@pytest.mark.parametrize("configs", STEP_FIGURES, ids=lambda c: "+".join(c))
+def test_success_figures_read_at_a_glance(configs):
+    fig = plot_success(configs)
+    assert isinstance(fig, Figure) and len(fig.axes) == 1
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert 1 <= len(labels) <= 6, labels
+    assert "environment steps" in ax.get_xlabel() and "fraction" in ax.get_ylabel()  # axes name their units
+    runs = [ln for ln in ax.get_lines() if ln.get_label() in labels]
+    for line in runs:  # a run is a line through its readings, with a marker at each reading
+        assert line.get_linestyle() != "None" and line.get_marker() not in (None, "None", "")
+        assert len(line.get_xdata()) >= 2 and list(line.get_xdata()) == sorted(line.get_xdata())
+    faint = [ln for ln in ax.get_lines() if ln.get_label().startswith("_")]
+    assert all(ln.get_linestyle() == "None" for ln in faint), "other readings are never joined"
     assert set(CONFIG_COLORS.values()) <= set(OKABE_ITO.values())
+
+
+def test_every_series_has_a_listed_source():
+    sources = success_sources(["state", "step1", "step2"])
+    fig = plot_success(["state", "step1", "step2"])
+    drawn = {t.get_text().split(": ", 1)[1] for t in fig.axes[0].get_legend().get_texts()}
+    listed = {s.removeprefix("line: ") for s in sources["series"]}
+    assert drawn <= listed
+    lines = sources[sources["series"].str.startswith("line: ")]
+    reported, project = lines[lines["provenance"] == "reported"], lines[lines["provenance"] != "reported"]
+    assert reported["source"].str.contains(r":\d+.*@e871ca2").all()  # file:lines@commit of the author's log
+    assert all((DATA_DIR.parent / src / "manifest.json").is_file() for src in project["source"])  # data/runs/<id>
 
 
 def test_success_plot_draws_seed_band_for_two_project_seeds(tmp_path):
@@ -38,9 +60,10 @@ def test_success_plot_draws_seed_band_for_two_project_seeds(tmp_path):
                    "inputs": "unknown", "provenance": {"kind": "measured", "command": "c", "config": "step2",
                                                        "commit": "abc1234", "machine": "t"}}, curve, data)
     fig = plot_success(["step2"], data_dir=data)
-    labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert any("measured: mean of seeds [0, 1] (n=2)" in s for s in labels)
-    assert any("min-max over seeds" in s for s in labels)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any("measured here: mean of 2 seeds (band: min-max)" in s for s in labels)
+    assert len(fig.axes[0].collections) >= 1  # the min-max band
+    assert set(success_sources(["step2"], data)["source"]) >= {"data/runs/m0", "data/runs/m1"}
 
 
 def test_seed_band_does_not_interpolate():
@@ -63,3 +86,12 @@ def test_loss_signature_has_three_panels_with_phase_shading():
 def test_loss_signature_without_data_raises(tmp_path):
     with pytest.raises(LookupError):
         plot_loss_signature("step0", data_dir=copy_data(tmp_path))
+
+
+def test_a_crowded_figure_keeps_one_legend_entry_per_config():
+    fig = plot_success(["state", "step0", "step1", "step2", "step4"])
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert [label.split(":")[0] for label in labels] == ["state", "step0", "step1", "step2", "step4"]
+    assert "1 measured here" in labels[0] and "reported" in labels[0]
+    runs = success_sources(["state", "step0", "step1", "step2", "step4"])
+    assert len(runs) > len(labels)  # every run and band is still listed in the table

@@ -160,7 +160,8 @@ def glue_all(texts: dict[str, str]) -> None:
 
 def glue_chapter_numbers(data_dir: Path | None = None) -> dict[str, Any]:
     """Glue every ``chapter_numbers()`` entry as prose (``name``), its source (``name__source``) and its
-    provenance (``name__provenance``).
+    provenance (``name__provenance``); and the author's figure for it (``name__reported``, with
+    ``name__reported_source``), which is the same number unless a project run replaced it.
 
     Returns the numbers so the notebook can also compute with them.
     """
@@ -169,6 +170,9 @@ def glue_chapter_numbers(data_dir: Path | None = None) -> dict[str, Any]:
         glue_text(name, number.prose())
         glue_text(f"{name}__source", number.source)
         glue_text(f"{name}__provenance", number.provenance)  # "reported" unless project runs replaced it
+        reported = number.reported or number
+        glue_text(f"{name}__reported", reported.prose())
+        glue_text(f"{name}__reported_source", reported.source)
     return numbers
 
 

@@ -19,6 +19,7 @@ EXPERIMENTS = {
     "gradflow": "gradflow",
     "memory": "patience",
     "drq_noise": "drq_noise",
+    "expert": "expert",
 }
 
 __all__ = ["EXPERIMENTS", "precompute"]

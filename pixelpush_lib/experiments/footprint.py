@@ -137,6 +137,19 @@ def puck_summary(result: FootprintResult) -> dict[str, str]:
                                             ("height (px)", "puck_height_px"))}
 
 
+def footprint_facts(result: FootprintResult) -> dict[str, str]:
+    """What Step 0 states about the puck's footprint, for ``{glue:text}``: ``footprint_states``, ``puck_width_px``,
+    ``puck_pixels``, and per layer ``{nature|manip}_l{layer}_{share|owned|map}``."""
+    puck = puck_summary(result)
+    facts = {"footprint_states": str(result.per_state["seed"].nunique()), "puck_width_px": puck["width (px)"],
+             "puck_pixels": puck["puck pixels"]}
+    for (encoder, layer), row in result.table.iterrows():
+        tag = f"{'nature' if encoder == 'NatureCNN' else 'manip'}_l{layer}"
+        facts.update({f"{tag}_share": row["max puck share of an RF"], f"{tag}_owned": row["cells owned"],
+                      f"{tag}_map": row["map"]})
+    return facts
+
+
 def precompute(quick: bool = False, measured_dir: Path = MEASURED_DIR,
                command: str = "python -m pixelpush_lib.experiments footprint") -> Path:
     """Freeze the live measurement into ``measured_dir/footprint/`` (per_state.csv, table.csv)."""

@@ -86,6 +86,14 @@ def measure_gradient_flow(settings: GradFlowSettings = GradFlowSettings()) -> pd
     return pd.DataFrame(rows).set_index(["routing", "encoder"])
 
 
+def gradflow_facts(table: pd.DataFrame) -> dict[str, str]:
+    """What Step 2 states about :func:`measure_gradient_flow`'s table, for ``{glue:text}``: the gradient norm the
+    critic loss sends into CriticEncoderPolicy's shared encoder, and the actor loss's into SB3's shared extractor."""
+    return {"critic_encoder_critic_grad":
+            f"{table.loc[(ROUTING_LABELS['critic_encoder'], 'shared encoder'), 'critic loss']:.2g}",
+            "sb3_shared_actor_grad": f"{table.loc[(ROUTING_LABELS['sb3_shared'], 'shared encoder'), 'actor loss']:.2g}"}
+
+
 def _learns_from(norms: dict[str, float], optimizer: str) -> str:
     """The losses whose gradient both reaches the encoder and is applied by the optimizer holding it.
 

@@ -185,6 +185,17 @@ def summarise(errors: pd.DataFrame) -> pd.DataFrame:
                          "max over seeds": g.max(), "seeds": g.size()})
 
 
+def probe_facts(errors: pd.DataFrame) -> dict[str, str]:
+    """What Step 1 states about the probe, for ``{glue:text}``: each encoder's median error (px, median over
+    seeds), the mean predictor's, the number of seeds and on how many ManipulationCNN was the more precise."""
+    summary = summarise(errors)["median_px (median over seeds)"]
+    per_seed = errors[errors["seed"] >= 0].pivot_table(index="seed", columns="encoder", values="median_px")
+    manip_wins = int((per_seed["manipulation"] < per_seed["nature"]).sum())
+    return {"probe_nature_px": f"{summary['nature']:.2f}", "probe_manip_px": f"{summary['manipulation']:.2f}",
+            "probe_mean_px": f"{summary['mean predictor']:.1f}", "probe_seeds": str(len(per_seed)),
+            "probe_manip_wins": "every seed" if manip_wins == len(per_seed) else f"{manip_wins} of {len(per_seed)} seeds"}
+
+
 # --- precompute / load -------------------------------------------------------------------------
 
 

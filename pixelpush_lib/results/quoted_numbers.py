@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from pixelpush_lib.core.paths import DATA_DIR
-from pixelpush_lib.results.loaders import load_facts, load_points, project_curve
+from pixelpush_lib.results.loaders import first_reading_at, load_facts, load_points, project_curve, reading_at
 from pixelpush_lib.results.regime import label_phases
 from pixelpush_lib.results.schema import HEAD_COMMIT
 
@@ -161,15 +161,14 @@ def _from_reported(name: str, description: str, rows: pd.DataFrame, unit: str, k
 
 
 def _project_value(config: str, seed: int, metric: str, step: int, data_dir: Path) -> tuple[float, str, str] | None:
-    """(value, provenance, source) of the preferred project run at ``step`` (nearest logged step within 2%)."""
+    """(value, provenance, source) of the preferred project run: its last reading at or before ``step``."""
     curve = project_curve(config, seed, metric, data_dir)
-    if curve.empty:
+    value = reading_at(curve, step)
+    if value is None:
         return None
-    near = curve.iloc[(curve["step"] - step).abs().argsort()[:1]]
-    if abs(int(near["step"].iloc[0]) - step) > max(0.02 * step, 2000):
-        return None
-    run_id = near["run_id"].iloc[0]
-    return float(near["value"].iloc[0]), _project_kind(run_id, data_dir), f"data/runs/{run_id} @ step {int(near['step'].iloc[0])}"
+    run_id = curve["run_id"].iloc[0]
+    logged = int(curve[curve["step"] <= step]["step"].iloc[-1])
+    return value, _project_kind(run_id, data_dir), f"data/runs/{run_id} @ step {logged}"
 
 
 def _project_mean(config: str, metric: str, step: int, data_dir: Path) -> tuple[float, str, str, int] | None:
@@ -191,9 +190,22 @@ def _project_kind(run_id: str, data_dir: Path) -> str:
     return manifest["provenance"]["kind"]
 
 
-def _project_onset(config: str, seed: int, data_dir: Path, window: int = 5) -> tuple[float, str, str] | None:
-    """Start of the first Phase-2 window of the preferred project run (needs success and both losses)."""
-    curves = {m: project_curve(config, seed, m, data_dir) for m in ("success_rate", "critic_loss", "actor_loss")}
+def _project_onset(config: str, rule: str, data_dir: Path, window: int = 5) -> tuple[float, str, str] | None:
+    """Onset of the preferred project run of seed 0, by ``rule``.
+
+    ``"phase2"``: the start of its first Phase-2 window (the regime rules of Step 3, which need success and both
+    losses); they describe pixel runs, whose critic loss climbs with success. The state agent's losses follow no
+    such phases, so its rule is ``"success_level"``: the first reading at or above :data:`ONSET_LEVEL`.
+    """
+    if rule == "success_level":
+        curve = project_curve(config, 0, "success_rate", data_dir)
+        step = first_reading_at(curve, ONSET_LEVEL) if len(curve) else None
+        if step is None:
+            return None
+        run_id = curve["run_id"].iloc[0]
+        return (float(step), _project_kind(run_id, data_dir),
+                f"data/runs/{run_id} (first success reading at or above {ONSET_LEVEL:.0%})")
+    curves = {m: project_curve(config, 0, m, data_dir) for m in ("success_rate", "critic_loss", "actor_loss")}
     if any(c.empty for c in curves.values()):
         return None
     merged = curves["success_rate"].merge(curves["critic_loss"], on=["run_id", "seed", "step"], suffixes=("", "_c"))
@@ -235,10 +247,12 @@ _BANDS = {
     "step1_band": ("Step 1 success band over its 2M steps", "step1"),
     "step4_band": ("Step 4 success band over its 1.54M steps", "step4"),
 }
+# name: (description, config, how a project run's onset is found; see _project_onset)
 _ONSETS = {
-    "state_onset_step": ("State baseline hockey-stick onset", "state"),
-    "step2_onset_step": ("Step 2 hockey-stick onset", "step2"),
+    "state_onset_step": ("State baseline hockey-stick onset", "state", "success_level"),
+    "step2_onset_step": ("Step 2 hockey-stick onset", "step2", "phase2"),
 }
+ONSET_LEVEL = 0.5  # a project run's success onset: its first logged reading at or above this
 # Three-phase table (Cell A, seed 0): phase -> (start step, span end or None for open)
 _PHASES = {1: (0, 2_200_000), 2: (2_200_000, 3_500_000), 3: (3_500_000, None)}
 _FACTS = ("pixel_obs_bytes", "pixel_transition_bytes", "buffer_1m_pixels_gb", "sb3_memory_warning_gb",
@@ -271,6 +285,13 @@ def _canonical_seed(rows: pd.DataFrame, kinds: tuple[str, ...]) -> int:
     return 0 if seed is None or pd.isna(seed) else int(seed)
 
 
+def _widest_band(name: str, description: str, rows: pd.DataFrame) -> Number:
+    """The band with the highest top among ``rows`` (the author's files do not all summarise a run alike)."""
+    top = rows.loc[rows["value_high"].astype(float).idxmax()]
+    return Number(name, None, "fraction", "reported", _cite(top), description,
+                  float(top["value_low"]), float(top["value_high"]))
+
+
 def _numbers_from_points(points: pd.DataFrame, data_dir: Path) -> dict[str, Number]:
     reported = points[points["provenance"] == "reported"]
     out = {name: _curve_number(name, points, data_dir) for name in _CURVE_NUMBERS}
@@ -279,10 +300,11 @@ def _numbers_from_points(points: pd.DataFrame, data_dir: Path) -> dict[str, Numb
                         & (reported["kind"] == "phase_summary") & reported["value_low"].notna()
                         & reported["value_high"].notna()]
         out[name] = _from_reported(name, description, rows, "fraction", ("phase_summary",))
-    for name, (description, config) in _ONSETS.items():
+        out[f"{name}_widest"] = _widest_band(f"{name}_widest", f"{description}: the widest any source gives", rows)
+    for name, (description, config, rule) in _ONSETS.items():
         rows = reported[(reported["config"] == config) & (reported["metric"] == "hockey_stick_onset")]
         number = _from_reported(name, description, rows, "steps", ("event",), value_from_step=True)
-        out[name] = _with_project(number, _project_onset(config, 0, data_dir))
+        out[name] = _with_project(number, _project_onset(config, rule, data_dir))
     out.update(_phase_numbers(reported))
     return out
 
@@ -311,6 +333,13 @@ def _fact_numbers(facts: pd.DataFrame) -> dict[str, Number]:
         unit = rows["unit"].iloc[0] if len(rows) else ""
         out[name] = _from_reported(name, str(rows["note"].iloc[0]) if len(rows) else name, rows, unit, ())
     return out
+
+
+def provenance_summary(numbers: dict[str, Number], names: list[str]) -> str:
+    """How the numbers ``names`` were obtained, for a page that shows them together: ``'all reported'``, or
+    ``'a mix: imported, reported'`` once project runs replace some of them."""
+    kinds = sorted({numbers[name].provenance for name in names})
+    return f"all {kinds[0]}" if len(kinds) == 1 else "a mix: " + ", ".join(kinds)
 
 
 def chapter_numbers(data_dir: Path = DATA_DIR) -> dict[str, Number]:

@@ -1,6 +1,6 @@
 """The chapter's figures: training curves (:mod:`.curves`) and the live experiments' results (:mod:`.measurements`)."""
 
-from pixelpush_lib.chapter.figures.curves import plot_loss_signature, plot_success
+from pixelpush_lib.chapter.figures.curves import plot_loss_signature, plot_success, success_notes, success_sources
 from pixelpush_lib.chapter.figures.measurements import (
     errors_figure,
     footprint_figure,
@@ -19,4 +19,6 @@ __all__ = [
     "plot_loss_signature",
     "plot_success",
     "stop_rules_figure",
+    "success_notes",
+    "success_sources",
 ]

@@ -1,16 +1,14 @@
-"""The chapter's training-curve figures (success, loss signature), drawn from ``data/`` with each series' provenance in its legend label.
+"""The chapter's training-curve figures: success against steps, and the loss signature of Step 3.
 
-Drawing rules (the honesty rules of ``data/README.md``):
+Drawing rules (the honesty rules of ``data/README.md``): one line per run, joining its successive logged
+readings with straight segments and a marker at each reading, never smoothed or interpolated. A reported run is
+drawn as a line from its richest source file when that file gives at least three readings; the other reported
+readings of the same configs are faint markers, bars and bands without legend entries. This project's runs
+(measured or imported) are solid lines without markers (they log thousands of readings), and two or more seeds of a config are their mean with a min-max band over
+step bins (each bin takes each seed's last logged value in it). :func:`success_sources` lists every source.
 
-* reported ``point`` -> markers only, never joined; reported ``range`` -> vertical bar (a one-sided bound is an
-  arrow-head marker); ``rolling_mean`` -> a horizontal segment over its window; ``phase_summary`` -> a shaded
-  horizontal band over its span, labelled (only the top-ranked source per config, to keep the figure legible);
-* measured/imported curves -> lines; two or more seeds of one config -> mean line, a 95% bootstrap CI band of
-  the mean and a fainter min-max band over step bins (no interpolation: each bin takes each seed's last
-  logged value in it).
-
-Colours come from :mod:`pixelpush_lib.chapter.style`. Figures are built with ``matplotlib.figure.Figure`` directly, so importing this module
-never changes the pyplot backend (notebooks keep their inline backend; headless builds need no display).
+Colours come from :mod:`pixelpush_lib.chapter.style`. Figures are built with ``matplotlib.figure.Figure``
+directly, so importing this module never changes the pyplot backend.
 """
 
 from __future__ import annotations
@@ -31,66 +29,66 @@ from pixelpush_lib.results.quoted_numbers import HEAD_COMMIT, rank_rows
 from pixelpush_lib.results.regime import PHASE_NAMES, label_phases
 from pixelpush_lib.results.schema import CONFIG_NAMES
 
-_MARKERS = ("o", "s", "D", "^", "v", "P", "X", "*", "h", "<", ">")
 _MILLIONS = FuncFormatter(lambda x, _: f"{x / 1e6:g}M")
+MAX_LEGEND = 6  # legend entries; more runs than this are summarised per config
+LINE_MIN_READINGS = 3  # a reported run with at least this many success readings in one source is drawn as a line
+FAINT = {"alpha": 0.35, "ms": 3.5, "linestyle": "none", "marker": "o"}
+CAPTION = ("Each line joins the successive logged readings of one run with straight segments; markers are the "
+           "readings. Nothing is smoothed, interpolated or extrapolated. Solid lines without markers are runs of this "
+           "project (thousands of readings each; a band spans the seeds when there are two or more); lines with "
+           "markers are the "
+           "author's reported runs (one source file each); faint markers and shading are other reported readings "
+           "of the same configs. The table below lists every source.")
 
 
-def _label(config: str, provenance: str, source: str) -> str:
-    return f"{config} {provenance}: {source}"
-
-
-def _marker_for(source_file: str, order: list[str]) -> str:
-    if source_file not in order:
-        order.append(source_file)
-    return _MARKERS[order.index(source_file) % len(_MARKERS)]
-
-
-def _reported_success(points: pd.DataFrame, config: str, include_guidance: bool) -> pd.DataFrame:
+def _reported_success(points: pd.DataFrame, config: str, include_guidance: bool = False) -> pd.DataFrame:
     kinds = ["point", "range", "rolling_mean", "phase_summary"] + (["milestone_guidance"] if include_guidance else [])
     rows = points[(points["provenance"] == "reported") & (points["config"] == config)
                   & (points["metric"] == "success_rate") & points["kind"].isin(kinds)]
     return rows[rows["commit"] == HEAD_COMMIT]  # older commits hold overwritten figures (see book/data_notes.md)
 
 
-def _draw_reported(ax: Axes, rows: pd.DataFrame, config: str, markers: list[str], x_max: float) -> None:
+def reported_lines(rows: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
+    """``(run_id, source_file, readings)`` for each reported run with at least :data:`LINE_MIN_READINGS` success
+    point readings in one source file (its richest source), readings in step order."""
+    points = rows[rows["kind"] == "point"]
+    lines = []
+    for run_id, group in points.groupby("run_id", sort=True):
+        counts = group.groupby("source_file")["step"].nunique()
+        best = rank_rows(group[group["source_file"].isin(counts[counts == counts.max()].index)], ("point",))
+        source = best.iloc[0]["source_file"]
+        readings = group[group["source_file"] == source].drop_duplicates("step", keep="last").sort_values("step")
+        if len(readings) >= LINE_MIN_READINGS:
+            lines.append((run_id, source, readings))
+    return lines
+
+
+def _draw_reported(ax: Axes, rows: pd.DataFrame, config: str, x_max: float) -> None:
+    """The config's reported runs as thin lines with markers; every other reported reading faint, unlabelled."""
     color = CONFIG_COLORS[config]
-    for source, group in rows.groupby("source_file", sort=False):
-        marker, label = _marker_for(source, markers), _label(config, "reported", source)
-        pts = group[group["kind"] == "point"]
-        if len(pts):
-            ax.plot(pts["step"], pts["value"], linestyle="none", marker=marker, color=color, label=label, ms=5)
-        for _, r in group[group["kind"].isin(["range", "milestone_guidance"])].iterrows():
-            _draw_bar(ax, r, color, marker, label)
-        for _, r in group[group["kind"] == "rolling_mean"].iterrows():
-            end = r["span_end"] if pd.notna(r["span_end"]) else r["step"]
-            ax.hlines(r["value"], r["step"], end, colors=color, linewidth=2.5, alpha=0.8, label=f"{label} (rolling mean)")
-    summaries = rows[rows["kind"] == "phase_summary"]
+    drawn = []
+    for n, (run_id, _, readings) in enumerate(reported_lines(rows)):
+        ax.plot(readings["step"], readings["value"], color=color, linewidth=1.3, marker="os^D"[n % 4], ms=5,
+                markeredgecolor="white", markeredgewidth=0.6, linestyle=("-", "--", ":", "-.")[n % 4], zorder=4,
+                label=f"{config}, reported: {run_id}")
+        drawn.append(readings.index)
+    rest = rows.drop(index=[i for index in drawn for i in index])
+    pts = rest[rest["kind"] == "point"]
+    ax.plot(pts["step"], pts["value"], color=color, **FAINT)
+    for _, r in rest[rest["kind"] == "range"].iterrows():
+        lo, hi = r["value_low"], r["value_high"]
+        ax.vlines(r["step"], lo if pd.notna(lo) else hi, hi if pd.notna(hi) else lo, color=color, alpha=0.35)
+    for _, r in rest[rest["kind"] == "rolling_mean"].iterrows():
+        end = r["span_end"] if pd.notna(r["span_end"]) else r["step"]
+        ax.hlines(r["value"], r["step"], end, colors=color, linewidth=2, alpha=0.35)
+    summaries = rest[rest["kind"] == "phase_summary"]
     if len(summaries):
-        top = rank_rows(summaries, ("phase_summary",)).iloc[0]["source_file"]
-        for _, r in summaries[summaries["source_file"] == top].iterrows():
-            _draw_band(ax, r, color, x_max, _label(config, "reported", f"{top} (span summary)"))
-
-
-def _draw_bar(ax: Axes, r: pd.Series, color: str, marker: str, label: str) -> None:
-    lo, hi = r["value_low"], r["value_high"]
-    style = {"color": color, "alpha": 0.5 if r["kind"] == "milestone_guidance" else 1.0}
-    if pd.notna(lo) and pd.notna(hi):
-        ax.vlines(r["step"], lo, hi, linewidth=2, label=f"{label} (range)", **style)
-    else:  # one-sided: '95%+' points up from its bound, '< 0.1' down
-        ax.plot([r["step"]], [lo if pd.notna(lo) else hi], linestyle="none", ms=7,
-                marker="^" if pd.notna(lo) else "v", label=f"{label} (bound)", **style)
-
-
-def _draw_band(ax: Axes, r: pd.Series, color: str, x_max: float, label: str) -> None:
-    end = r["span_end"] if pd.notna(r["span_end"]) else x_max
-    lo = r["value_low"] if pd.notna(r["value_low"]) else r["value"]
-    hi = r["value_high"] if pd.notna(r["value_high"]) else (r["value"] if pd.notna(r["value"]) else 1.0)
-    ax.fill_between([r["step"], end], [lo, lo], [hi, hi], color=color, alpha=0.12, linewidth=0, label=label)
-    ax.text(r["step"], hi, f" {r['value_low'] if pd.notna(r['value_low']) else ''}"
-            f"{'-' if pd.notna(r['value_low']) and pd.notna(r['value_high']) else ''}"
-            f"{r['value_high'] if pd.notna(r['value_high']) else ''}"
-            f"{r['value'] if pd.notna(r['value']) and pd.isna(r['value_low']) else ''}",
-            color=color, fontsize=7, va="bottom")
+        top = rank_rows(summaries, ("phase_summary",)).iloc[0]
+        end = top["span_end"] if pd.notna(top["span_end"]) else x_max
+        lo = top["value_low"] if pd.notna(top["value_low"]) else top["value"]
+        hi = top["value_high"] if pd.notna(top["value_high"]) else top["value"]
+        label = None if drawn else f"{config}, reported: success band ({top['run_id']})"
+        ax.fill_between([top["step"], end], [lo, lo], [hi, hi], color=color, alpha=0.2, linewidth=0, label=label)
 
 
 def _project_source(run_id: str, data_dir: Path) -> tuple[str, str]:
@@ -125,23 +123,22 @@ def seed_band(curve: pd.DataFrame, bins: int = 50, n_boot: int = 2000, ci: float
 
 
 def _draw_project(ax: Axes, config: str, data_dir: Path) -> None:
+    """The config's own runs (measured or imported): one line per seed, or the mean with a seed band."""
     curve = project_curve(config, None, "success_rate", data_dir)
     if curve.empty:
         return
     color = CONFIG_COLORS[config]
     seeds = sorted(int(s) for s in curve["seed"].unique())
-    kind, source = _project_source(curve["run_id"].iloc[0], data_dir)
+    kind, _ = _project_source(curve["run_id"].iloc[0], data_dir)
     if len(seeds) >= 2:
         band = seed_band(curve)
-        ax.plot(band["step"], band["mean"], color=color, linewidth=2,
-                label=_label(config, kind, f"mean of seeds {seeds} (n={len(seeds)})"))
-        ax.fill_between(band["step"], band["ci_low"], band["ci_high"], color=color, alpha=0.35, linewidth=0,
-                        label=_label(config, kind, "95% bootstrap CI of the mean"))
-        ax.fill_between(band["step"], band["low"], band["high"], color=color, alpha=0.12, linewidth=0,
-                        label=_label(config, kind, "min-max over seeds"))
+        ax.fill_between(band["step"], band["low"], band["high"], color=color, alpha=0.18, linewidth=0)
+        ax.plot(band["step"], band["mean"], color=color, linewidth=1.8, zorder=3, marker=".", ms=3,
+                label=f"{config}, {kind} here: mean of {len(seeds)} seeds (band: min-max)")
         return
-    ax.plot(curve["step"], curve["value"], color=color, linewidth=1.8,
-            label=_label(config, kind, f"{source} (seed {seeds[0]})"))
+    # thousands of readings: markers small enough to read as the line itself
+    ax.plot(curve["step"], curve["value"], color=color, linewidth=1.2, alpha=0.9, zorder=3, marker=".", ms=1.5,
+            label=f"{config}, {kind} here: seed {seeds[0]}")
 
 
 def _finish(ax: Axes, ylabel: str) -> None:
@@ -150,33 +147,92 @@ def _finish(ax: Axes, ylabel: str) -> None:
     ax.grid(alpha=0.3)
 
 
-def plot_success(configs: Sequence[str] = ("state", "step0", "step1", "step2", "step4"), data_dir: Path = DATA_DIR, include_guidance: bool = False,
-                 figsize: tuple[float, float] = (10, 5.5)) -> Figure:
-    """Success rate (fraction) vs environment steps for ``configs``, project runs as lines, reported as marks.
+def plot_success(configs: Sequence[str] = ("state", "step0", "step1", "step2", "step4"), data_dir: Path = DATA_DIR,
+                 include_guidance: bool = False, figsize: tuple[float, float] = (8, 4.6)) -> Figure:
+    """Success rate (fraction) against environment steps for ``configs``: each run a line through its readings.
 
-    Marker shape = the author's source file, colour = config; legend entries read
-    "<config> <provenance>: <source>". ``include_guidance`` adds the tutorial's milestone table (faint bars).
+    Colour is the config; legend entries read "<config>, <provenance>: <run>", one per run drawn as a line. Where
+    each number comes from is :func:`success_sources`. ``include_guidance`` adds the tutorial's milestone table.
     """
     unknown = [c for c in configs if c not in CONFIG_NAMES]
     if unknown:
         raise ValueError(f"unknown config(s) {unknown}; use names from {list(CONFIG_NAMES)}")
     points = load_points(data_dir)
-    fig = Figure(figsize=figsize, layout="constrained")
+    fig = Figure(figsize=figsize, layout="constrained", dpi=110)
     ax = fig.add_subplot()
     x_max = float(points.loc[points["config"].isin(configs), "step"].max())
-    markers: list[str] = []
     for config in configs:
+        _draw_reported(ax, _reported_success(points, config, include_guidance), config, x_max)
         _draw_project(ax, config, data_dir)
-        _draw_reported(ax, _reported_success(points, config, include_guidance), config, markers, x_max)
     ax.set_ylim(-0.02, 1.02)
+    ax.set_xlim(left=0)
     ax.set_xlabel("environment steps")
-    _finish(ax, "success rate (fraction)")
-    handles, labels = ax.get_legend_handles_labels()
-    unique = dict(zip(labels, handles))
-    fig.legend(unique.values(), unique.keys(), loc="outside right upper", fontsize=6.5, frameon=False)
-    ax.set_title("Success vs steps: reported figures are markers/bars (never joined); lines are project logs",
-                 fontsize=9)
+    _finish(ax, "success rate (fraction of episodes)")
+    handles, labels = _legend_entries(ax)
+    # below the axes, so no curve is hidden behind it
+    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=9, frameon=False)
     return fig
+
+
+def _legend_entries(ax: Axes) -> tuple[list, list[str]]:
+    """One legend entry per run, or, past :data:`MAX_LEGEND` runs, one per config (its first run's style) naming
+    how many runs of each provenance it draws; :func:`success_sources` still lists every run."""
+    handles, labels = ax.get_legend_handles_labels()
+    if len(labels) <= MAX_LEGEND:
+        return handles, labels
+    grouped: dict[str, tuple[object, list[str]]] = {}
+    for handle, label in zip(handles, labels):
+        config, rest = label.split(", ", 1)
+        grouped.setdefault(config, (handle, []))[1].append(rest.split(":")[0])
+    out = []
+    for config, (handle, kinds) in grouped.items():
+        counts = ", ".join(f"{kinds.count(k)} {k}" for k in dict.fromkeys(kinds))
+        out.append((handle, f"{config}: {counts} (table below)"))
+    return [h for h, _ in out], [label for _, label in out]
+
+
+def success_sources(configs: Sequence[str], data_dir: Path = DATA_DIR) -> pd.DataFrame:
+    """Where every series of :func:`plot_success` comes from: one row per run drawn as a line (reported runs with
+    their source file, lines and commit; this project's runs with their ``data/runs`` folder) and one row per config
+    for the remaining faint readings."""
+    points = load_points(data_dir)
+    rows = []
+    for config in configs:
+        reported = _reported_success(points, config)
+        lined = reported_lines(reported)
+        for run_id, source, readings in lined:
+            lines = ",".join(str(int(x)) for x in sorted(readings["source_line"].unique()))
+            rows.append({"config": config, "series": f"line: {run_id}", "provenance": "reported",
+                         "readings": len(readings), "source": f"{source}:{lines}@{HEAD_COMMIT[:7]}"})
+        used = {i for _, _, r in lined for i in r.index}
+        rest = reported.drop(index=list(used))
+        if len(rest):
+            files = "; ".join(sorted(rest["source_file"].unique()))
+            rows.append({"config": config, "series": "faint readings, bars and bands", "provenance": "reported",
+                         "readings": len(rest), "source": f"{files} (rows of data/reported/points.csv)"})
+        curve = project_curve(config, None, "success_rate", data_dir)
+        for run_id, group in curve.groupby("run_id", sort=True):
+            kind, _ = _project_source(run_id, data_dir)
+            rows.append({"config": config, "series": f"line: seed {int(group['seed'].iloc[0])}",
+                         "provenance": kind, "readings": len(group), "source": f"data/runs/{run_id}"})
+    return pd.DataFrame(rows, columns=["config", "series", "provenance", "readings", "source"])
+
+
+class SourcesTable:
+    """A collapsible "Where these numbers come from" table under a figure (HTML in a notebook or the book)."""
+
+    def __init__(self, sources: pd.DataFrame) -> None:
+        self.sources = sources
+
+    def _repr_html_(self) -> str:
+        table = self.sources.to_html(index=False, classes="pixelpush-sources", border=0, escape=True)
+        return ('<details class="pixelpush-sources"><summary>Where these numbers come from</summary>'
+                f'<div style="overflow-x:auto">{table}</div></details>')
+
+
+def success_notes(configs: Sequence[str], data_dir: Path = DATA_DIR) -> SourcesTable:
+    """The sources table to show under ``plot_success(configs)`` (its caption is the figure's: :data:`CAPTION`)."""
+    return SourcesTable(success_sources(configs, data_dir))
 
 
 def _reported_signature(points: pd.DataFrame, config: str) -> tuple[pd.DataFrame, str]:

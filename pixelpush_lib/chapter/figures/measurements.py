@@ -62,34 +62,33 @@ def noise_figure(result: DrQNoiseResult, data_dir: Path = DATA_DIR) -> Figure:
 
 
 def footprint_figure(result: FootprintResult, index: int = 0) -> Figure:
-    """Top: the four stacked frames of one real observation. Bottom: the newest frame with the puck mask outlined,
-    then, per NatureCNN layer and for ManipulationCNN's last layer, the puck's share of each cell's RF."""
+    """One real observation in six panels: the newest frame with the puck's mask outlined, then for NatureCNN's
+    three layers and ManipulationCNN's last the puck's share of each cell's receptive field, and the whole stack."""
     obs = result.observations[index]
     k = obs.pixels.shape[0] // 3
     panels = [("NatureCNN", g) for g in layer_geometry("NatureCNN")]
     panels.append(("ManipulationCNN", layer_geometry("ManipulationCNN")[-1]))
-    fig = Figure(figsize=(2.1 * len(panels) + 2.1, 4.6), layout="constrained")
-    axes = fig.subplots(2, len(panels) + 1)
-    for t, ax in enumerate(axes[0]):
-        if t < k:
-            ax.imshow(obs.pixels[3 * t:3 * t + 3].transpose(1, 2, 0))
-            ax.set_title(f"stack frame t-{k - 1 - t}" if t < k - 1 else "newest frame (t)", fontsize=8)
-        ax.set_axis_off()
-    ax = axes[1, 0]
+    fig = Figure(figsize=(8, 5.8), layout="constrained", dpi=110)
+    axes = fig.subplots(2, 3).ravel()
+    ax = axes[0]
     ax.imshow(obs.pixels[-3:].transpose(1, 2, 0))
     ax.contour(obs.puck_mask, levels=[0.5], colors=OKABE_ITO["vermillion"], linewidths=1.2)
-    ax.set_title(f"puck mask: {int(obs.puck_mask.sum())} px", fontsize=8)
+    ax.set_title(f"newest frame, 84x84\npuck mask: {int(obs.puck_mask.sum())} px", fontsize=10)
     ax.set_axis_off()
-    for ax, (arch, g) in zip(axes[1, 1:], panels):
+    for ax, (arch, g) in zip(axes[1:5], panels):
         share = puck_pixels_in_rf(obs.puck_mask, g) / g.rf ** 2
         ax.imshow(share, cmap="Blues", vmin=0, vmax=max(share.max(), 1e-9))
         ax.contour(owned_cells(obs.puck_mask, g), levels=[0.5], colors=OKABE_ITO["vermillion"], linewidths=1)
-        ax.set_title(f"{arch} L{g.layer}: {g.size}x{g.size}\n{int((share > 0).sum())} touched, "
-                     f"max share {100 * share.max():.0f}%", fontsize=8)
+        ax.set_title(f"{arch} layer {g.layer}: {g.size}x{g.size}\nbest cell: {100 * share.max():.0f}% puck",
+                     fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle("measured on a real observation: puck share of each cell's receptive field "
-                 "(blue; outline = cells the puck's pixels map to)", fontsize=9)
+    stack = np.concatenate([obs.pixels[3 * t:3 * t + 3].transpose(1, 2, 0) for t in range(k)], axis=1)
+    axes[5].imshow(stack)
+    axes[5].set_title(f"the {k}-frame stack, oldest left", fontsize=10)
+    axes[5].set_axis_off()
+    fig.suptitle("Measured on a real observation. Blue: the puck's share of each cell's receptive field.\n"
+                 "Red outline: the cells the puck's pixels map to.", fontsize=10)
     return fig
 
 

@@ -1,0 +1,425 @@
+"""Every page of the built book, opened in headless Chromium at a desktop and a phone width.
+
+Each page must: not overflow the main column (or the document) sideways, show no raw Markdown pipe-table text,
+load every image and video, and show no error output or traceback. A full-page screenshot of each page at each
+width lands in `_build/screenshots/<page>_<width>.png` (git-ignored), with `report.json` listing what each
+check found and the wall times.
+
+Needs Debian's `chromium` and `chromium-driver` and the `selenium` package (the `dev` extras). Without them the
+module is skipped, except under CI (CI set), where that is a failure: `.ci/run` installs them.
+
+The checks are small JavaScript functions run through `driver.execute_script`; the two control tests at the
+bottom run them on synthetic pages, one broken in each way and one clean, so a check that stops seeing a
+defect fails there.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import io
+import json
+import math
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+WIDTHS = (1280, 390)  # a laptop, and a phone (iPhone 12-15 CSS width)
+HEIGHT = 900
+MAX_SHOT_HEIGHT = 24000  # taller pages are cut there (and report.json says so)
+SHOT_SLICE = 6000
+MEDIA_TIMEOUT_S = 15
+INSTALL_HINT = ("install them with `apt-get install -y chromium chromium-driver` (.ci/run does)"
+                " and `pip install selenium`")
+
+
+def toc_pages(toc: Path = ROOT / "_toc.yml") -> list[str]:
+    """The pages of the book, in reading order, as paths without suffix (book/intro, notebooks/00_...)."""
+    data = yaml.safe_load(toc.read_text())
+    files = [data["root"]]
+
+    def walk(node):
+        if isinstance(node, list):
+            for child in node:
+                walk(child)
+        elif isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            for key in ("parts", "chapters", "sections", "subtrees", "entries"):
+                walk(node.get(key, []))
+
+    walk({k: v for k, v in data.items() if k != "root"})
+    return [re.sub(r"\.(md|ipynb|rst)$", "", f) for f in files]
+
+
+PAGES = toc_pages()
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _missing_tools() -> list[str]:
+    missing = [tool for tool in ("chromium", "chromedriver") if shutil.which(tool) is None]
+    if importlib.util.find_spec("selenium") is None:
+        missing.append("selenium (Python)")
+    return missing
+
+
+_MISSING = _missing_tools()
+if _MISSING and not _in_ci():
+    pytestmark = pytest.mark.skip(reason=f"headless browser test: {', '.join(_MISSING)} not found; {INSTALL_HINT}")
+
+
+# --- the browser -------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def browser():
+    if _MISSING:  # only reached under CI: elsewhere the module is skipped
+        pytest.fail(f"CI needs the headless browser, but {', '.join(_MISSING)} not found: {INSTALL_HINT}")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--force-device-scale-factor=1", "--hide-scrollbars", "--lang=en-US",
+                "--disable-background-networking", "--no-first-run"):
+        options.add_argument(arg)
+    options.add_argument(f"--window-size={WIDTHS[0]},{HEIGHT}")
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=shutil.which("chromedriver")))
+    driver.set_page_load_timeout(60)
+    driver.set_script_timeout(MEDIA_TIMEOUT_S + 15)
+    yield driver
+    driver.quit()
+
+
+def open_page(driver, url: str, width: int) -> None:
+    """Loads `url` with a viewport `width` CSS pixels wide (window size = viewport: headless, scrollbars hidden)."""
+    driver.set_window_size(width, HEIGHT)
+    inner = driver.execute_script("return window.innerWidth")
+    if inner != width:  # a window manager or minimum size got in the way: set the viewport itself
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": width, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False})
+    driver.get(url)
+    inner = driver.execute_script("return document.documentElement.clientWidth")
+    assert inner == width, f"viewport is {inner}px wide, not {width}px"
+
+
+def full_page_screenshot(driver, path: Path) -> dict:
+    """A PNG of the whole page, as wide as the viewport (or the content, if wider), cut at MAX_SHOT_HEIGHT px.
+
+    Captured in slices of SHOT_SLICE px (Chromium cannot capture a very tall page in one piece) and stitched.
+    Returns the page's size and whether the screenshot was cut.
+    """
+    from PIL import Image
+
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    viewport = driver.execute_script("return document.documentElement.clientWidth")
+    width, height = max(viewport, math.ceil(size["width"])), math.ceil(size["height"])
+    shot_height = min(height, MAX_SHOT_HEIGHT)
+    image = Image.new("RGB", (width, shot_height), "white")
+    for y in range(0, shot_height, SHOT_SLICE):
+        clip = {"x": 0, "y": y, "width": width, "height": min(SHOT_SLICE, shot_height - y), "scale": 1}
+        data = driver.execute_cdp_cmd("Page.captureScreenshot",
+                                      {"format": "png", "captureBeyondViewport": True, "clip": clip})["data"]
+        image.paste(Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB"), (0, y))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, optimize=False)
+    return {"path": str(path), "page_width": width, "page_height": height, "cut": height > shot_height}
+
+
+# --- the checks: each returns a list of readable problems, empty when the page is fine ----------------------------
+
+# Shared JavaScript: where the text column is, and how to name an element in a message.
+_JS_HELPERS = r"""
+const COLUMN = ['article.bd-article', '.bd-article', 'main', 'body'];
+const column = () => COLUMN.map(s => document.querySelector(s)).find(Boolean);
+const describe = (el) => {
+  const r = el.getBoundingClientRect();
+  const cls = [...el.classList].slice(0, 4).map(c => '.' + c).join('');
+  return `<${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}${cls}> ${Math.round(r.width)}px wide`
+    + ` (x ${Math.round(r.left)}..${Math.round(r.right)})`;
+};
+const snippet = (text) => text.replace(/\s+/g, ' ').trim().slice(0, 90);
+"""
+
+_OVERFLOW_JS = _JS_HELPERS + r"""
+// Elements whose box (or text) runs past [left, right], outermost first. A container that scrolls or clips
+// sideways (overflow-x auto/scroll/hidden/clip: table wrappers, code blocks, cell outputs) is a boundary:
+// what is wider than it scrolls inside it and does not widen the page.
+const text = (el) => { const t = snippet(el.textContent || ''); return t ? ` "${t.slice(0, 60)}"` : ''; };
+const clips = (cs) => ['auto', 'scroll', 'hidden', 'clip'].includes(cs.overflowX);
+function culprits(container, left, right) {
+  const found = [];
+  const walk = (el) => {
+    for (const child of el.children) {
+      const cs = getComputedStyle(child);
+      if (cs.display === 'none' || cs.position === 'fixed') continue;
+      const r = child.getBoundingClientRect();
+      if (r.width === 0 && r.height === 0) continue;
+      if (r.right > right + 1 || r.left < left - 1) { found.push(describe(child) + text(child)); continue; }
+      if (clips(cs)) continue;
+      const before = found.length;
+      walk(child);
+      if (found.length === before && r.left + child.scrollWidth > right + 1)
+        found.push(describe(child) + `, its content ${child.scrollWidth}px wide` + text(child));
+    }
+  };
+  walk(container);
+  return found;
+}
+const list = (found) => found.length === 0 ? '(no single element found)'
+  : found.slice(0, 10).join('; ') + (found.length > 10 ? `; and ${found.length - 10} more` : '');
+const out = [];
+const col = column();
+let inColumn = [];
+if (col.scrollWidth > col.clientWidth + 1) {
+  const r = col.getBoundingClientRect();
+  const left = r.left + col.clientLeft;
+  inColumn = culprits(col, left, left + col.clientWidth);
+  out.push(`main column ${describe(col)}: content ${col.scrollWidth}px wide in ${col.clientWidth}px;`
+    + ` overflowing: ${list(inColumn)}`);
+}
+const doc = document.documentElement;
+if (doc.scrollWidth > doc.clientWidth + 1) {
+  const found = culprits(document.body, 0, doc.clientWidth);
+  const same = found.length > 0 && found.join() === inColumn.join();
+  out.push(`document: ${doc.scrollWidth}px wide in a ${doc.clientWidth}px viewport (scrolls sideways);`
+    + ` overflowing: ${same ? 'the main column\'s elements above' : list(found)}`);
+}
+return out;
+"""
+
+_PIPE_TABLE_JS = _JS_HELPERS + r"""
+// Markdown table text shown as text: a `|---|---|` separator, or a block that starts like `| a | b |`.
+// Code the author typed (code cells, literal blocks in prose) and math source are not prose; cell outputs are.
+const SKIP = 'script, style, noscript, template, textarea, .cell_input, .math, nav, .headerlink';
+const SEPARATOR = /\|\s*:?-{3,}:?\s*\|/;
+const ROW = /^\s*\|[^|\n]*\|[^|\n]*\|/m;
+const blocks = new Set();
+const walker = document.createTreeWalker(column(), NodeFilter.SHOW_TEXT);
+while (walker.nextNode()) {
+  const node = walker.currentNode;
+  if (!node.nodeValue.includes('|')) continue;
+  const el = node.parentElement;
+  if (!el || el.closest(SKIP)) continue;
+  if (el.closest('pre, code, .highlight, .literal-block') && !el.closest('.cell_output, .output')) continue;
+  blocks.add(el.closest('p, li, dd, dt, td, th, h1, h2, h3, h4, h5, h6, pre, blockquote, div') || el);
+}
+const out = [];
+for (const block of blocks) {
+  const text = block.innerText || '';  // rendered text: empty when hidden
+  const line = text.split('\n').find(l => SEPARATOR.test(l) || ROW.test(l));
+  if (line !== undefined) out.push(`${describe(block)}: "${snippet(line)}"`);
+}
+return out;
+"""
+
+_MEDIA_JS = _JS_HELPERS + r"""
+// Every <img> complete with naturalWidth > 0, every <video> with a frame (readyState >= 2) and no error.
+// Lazy images are switched to eager and waited for, up to the timeout.
+const [timeoutMs, done] = [arguments[0], arguments[arguments.length - 1]];
+const images = [...document.images];
+const videos = [...document.querySelectorAll('video')];
+images.forEach(img => { if (img.loading === 'lazy') img.loading = 'eager'; });
+videos.forEach(v => { if (v.preload === 'none') { v.preload = 'auto'; v.load(); } });
+const settled = () => images.every(i => i.complete)
+  && videos.every(v => v.readyState >= 2 || v.error || v.networkState === HTMLMediaElement.NETWORK_NO_SOURCE);
+const deadline = Date.now() + timeoutMs;
+const src = (el) => {
+  const s = el.currentSrc || el.getAttribute('src') || el.querySelector('source')?.getAttribute('src') || '';
+  return s.startsWith('data:') ? s.slice(0, 30) + '...' : s.split('/').slice(-2).join('/');
+};
+(function poll() {
+  if (!settled() && Date.now() < deadline) { setTimeout(poll, 100); return; }
+  const out = [];
+  for (const img of images) {
+    if (!(img.complete && img.naturalWidth > 0))
+      out.push(`img ${src(img)}: not loaded (complete=${img.complete}, naturalWidth=${img.naturalWidth})`
+        + (/^https?:/.test(img.currentSrc) ? ' [remote: the book should not need the network]' : ''));
+  }
+  for (const v of videos) {
+    if (!(v.readyState >= 2) || v.error)
+      out.push(`video ${src(v)}: readyState=${v.readyState}, networkState=${v.networkState}`
+        + (v.error ? `, error ${v.error.code} ${v.error.message || ''}` : ''));
+  }
+  done(out);
+})();
+"""
+
+_ERRORS_JS = _JS_HELPERS + r"""
+// myst-nb error and traceback outputs, stderr outputs that report an error, docutils' inline error markers,
+// and any traceback or `SomethingError: ` line in a cell output or the prose.
+const out = [];
+const root = column();
+const ERROR_LINE = /Traceback \(most recent call last\)|^\s*[A-Z]\w*(Error|Exception): /m;
+for (const el of root.querySelectorAll(
+    '.output.error, .output.traceback, .traceback, .system-message, .problematic, .output.stderr, .stderr')) {
+  if (el.parentElement.closest('.output.error, .output.traceback, .traceback, .system-message, .output.stderr'))
+    continue;
+  const text = el.innerText || el.textContent || '';
+  if (el.matches('.output.stderr, .stderr') && !/\b\w*Error\b|Traceback/.test(text)) continue;
+  out.push(`${describe(el)}: "${snippet(text.split('\n').find(l => l.trim()) || '')}"`);
+}
+for (const el of root.querySelectorAll('.cell_output, .output')) {
+  if (el.parentElement.closest('.cell_output, .output')) continue;
+  if (el.matches('.output.error, .output.traceback, .output.stderr') || el.querySelector('.traceback, .stderr, .error'))
+    continue;  // reported above
+  const line = (el.innerText || '').split('\n').find(l => ERROR_LINE.test(l));
+  if (line !== undefined) out.push(`${describe(el)}: "${snippet(line)}"`);
+}
+const prose = [...root.querySelectorAll('p, li, blockquote, pre')]
+  .filter(el => !el.closest('.cell_input, .cell_output, .output'));
+for (const el of prose) {
+  if (/Traceback \(most recent call last\)/.test(el.innerText || ''))
+    out.push(`${describe(el)}: traceback in the text`);
+}
+return out;
+"""
+
+
+def overflow_problems(driver) -> list[str]:
+    return driver.execute_script(_OVERFLOW_JS)
+
+
+def raw_pipe_tables(driver) -> list[str]:
+    return driver.execute_script(_PIPE_TABLE_JS)
+
+
+def broken_media(driver) -> list[str]:
+    return driver.execute_async_script(_MEDIA_JS, MEDIA_TIMEOUT_S * 1000)
+
+
+def error_outputs(driver) -> list[str]:
+    return driver.execute_script(_ERRORS_JS)
+
+
+CHECKS = {"overflow": overflow_problems, "raw pipe table": raw_pipe_tables, "image/video not loaded": broken_media,
+          "error output": error_outputs}
+
+
+def page_problems(driver) -> dict[str, list[str]]:
+    return {name: check(driver) for name, check in CHECKS.items()}
+
+
+def _format(problems: dict[str, list[str]]) -> str:
+    return "\n".join(f"  [{name}] {p}" for name, found in problems.items() for p in found)
+
+
+# --- the book's pages ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def report(built_book):
+    """Collects what each page showed; writes `_build/screenshots/report.json` at the end."""
+    for old in [*SCREENSHOTS.glob("*.png"), SCREENSHOTS / "report.json"]:
+        old.unlink(missing_ok=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    data = {"book_build_s": round(built_book.seconds, 1), "book_build_returncode": built_book.returncode,
+            "pages": {}}
+    yield data
+    data["browser_wall_s"] = round(time.perf_counter() - start, 1)
+    (SCREENSHOTS / "report.json").write_text(json.dumps(data, indent=1) + "\n")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_cleanly(browser, built_book, report, page, width):
+    html = built_book.html / f"{page}.html"
+    assert html.exists(), f"{page}.html was not built (see test_book_builds_clean_with_warnings_as_errors)"
+    start = time.perf_counter()
+    open_page(browser, html.as_uri(), width)
+    problems = page_problems(browser)
+    shot = full_page_screenshot(browser, SCREENSHOTS / f"{page.replace('/', '_')}_{width}.png")
+    report["pages"][f"{page}@{width}"] = {"problems": problems, "screenshot": shot,
+                                          "seconds": round(time.perf_counter() - start, 2)}
+    assert not any(problems.values()), f"{page}.html at {width}px (screenshot: {shot['path']}):\n{_format(problems)}"
+
+
+def test_pages_come_from_the_toc():
+    assert PAGES[0] == "book/intro"
+    assert len(PAGES) == len(set(PAGES)) >= 11
+    assert all((ROOT / p).with_suffix(".md").exists() or (ROOT / p).with_suffix(".ipynb").exists() for p in PAGES)
+
+
+# --- the checks can fail: a broken page and a clean one -------------------------------------------------------------
+
+# A 1x1 PNG.
+_PIXEL = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==")
+
+_PAGE = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body {{ margin: 0; }} main {{ max-width: 700px; margin: 0 auto; }}
+.scroll {{ overflow-x: auto; }} pre {{ overflow-x: auto; }}</style></head>
+<body><main><article class="bd-article">
+<h1>A page</h1><p>Some prose.</p>
+<div class="pst-scrollable-table-container scroll">
+<table style="width: 3000px"><tr><td>wide but scrolls</td></tr></table></div>
+<div class="highlight"><pre>{long_code}</pre></div>
+<div class="highlight"><pre>| a markdown | table typed as code |
+|---|---|</pre></div>
+<div class="cell docutils container">
+<div class="cell_input"><pre>raise ValueError("shown as code") # Traceback (most recent call last)</pre></div>
+<div class="cell_output"><div class="output stderr"><pre>UserWarning: a warning, not an error</pre></div></div></div>
+<img alt="fine" src="pixel.png">
+{broken}
+</article></main></body></html>
+"""
+
+_BROKEN = """
+<div class="too-wide" style="width: 2000px; height: 10px; background: red"></div>
+<p>Inline code that cannot wrap: <code class="docutils literal">{long_name}</code>.</p>
+<p>| step | success |
+|---|---|
+| 2 | 0.9 |</p>
+<img alt="broken" src="missing.png">
+<video src="missing.mp4" preload="auto"></video>
+<div class="cell_output"><div class="output traceback"><pre>Traceback (most recent call last):
+  File "x.py", line 1
+ZeroDivisionError: division by zero</pre></div></div>
+<div class="cell_output"><div class="output stderr"><pre>RuntimeError: rendering failed</pre></div></div>
+"""
+
+
+def _synthetic_page(tmp_path: Path, broken: bool) -> str:
+    (tmp_path / "pixel.png").write_bytes(_PIXEL)
+    page = tmp_path / ("broken.html" if broken else "clean.html")
+    long_name = "pixelpush_lib." + "_".join(["an_unbreakable_dotted_name"] * 6)
+    page.write_text(_PAGE.format(long_code="x = " + "1 + " * 600 + "1",
+                                 broken=_BROKEN.format(long_name=long_name) if broken else ""))
+    return page.as_uri()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_checks_catch_a_broken_page(browser, tmp_path, width):
+    open_page(browser, _synthetic_page(tmp_path, broken=True), width)
+    problems = page_problems(browser)
+    overflow = " ".join(problems["overflow"])
+    assert "main column" in overflow and "document" in overflow, problems
+    assert "too-wide" in overflow and "2000px" in overflow, problems
+    assert "<code.docutils.literal>" in overflow and "an_unbreakable_dotted_name" in overflow, problems
+    assert "pst-scrollable-table-container" not in overflow and "<pre" not in overflow, problems
+    assert len(problems["raw pipe table"]) == 1 and "<p>" in problems["raw pipe table"][0], problems
+    media = problems["image/video not loaded"]
+    assert len(media) == 2 and "missing.png" in media[0] and "missing.mp4" in media[1], problems
+    errors = problems["error output"]
+    assert len(errors) == 2, problems
+    assert "traceback" in errors[0] and "Traceback" in errors[0] and "RuntimeError" in errors[1], problems
+    full_page_screenshot(browser, tmp_path / f"broken_{width}.png")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_checks_pass_a_clean_page(browser, tmp_path, width):
+    """Wide content inside scroll containers, pipes in typed code, a warning on stderr: none of it is a defect."""
+    open_page(browser, _synthetic_page(tmp_path, broken=False), width)
+    problems = page_problems(browser)
+    assert not any(problems.values()), _format(problems)

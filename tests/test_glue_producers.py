@@ -1,0 +1,89 @@
+"""Every number a page glues has a producer: a library function that tests call, not a hidden notebook cell.
+
+The test collects every ``{glue:text}`key``` of the notebooks and book pages, computes the union of what the
+producers define (on the committed data/), and asserts that each key is defined; and that no page computes a glued
+value itself (a page's code only passes a producer's facts to ``glue_all``/``glue_text``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from pixelpush_lib.core.paths import DATA_DIR
+
+ROOT = DATA_DIR.parent
+GLUE_KEY = re.compile(r"\{glue:text\}`([^`]+)`")
+PAGES = sorted(ROOT.glob("notebooks/*.ipynb")) + sorted(ROOT.glob("book/*.md"))
+SUFFIXES = ("", "__source", "__provenance", "__reported", "__reported_source")
+
+
+def _text_of(page: Path) -> tuple[str, str]:
+    """(prose, code) of a notebook or a MyST page."""
+    if page.suffix == ".ipynb":
+        cells = json.loads(page.read_text())["cells"]
+        prose = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        for c in cells:
+            caption = c.get("metadata", {}).get("mystnb", {}).get("figure", {}).get("caption", "")
+            prose += "\n" + caption
+        return prose, code
+    text = page.read_text()
+    code = "\n".join(re.findall(r"```\{code-cell\}[^\n]*\n(.*?)```", text, flags=re.S))
+    return text, code
+
+
+def used_keys() -> dict[str, list[str]]:
+    keys: dict[str, list[str]] = {}
+    for page in PAGES:
+        for key in GLUE_KEY.findall(_text_of(page)[0]):
+            keys.setdefault(key, []).append(str(page.relative_to(ROOT)))
+    return keys
+
+
+@pytest.fixture(scope="module")
+def produced() -> dict[str, str]:
+    from pixelpush_lib.experiments.drq_noise import drq_facts, load_results as load_drq
+    from pixelpush_lib.experiments.footprint import footprint_facts, measure_footprint
+    from pixelpush_lib.experiments.gradflow import gradflow_facts, measure_gradient_flow
+    from pixelpush_lib.experiments.patience import patience_facts
+    from pixelpush_lib.experiments.probe import load_results as load_probe, probe_facts
+    from pixelpush_lib.results.own_runs import state_agent_facts
+    from pixelpush_lib.results.quoted_numbers import chapter_numbers
+
+    numbers = chapter_numbers()
+    facts = {f"{name}{suffix}": "" for name in numbers for suffix in SUFFIXES}
+    facts.update(state_agent_facts())
+    facts.update(patience_facts(numbers).glued)
+    facts.update(drq_facts(load_drq()["trained"], numbers))
+    facts.update(footprint_facts(measure_footprint(n_states=2, seed=0)))
+    facts.update(probe_facts(load_probe().errors))
+    facts.update(gradflow_facts(measure_gradient_flow()))
+    facts["table_provenance"] = ""  # book/intro.md: provenance_summary(), tested in test_data_numbers
+    return facts
+
+
+def test_the_pages_glue_something():
+    keys = used_keys()
+    assert len(keys) > 50 and "state_success_2m" in keys and "own_state_2m" in keys
+
+
+def test_every_glued_key_has_a_producer(produced):
+    missing = {key: pages for key, pages in used_keys().items() if key not in produced}
+    assert not missing, f"glued on a page but produced by no library function: {missing}"
+
+
+def test_every_produced_fact_is_text(produced):
+    for key, value in produced.items():
+        assert isinstance(value, str), f"{key} is {type(value).__name__}, not text"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_pages_compute_no_glued_value_themselves(page):
+    # glue_text(...) with an f-string or a .loc lookup is a computation hidden in a page: it belongs in a producer
+    code = _text_of(page)[1]
+    for call in re.findall(r"glue_text\((.*)\)", code):
+        assert "f\"" not in call and "f'" not in call and ".loc[" not in call, f"{page.name}: glue_text({call})"
