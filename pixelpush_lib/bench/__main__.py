@@ -7,6 +7,7 @@ these machines are noisy) and a last line ``ratio=<x>`` (ours / baseline for spe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import time
@@ -135,11 +136,39 @@ BENCHMARKS: dict[str, Callable[[], float]] = {
 }
 
 
+def _spin() -> None:
+    while True:
+        pass
+
+
+@contextlib.contextmanager
+def _busy(n_processes: int):
+    """``n_processes`` processes that each keep one core busy, as another training run on the machine would."""
+    import multiprocessing
+
+    spinners = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(n_processes)]
+    for spinner in spinners:
+        spinner.start()
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.terminate()
+            spinner.join()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pixelpush_lib.bench", description=__doc__)
     parser.add_argument("name", choices=sorted(BENCHMARKS))
+    parser.add_argument("--busy", type=int, default=0, metavar="N",
+                        help="keep N cores busy while measuring (both sides alike), as a second run would")
     args = parser.parse_args(argv)
-    ratio = BENCHMARKS[args.name]()
+    if args.busy < 0:
+        parser.error(f"--busy {args.busy}: give 0 or more busy processes")
+    with _busy(args.busy):
+        if args.busy:
+            print(f"{args.busy} busy process(es) running beside the benchmark")
+        ratio = BENCHMARKS[args.name]()
     print(f"ratio={ratio:.3f}")
     return 0
 
