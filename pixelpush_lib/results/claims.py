@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from pixelpush_lib.core.paths import DATA_DIR
-from pixelpush_lib.results.loaders import first_reading_at, load_points, reading_at
+from pixelpush_lib.results.loaders import first_reading_at, load_facts, load_points, reading_at
 from pixelpush_lib.results.quoted_numbers import Number, chapter_numbers
 
 LOW_BAND = 0.15  # "flat", "stays low" where the prose states no band: the chapter's failure band
@@ -177,6 +177,34 @@ def _probe_finds_the_puck(data: Evidence) -> list[str]:
             for _, r in bad.iterrows()]
 
 
+def _drq_samples(data: Evidence) -> pd.DataFrame:
+    return pd.read_csv(data.data_dir / "measured" / "drq_noise" / "samples_trained.csv")
+
+
+def _drq_log_range_is_the_tail(data: Evidence) -> list[str]:
+    ratio = _drq_samples(data)["nsr_puck_estimate"]
+    log_low = data.numbers["drq_noise_to_signal"].low
+    median, source = float(ratio.median()), "data/measured/drq_noise/samples_trained.csv"
+    out = []
+    if not 0.1 <= median < log_low:
+        out.append(f"CLAIM BROKEN 'DrQ's noise is of the signal's order, typically below the log's {log_low:.0%}': "
+                   f"median noise-to-signal {median:.0%} ({source})")
+    if not (ratio >= log_low).any():
+        out.append(f"CLAIM BROKEN 'the log's range describes the tail of the measured distribution': no sample "
+                   f"reaches {log_low:.0%} ({source})")
+    return out
+
+
+def _drq_large_noise_not_reproduced(data: Evidence) -> list[str]:
+    facts = load_facts(data.data_dir)
+    log_large = float(facts.loc[facts["fact"] == "drq_noise_coord", "value"].astype(float).max())
+    samples = _drq_samples(data)
+    bad = samples[samples["puck_estimate"] >= log_large]
+    return [f"CLAIM BROKEN 'the log's noise of {log_large:g} units is not reproduced': state {int(r['state'])} moved "
+            f"the puck estimate by {r['puck_estimate']:.3g} units (data/measured/drq_noise/samples_trained.csv)"
+            for _, r in bad.iterrows()]
+
+
 CLAIMS = [
     Claim("step0_flat", "Step 0 (NatureCNN) stays in its reported band", _stays_within_band(
         "step0", "step0_band", "Step 0 stays in its band")),
@@ -193,6 +221,10 @@ CLAIMS = [
     Claim("state_climbs_before_2m", "the state agent's climb comes before 2M steps", _state_climbs_before_2m),
     Claim("three_phases", "Step 2's three phases: success, critic loss and actor loss", _three_phases),
     Claim("probe_finds_the_puck", "both encoders find the puck", _probe_finds_the_puck),
+    Claim("drq_log_range_is_the_tail", "DrQ's noise is of the signal's order; the log's range is its tail",
+          _drq_log_range_is_the_tail),
+    Claim("drq_large_noise_not_reproduced", "the log's larger noise figure is not reproduced",
+          _drq_large_noise_not_reproduced),
 ]
 
 

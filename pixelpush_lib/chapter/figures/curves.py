@@ -4,7 +4,7 @@ Drawing rules (the honesty rules of ``data/README.md``): one line per run, joini
 readings with straight segments and a marker at each reading, never smoothed or interpolated. A reported run is
 drawn as a line from its richest source file when that file gives at least three readings; the other reported
 readings of the same configs are faint markers, bars and bands without legend entries. This project's runs
-(measured or imported) are solid lines without markers (they log thousands of readings), and two or more seeds of a config are their mean with a min-max band over
+(measured or imported) are lines of small dots (they log thousands of readings), and two or more seeds of a config are their mean with a min-max band over
 step bins (each bin takes each seed's last logged value in it). :func:`success_sources` lists every source.
 
 Colours come from :mod:`pixelpush_lib.chapter.style`. Figures are built with ``matplotlib.figure.Figure``
@@ -33,13 +33,6 @@ _MILLIONS = FuncFormatter(lambda x, _: f"{x / 1e6:g}M")
 MAX_LEGEND = 6  # legend entries; more runs than this are summarised per config
 LINE_MIN_READINGS = 3  # a reported run with at least this many success readings in one source is drawn as a line
 FAINT = {"alpha": 0.35, "ms": 3.5, "linestyle": "none", "marker": "o"}
-CAPTION = ("Each line joins the successive logged readings of one run with straight segments; markers are the "
-           "readings. Nothing is smoothed, interpolated or extrapolated. Solid lines without markers are runs of this "
-           "project (thousands of readings each; a band spans the seeds when there are two or more); lines with "
-           "markers are the "
-           "author's reported runs (one source file each); faint markers and shading are other reported readings "
-           "of the same configs. The table below lists every source.")
-
 
 def _reported_success(points: pd.DataFrame, config: str, include_guidance: bool = False) -> pd.DataFrame:
     kinds = ["point", "range", "rolling_mean", "phase_summary"] + (["milestone_guidance"] if include_guidance else [])
@@ -231,7 +224,8 @@ class SourcesTable:
 
 
 def success_notes(configs: Sequence[str], data_dir: Path = DATA_DIR) -> SourcesTable:
-    """The sources table to show under ``plot_success(configs)`` (its caption is the figure's: :data:`CAPTION`)."""
+    """The sources table to show under ``plot_success(configs)``; the figure's caption, in the notebook cell's
+    metadata, explains how the lines are drawn."""
     return SourcesTable(success_sources(configs, data_dir))
 
 
