@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 
 import pytest
 from datadir_helpers import copy_data
@@ -22,9 +23,11 @@ def test_every_number_has_provenance():
         assert n.name == name and n.unit and n.provenance in ("reported", "measured", "imported")
         if n.provenance == "reported":
             assert "@" in n.source and ":" in n.source, f"{name}: source '{n.source}' lacks file:line@commit"
-        else:  # a project run of data/runs, and the author's figure it replaced
-            run_dir = DATA_DIR / n.source.split()[0].removeprefix("data/")
-            assert (run_dir / "manifest.json").is_file(), f"{name}: source '{n.source}' names no run in data/runs"
+        else:  # project runs of data/runs (one, or the seeds of a mean), and the author's figure they replaced
+            runs = re.findall(r"data/runs/([\w.-]+)", n.source)
+            assert runs, f"{name}: source '{n.source}' names no run in data/runs"
+            for run_id in runs:
+                assert (DATA_DIR / "runs" / run_id / "manifest.json").is_file(), f"{name}: no data/runs/{run_id}"
             assert n.reported is not None and n.reported.provenance == "reported"
         assert n.value is not None or n.low is not None or n.high is not None
 
