@@ -88,7 +88,16 @@ EDITS: dict[str, tuple[Callable[[Path], None], str]] = {
     "drq_log_range_is_the_tail": (lambda d: _edit_drq(d, "nsr_puck_estimate", lambda v: 3 * v), "median noise"),
     "drq_large_noise_not_reproduced": (lambda d: _edit_drq(d, "puck_estimate", lambda v: v.where(v.index != 0, 0.5)),
                                        "state 0 moved the puck estimate by 0.5"),
+    "gradient_routing": (lambda d: _edit_csv(d / "measured" / "gradflow" / "table.csv",
+                                             lambda t: t.assign(**{"critic loss": 0.0003})), "SB3 shared extractor"),
+    "footprint_dilution": (lambda d: _edit_csv(d / "measured" / "footprint" / "per_state.csv",
+                                               lambda t: t.assign(max_puck_share=t["max_puck_share"].where(
+                                                   t["encoder"] != "ManipulationCNN", 0.001))), "median best-cell"),
 }
+
+
+def _edit_csv(path: Path, change) -> None:
+    change(pd.read_csv(path)).to_csv(path, index=False)
 
 
 def _edit_drq(data: Path, column: str, change) -> None:

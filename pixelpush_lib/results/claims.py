@@ -205,6 +205,35 @@ def _drq_large_noise_not_reproduced(data: Evidence) -> list[str]:
             for _, r in bad.iterrows()]
 
 
+def _gradient_routing(data: Evidence) -> list[str]:
+    table = pd.read_csv(data.data_dir / "measured" / "gradflow" / "table.csv").set_index(["routing", "encoder"])
+    expected = {("SB3 shared extractor", "shared encoder"): ("actor loss", "critic loss"),
+                ("CriticEncoderPolicy (DrQ-v2)", "shared encoder"): ("critic loss", "actor loss")}
+    out = []
+    for row, (teacher, silent) in expected.items():
+        if not (table.loc[row, teacher] > 0 and table.loc[row, silent] == 0):
+            out.append(f"CLAIM BROKEN '{row[0]} learns from the {teacher} alone': gradient norms {teacher} "
+                       f"{table.loc[row, teacher]:.3g}, {silent} {table.loc[row, silent]:.3g} "
+                       "(data/measured/gradflow/table.csv)")
+    return out
+
+
+def _footprint_dilution(data: Evidence) -> list[str]:
+    per_state = pd.read_csv(data.data_dir / "measured" / "footprint" / "per_state.csv")
+    share = per_state.groupby(["encoder", "layer"])["max_puck_share"].median()
+    owned = per_state.groupby(["encoder", "layer"])["cells_owned"].median()
+    nature_last, manip_last = share["NatureCNN"].iloc[-1], share["ManipulationCNN"].iloc[-1]
+    source = "data/measured/footprint/per_state.csv"
+    out = []
+    if not nature_last < manip_last:
+        out.append(f"CLAIM BROKEN 'NatureCNN's third layer dilutes the puck more than ManipulationCNN's last': "
+                   f"median best-cell share {nature_last:.0%} vs {manip_last:.0%} ({source})")
+    if not owned["NatureCNN"].iloc[0] > 1:
+        out.append(f"CLAIM BROKEN 'NatureCNN's first layer does not shrink the puck to one cell': median "
+                   f"{owned['NatureCNN'].iloc[0]:g} cells owned ({source})")
+    return out
+
+
 CLAIMS = [
     Claim("step0_flat", "Step 0 (NatureCNN) stays in its reported band", _stays_within_band(
         "step0", "step0_band", "Step 0 stays in its band")),
@@ -223,6 +252,10 @@ CLAIMS = [
     Claim("probe_finds_the_puck", "both encoders find the puck", _probe_finds_the_puck),
     Claim("drq_log_range_is_the_tail", "DrQ's noise is of the signal's order; the log's range is its tail",
           _drq_log_range_is_the_tail),
+    Claim("gradient_routing", "who trains the shared encoder: the actor loss in SB3, the critic's in DrQ-v2's routing",
+          _gradient_routing),
+    Claim("footprint_dilution", "NatureCNN dilutes the puck by its third layer; ManipulationCNN keeps it",
+          _footprint_dilution),
     Claim("drq_large_noise_not_reproduced", "the log's larger noise figure is not reproduced",
           _drq_large_noise_not_reproduced),
 ]
