@@ -196,6 +196,8 @@ def convert_reference(src_dir: Path = SOURCE_DIR, data_dir: Path = DATA_DIR) -> 
         "author_repository": "VladPrytula/robotics_series", "author_head_commit": HEAD_COMMIT,
         "sources": {name: {"path": f"../shared/reference/{name}", "sha256": sha256_file(src / name)}
                     for name in ("reported_points.csv", "runs.csv", "claims.md", "README.md")},
+        # what this conversion wrote: a clone without the sources can still tell a hand edit from the conversion
+        "outputs": {name: sha256_file(out / name) for name in ("points.csv", "runs.csv", "facts.csv")},
     }
     write_text_atomic(out / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     return out
