@@ -98,7 +98,8 @@ def fake_vec_env(n_envs: int, frame_stack: int = 4, size: int = 8, lengths=(5,),
 
 def make_pair(venv: VecEnv, per_env: int, frame_stack: int = 4, **kwargs: Any):
     """SB3's buffer and ours, same arguments; ``kwargs`` split by whether SB3 takes them."""
-    ours_only = {k: kwargs.pop(k) for k in ("min_episode_length", "pixel_augment", "validate_frames") if k in kwargs}
+    ours_only = {k: kwargs.pop(k) for k in ("min_episode_length", "pixel_augment", "validate_frames", "frame_device")
+                 if k in kwargs}
     common = dict(env=venv, device="cpu", n_envs=venv.num_envs, **kwargs)
     size = per_env * venv.num_envs
     sb3 = HerReplayBuffer(size, venv.observation_space, venv.action_space, **common)

@@ -24,6 +24,7 @@ from stable_baselines3.her.goal_selection_strategy import GoalSelectionStrategy
 from stable_baselines3.her.her_replay_buffer import HerReplayBuffer
 
 from pixelpush_lib.nets.augment import PixelAugment, augment_pixels
+from pixelpush_lib.replay.frame_ring import device_ring, frame_device_for, to_host
 from pixelpush_lib.replay.persistence import FramePersistence
 
 try:
@@ -52,6 +53,11 @@ class FrameHerReplayBuffer(FramePersistence, HerReplayBuffer):
         ``(batch, C * k, H, W)`` on ``device``); it must return the same shape (DrQ's random shift).
         It is pickled with the buffer, so use a module-level function or class, not a lambda, if you
         use SB3's ``save_replay_buffer``.
+    :param frame_device: where the frame ring lives. ``"auto"`` (default): on the buffer's ``device`` when that is
+        CUDA, so stacks are gathered (and DrQ-shifted) there and only indices and small vectors cross the bus;
+        otherwise a NumPy array in host memory. ``None``: always host memory. A device (``"cpu"``, ``"cuda:0"``):
+        a torch uint8 tensor there (``"cpu"`` runs the device code path without a GPU). Samples are the same
+        bytes either way, and ``save_state`` files load into either.
     :param validate_frames: check on every ``add`` that incoming stacks agree with the stored frames
         (catches a wrong ``frame_stack`` or a wrapper that pads differently); ~50 us per env per step at 4x84x84.
 
@@ -77,6 +83,7 @@ class FrameHerReplayBuffer(FramePersistence, HerReplayBuffer):
         pixel_key: str = "pixels",
         min_episode_length: int = 50,
         pixel_augment: PixelAugment | None = None,
+        frame_device: th.device | str | None = "auto",
         validate_frames: bool = True,
     ) -> None:
         if frame_stack is None:
@@ -107,7 +114,12 @@ class FrameHerReplayBuffer(FramePersistence, HerReplayBuffer):
         self.pixel_augment = pixel_augment
         self.validate_frames = validate_frames
 
-        self.frames = np.zeros((self.n_envs, self.frame_capacity, *self.frame_shape), dtype=np.uint8)
+        ring_shape = (self.n_envs, self.frame_capacity, *self.frame_shape)
+        self.frame_device = frame_device_for(frame_device, self.device)
+        if self.frame_device is None:
+            self.frames: np.ndarray | th.Tensor = np.zeros(ring_shape, dtype=np.uint8)
+        else:
+            self.frames = device_ring(ring_shape, self.frame_device)
         # frame_owner[e, slot]: the transition slot whose add() wrote that frame (for eviction).
         self.frame_owner = np.zeros((self.n_envs, self.frame_capacity), dtype=np.int64)
         self.obs_frame = np.zeros((self.buffer_size, self.n_envs), dtype=np.int64)
@@ -116,7 +128,7 @@ class FrameHerReplayBuffer(FramePersistence, HerReplayBuffer):
         self._cur_ep_frame_start = np.zeros(self.n_envs, dtype=np.int64)
         # True until the first add() of each env's current episode has stored its reset frame.
         self._episode_fresh = np.ones(self.n_envs, dtype=bool)
-        if psutil is not None and self.frames.nbytes > psutil.virtual_memory().available:
+        if self.frame_device is None and psutil is not None and self.frames.nbytes > psutil.virtual_memory().available:
             warnings.warn(
                 f"the replay buffer's frames need {self.frames.nbytes / 1e9:.1f} GB, more than the "
                 f"{psutil.virtual_memory().available / 1e9:.1f} GB available",
@@ -190,7 +202,7 @@ class FrameHerReplayBuffer(FramePersistence, HerReplayBuffer):
         slot = number % self.frame_capacity
         if number >= self.frame_capacity:
             self._evict(env_idx, number - self.frame_capacity, slot)
-        self.frames[env_idx, slot] = frame
+        self.frames[env_idx, slot] = frame if self.frame_device is None else th.as_tensor(frame)
         self.frame_owner[env_idx, slot] = self.pos
         self._frames_written[env_idx] = number + 1
         return number
@@ -239,7 +251,7 @@ class FrameHerReplayBuffer(FramePersistence, HerReplayBuffer):
         obs_frame = self._frames_written[env_idx : env_idx + 1] - 1
         step = obs_frame - self._cur_ep_frame_start[env_idx : env_idx + 1]
         rebuilt, _ = self._stacks(np.array([env_idx]), obs_frame, step)
-        if not np.array_equal(rebuilt[0], stack):
+        if not np.array_equal(to_host(rebuilt[0]), stack):
             raise ValueError(
                 f"env {env_idx}: obs[{self.pixel_key!r}] does not continue the episode stored so far. "
                 "Transitions must be added in order per env (as SAC does); after loading a buffer whose "
@@ -256,8 +268,9 @@ class FrameHerReplayBuffer(FramePersistence, HerReplayBuffer):
 
     def _stacks(
         self, env_indices: np.ndarray, obs_frame: np.ndarray, step: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Rebuild obs and next-obs stacks, each ``(N, C * k, H, W)`` uint8 (views of one gather).
+    ) -> tuple[np.ndarray | th.Tensor, np.ndarray | th.Tensor]:
+        """Rebuild obs and next-obs stacks, each ``(N, C * k, H, W)`` uint8 (views of one gather), as NumPy
+        arrays, or as tensors on ``frame_device`` when the ring lives there (only the indices are sent).
 
         ``step`` is the transition's index in its episode: frames before the episode's reset frame are
         replaced by the reset frame, so stacks never reach into the previous episode.
@@ -267,7 +280,10 @@ class FrameHerReplayBuffer(FramePersistence, HerReplayBuffer):
         # from the next obs's newest frame, clipped at the reset frame (step + 1 back).
         back = np.minimum(np.arange(k, -1, -1)[None, :], (step + 1)[:, None])
         numbers = (obs_frame + 1)[:, None] - back
-        window = self.frames[env_indices[:, None], numbers % self.frame_capacity]
+        rows, slots = env_indices[:, None], numbers % self.frame_capacity
+        if self.frame_device is not None:
+            rows, slots = (th.as_tensor(i, device=self.frame_device) for i in (rows, slots))
+        window = self.frames[rows, slots]
         n = len(env_indices)
         stack_shape = (n, k * self.frame_shape[0], *self.frame_shape[1:])
         return window[:, :k].reshape(stack_shape), window[:, 1:].reshape(stack_shape)
@@ -304,12 +320,16 @@ class FrameHerReplayBuffer(FramePersistence, HerReplayBuffer):
         # Only dones that are not timeouts (timeouts stay all False without handle_timeout_termination).
         dones = self.dones[batch_indices, env_indices] * (1 - self.timeouts[batch_indices, env_indices])
         return DictReplayBufferSamples(
-            observations={key: self.to_torch(value) for key, value in obs_.items()},
+            observations={key: self._torch(value) for key, value in obs_.items()},
             actions=self.to_torch(self.actions[batch_indices, env_indices]),
-            next_observations={key: self.to_torch(value) for key, value in next_obs_.items()},
+            next_observations={key: self._torch(value) for key, value in next_obs_.items()},
             dones=self.to_torch(dones).reshape(-1, 1),
             rewards=self.to_torch(self._normalize_reward(rewards.reshape(-1, 1), env)),
         )
+
+    def _torch(self, value: np.ndarray | th.Tensor) -> th.Tensor:
+        """SB3's ``to_torch`` for NumPy arrays; a pixel tensor gathered on ``frame_device`` only moves, if at all."""
+        return value.to(self.device) if isinstance(value, th.Tensor) else self.to_torch(value)
 
     def _get_real_samples(
         self, batch_indices: np.ndarray, env_indices: np.ndarray, env: VecNormalize | None = None

@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from pixelpush_lib.core.files import atomic_write
+from pixelpush_lib.replay.frame_ring import to_host
 
 FORMAT_VERSION = 1
 
@@ -64,7 +66,7 @@ class FramePersistence:
             arrays[f"next_obs.{key}"] = self.next_observations[key][:n]
         # One array per env, so loading never holds a second copy of all frames at once.
         for env_idx in range(self.n_envs):
-            arrays[f"frames.{env_idx}"] = self.frames[env_idx, :m]
+            arrays[f"frames.{env_idx}"] = to_host(self.frames[env_idx, :m])
         if self.copy_info_dict:
             arrays["infos_pickle"] = np.frombuffer(pickle.dumps(self.infos[:n]), dtype=np.uint8)
         return arrays
@@ -166,7 +168,8 @@ class FramePersistence:
         try:  # frames are read last, one env at a time, straight into the ring
             for env_idx in range(self.n_envs):
                 shape = (m, *self.frame_shape)
-                self.frames[env_idx, :m] = _read_field(path, npz, f"frames.{env_idx}", shape, np.dtype(np.uint8))
+                frames = _read_field(path, npz, f"frames.{env_idx}", shape, np.dtype(np.uint8))
+                self.frames[env_idx, :m] = frames if isinstance(self.frames, np.ndarray) else torch.as_tensor(frames)
         except BufferFileError:
             self._clear()
             raise
