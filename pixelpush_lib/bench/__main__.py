@@ -127,7 +127,14 @@ def bench_train_state() -> float:
     return measure()
 
 
-BENCHMARKS: dict[str, Callable[[], float]] = {
+def bench_train(config: str = "step2", device: str = "cpu", steps: int = 400) -> float:
+    from pixelpush_lib.bench.train_loop import bench_train_loop
+
+    return bench_train_loop(config, steps=steps, device=device)
+
+
+BENCHMARKS: dict[str, Callable[..., float]] = {
+    "train": bench_train,
     "train-state": bench_train_state,
     "env": bench_env,
     "update": bench_update,
@@ -162,13 +169,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("name", choices=sorted(BENCHMARKS))
     parser.add_argument("--busy", type=int, default=0, metavar="N",
                         help="keep N cores busy while measuring (both sides alike), as a second run would")
+    parser.add_argument("--config", default="step2", help="train: the pixel config to run (default step2)")
+    parser.add_argument("--device", default="cpu", help="train: torch device, e.g. cuda (default cpu)")
+    parser.add_argument("--steps", type=int, default=400, help="train: env steps timed per repeat (default 400)")
     args = parser.parse_args(argv)
     if args.busy < 0:
         parser.error(f"--busy {args.busy}: give 0 or more busy processes")
+    if args.steps < 1:
+        parser.error(f"--steps {args.steps}: give at least 1")
+    options = {"config": args.config, "device": args.device, "steps": args.steps} if args.name == "train" else {}
     with _busy(args.busy):
         if args.busy:
             print(f"{args.busy} busy process(es) running beside the benchmark")
-        ratio = BENCHMARKS[args.name]()
+        ratio = BENCHMARKS[args.name](**options)
     print(f"ratio={ratio:.3f}")
     return 0
 
