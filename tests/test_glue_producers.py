@@ -62,6 +62,9 @@ def produced() -> dict[str, str]:
     facts.update(footprint_facts(measure_footprint(n_states=2, seed=0)))
     facts.update(probe_facts(load_probe().errors))
     facts.update(gradflow_facts(measure_gradient_flow()))
+    from pixelpush_lib.results.measured import gpu_throughput_facts
+
+    facts.update(gpu_throughput_facts())
     facts["table_provenance"] = ""  # book/intro.md: provenance_summary(), tested in test_data_numbers
     return facts
 

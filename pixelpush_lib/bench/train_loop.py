@@ -1,65 +1,17 @@
-"""Env-steps/s of a pixel config's whole training loop: this project's pipeline against stock SB3, same config.
-
-Stock SB3 is what a reader would write first: ``SAC("MultiInputPolicy", DummyVecEnv(pixel envs),
-replay_buffer_class=HerReplayBuffer)`` with SB3's default extractors (a NatureCNN each for actor and critic) and its
-buffer, which stores every stacked observation twice. Ours is ``build_model`` for the config (its encoder, routing,
-frame-once buffer and ``vec_env``). Both get the config's hyperparameters with the same overrides (a small buffer
-and batch keep a CPU run short), fill ``learning_starts`` steps, then time ``steps`` more; repeats alternate.
-"""
+"""``python -m pixelpush_lib.bench train``: :func:`pixelpush_lib.training.throughput.measure_train_loop`, printed."""
 
 from __future__ import annotations
 
-import statistics
-import time
-from typing import Any
-
-import torch as th
-from stable_baselines3 import SAC, HerReplayBuffer
-from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.vec_env import DummyVecEnv
-
-from pixelpush_lib.core.configs import RunConfig, get_config
-from pixelpush_lib.env.wrappers import make_env
-from pixelpush_lib.training.build import build_model
-
-
-def _stock(config: RunConfig, seed: int, device: str) -> SAC:
-    def env_fn() -> Any:
-        return make_env(config.obs_mode, frame_stack=config.frame_stack, image_size=config.image_size,
-                        camera=config.camera)
-
-    env = make_vec_env(env_fn, n_envs=config.n_envs, seed=seed, vec_env_cls=DummyVecEnv)
-    return SAC("MultiInputPolicy", env, learning_rate=config.learning_rate, buffer_size=config.buffer_size,
-               learning_starts=config.learning_starts, batch_size=config.batch_size, tau=config.tau,
-               gamma=config.gamma, train_freq=config.train_freq, gradient_steps=config.gradient_steps,
-               ent_coef=config.ent_coef, replay_buffer_class=HerReplayBuffer,
-               replay_buffer_kwargs={"n_sampled_goal": config.her_n_sampled_goal,
-                                     "goal_selection_strategy": config.her_strategy},
-               policy_kwargs={"net_arch": list(config.net_arch)}, seed=seed, device=device, verbose=0)
-
-
-def _steps_per_second(model: SAC, steps: int) -> float:
-    model.learn(model.learning_starts + model.n_envs)  # fill the buffer first: both then time training steps
-    start = time.perf_counter()
-    model.learn(steps, reset_num_timesteps=False)
-    elapsed = time.perf_counter() - start
-    model.env.close()
-    return steps / elapsed
+from pixelpush_lib.training.throughput import measure_train_loop
 
 
 def bench_train_loop(config_name: str = "step2", steps: int = 400, repeats: int = 3, device: str = "cpu",
                      batch_size: int = 32, buffer_size: int = 20_000) -> float:
-    """Median env-steps/s, ours over stock SB3, printed per repeat; returns the ratio."""
-    config = get_config(config_name, {"batch_size": batch_size, "buffer_size": buffer_size})
-    ours, stock = [], []
-    for r in range(repeats):
-        stock.append(_steps_per_second(_stock(config, r, device), steps))
-        ours.append(_steps_per_second(build_model(config, seed=r, device=device), steps))
-        print(f"repeat {r}: stock SB3 {stock[-1]:.1f} env-steps/s, pixelpush {ours[-1]:.1f} env-steps/s", flush=True)
-    ours_med, stock_med = statistics.median(ours), statistics.median(stock)
-    print(f"{config_name} on {device} ({th.get_num_threads()} torch threads), batch {batch_size}, buffer "
-          f"{buffer_size:,}, {repeats} x {steps} steps after learning_starts={config.learning_starts}")
-    print(f"stock SB3 (MultiInputPolicy, HerReplayBuffer, DummyVecEnv): median {stock_med:.1f} env-steps/s")
-    print(f"pixelpush {config_name} pipeline ({config.encoder}, {config.routing}, {config.replay_buffer}, "
-          f"{config.vec_env}): median {ours_med:.1f} env-steps/s")
-    return ours_med / stock_med
+    """Print the medians of :func:`measure_train_loop`; returns ours over stock."""
+    m = measure_train_loop(config_name, steps, repeats, device, batch_size, buffer_size)
+    print(f"{config_name} on {device}{' (' + m['gpu'] + ')' if m['gpu'] else ''}, {m['torch_threads']} torch threads, "
+          f"batch {batch_size}, buffer {buffer_size:,}, {repeats} x {steps} steps after learning_starts="
+          f"{m['learning_starts']}")
+    print(f"stock SB3 (MultiInputPolicy, HerReplayBuffer, DummyVecEnv): median {m['stock_steps_per_s']:.1f} env-steps/s")
+    print(f"pixelpush {config_name} pipeline ({m['pipeline']}): median {m['ours_steps_per_s']:.1f} env-steps/s")
+    return m["ours_steps_per_s"] / m["stock_steps_per_s"]

@@ -20,6 +20,7 @@ EXPERIMENTS = {
     "memory": "patience",
     "drq_noise": "drq_noise",
     "expert": "expert",
+    "throughput": "throughput",
 }
 
 __all__ = ["EXPERIMENTS", "precompute"]

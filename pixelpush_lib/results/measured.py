@@ -38,3 +38,16 @@ def validate_manifest(manifest: dict[str, Any], folder: Path) -> None:
     absent = [name for name in manifest["files"] if not (folder / name).exists()]
     if absent:
         raise ValueError(f"{folder / MANIFEST}: listed files missing: {absent}")
+
+
+def gpu_throughput_facts(measured_dir: Path = MEASURED_DIR) -> dict[str, str]:
+    """Reproduce It's sentence on this pipeline's GPU speed, for ``{glue:text}`gpu_throughput```: the measured
+    env-steps/s and hours per 5M steps with the card named, or that no GPU measurement has been made."""
+    if not (Path(measured_dir) / "throughput" / MANIFEST).exists():
+        return {"gpu_throughput": "No GPU measurement of this project's pipeline has been made yet; "
+                                  "scripts/gpu_check.sh makes one on a GPU machine"}
+    summary = load_manifest("throughput", measured_dir)["summary"]
+    return {"gpu_throughput": f"Measured on one {summary['gpu']}, this project's {summary['config']} pipeline trains "
+                              f"at {summary['ours_steps_per_s']:.0f} env-steps/s, about "
+                              f"{summary['hours_per_5m_steps']:.1f} h per 5M steps (stock SB3 on the same card: "
+                              f"{summary['stock_steps_per_s']:.0f} env-steps/s)"}
