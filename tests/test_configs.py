@@ -1,5 +1,6 @@
 import csv
 
+import numpy as np
 import pytest
 from datadir_helpers import copy_data, snapshot
 
@@ -107,3 +108,32 @@ def test_a_bad_config_note_names_file_row_and_column(tmp_path, column, value, ma
     with pytest.raises(DataError, match=match):
         load_config_notes(data)
     assert snapshot(data) == before
+
+
+def test_auto_vec_env_renders_pixels_in_parallel_only_with_the_cores_for_it():
+    from pixelpush_lib.training.build import resolve_vec_env
+
+    step2, state = get_config("step2"), get_config("state")
+    assert step2.vec_env == "auto" and step2.n_envs == 4
+    assert resolve_vec_env(step2, cpus=16) == "subproc" and resolve_vec_env(step2, cpus=5) == "subproc"
+    assert resolve_vec_env(step2, cpus=4) == "dummy"
+    assert resolve_vec_env(step2, cpus=2) == "dummy" and resolve_vec_env(state, cpus=64) == "dummy"
+    assert resolve_vec_env(get_config("step2", {"vec_env": "subproc"}), cpus=1) == "subproc"
+    with pytest.raises(ValueError, match="vec_env.*'auto', 'dummy' or 'subproc'"):
+        get_config("step2", {"vec_env": "threads"})
+
+
+def test_pixel_envs_in_their_own_processes_step_like_one_process():
+    from pixelpush_lib.training.build import make_training_env
+
+    observations = []
+    for vec_env in ("subproc", "dummy"):
+        env = make_training_env(get_config("step2", {"vec_env": vec_env, "n_envs": 2}), seed=3)
+        try:
+            assert type(env).__name__ == ("SubprocVecEnv" if vec_env == "subproc" else "DummyVecEnv")
+            first = env.reset()
+            after, *_ = env.step(np.zeros((2, 4), dtype=np.float32))
+            observations.append((first["pixels"], after["pixels"]))
+        finally:
+            env.close()
+    assert all(np.array_equal(a, b) for a, b in zip(*observations))  # same seeds, same frames

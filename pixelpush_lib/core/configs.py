@@ -57,7 +57,9 @@ class RunConfig:
     cnn_channels: int = 32  # ManipulationCNN's filters
     net_arch: tuple[int, ...] = (256, 256)
     replay_buffer: str = "frame_her"  # pixels; "sb3_her" = SB3's HerReplayBuffer (8 copies of each frame)
-    vec_env: str = "dummy"  # "dummy" (one process) or "subproc" (one process per env)
+    # "dummy": one process; "subproc": one per env; "auto": one per env for pixel configs on a machine with a core per
+    # env and one for training, so rendering runs in parallel (training.build.resolve_vec_env)
+    vec_env: str = "auto"
 
     def with_overrides(self, overrides: dict[str, Any] | None) -> RunConfig:
         """A copy with some fields replaced; unknown keys or wrong types raise ``ValueError``."""
@@ -83,7 +85,7 @@ class RunConfig:
             ("encoder", self.encoder in ENCODERS, f"one of {ENCODERS}"),
             ("routing", self.routing in ROUTINGS, f"one of {ROUTINGS}"),
             ("replay_buffer", self.replay_buffer in REPLAY_BUFFERS, f"one of {REPLAY_BUFFERS}"),
-            ("vec_env", self.vec_env in ("dummy", "subproc"), "'dummy' or 'subproc'"),
+            ("vec_env", self.vec_env in ("auto", "dummy", "subproc"), "'auto', 'dummy' or 'subproc'"),
             (
                 "replay_buffer",
                 self.obs_mode == "pixels" or self.replay_buffer == "sb3_her",

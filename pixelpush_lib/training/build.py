@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from stable_baselines3 import SAC, HerReplayBuffer
@@ -19,12 +20,25 @@ from pixelpush_lib.replay.frame_her import FrameHerReplayBuffer
 EPISODE_STEPS = 50  # FetchPush-v4's TimeLimit
 
 
+def resolve_vec_env(config: RunConfig, cpus: int | None = None) -> str:
+    """``"subproc"`` or ``"dummy"`` for the config on a machine with ``cpus`` cores (default: this one's).
+
+    ``"auto"`` renders pixel envs in one process each when every env gets a core and training keeps one; state
+    envs step in microseconds, so a process each would cost more in messages than it saves.
+    """
+    if config.vec_env != "auto":
+        return config.vec_env
+    if cpus is None:
+        cpus = os.cpu_count() or 1
+    return "subproc" if config.obs_mode == "pixels" and cpus >= config.n_envs + 1 else "dummy"
+
+
 def make_training_env(config: RunConfig, seed: int = 0) -> VecEnv:
     """``config.n_envs`` copies of the config's env (Monitor-wrapped), seeded ``seed, seed+1, ...``."""
     def env_fn() -> Any:
         return make_env(config.obs_mode, frame_stack=config.frame_stack, image_size=config.image_size, camera=config.camera)
 
-    vec_cls = SubprocVecEnv if config.vec_env == "subproc" else DummyVecEnv
+    vec_cls = SubprocVecEnv if resolve_vec_env(config) == "subproc" else DummyVecEnv
     return make_vec_env(env_fn, n_envs=config.n_envs, seed=seed, vec_env_cls=vec_cls)
 
 
