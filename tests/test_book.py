@@ -51,7 +51,7 @@ def _hand_typed_numbers(text: str) -> list[str]:
 
 
 PAGES = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted(
-    p for p in (ROOT / "book").glob("*.md") if p.name != "data_notes.md"
+    p for p in (ROOT / "book").glob("*.md")
 )
 
 
