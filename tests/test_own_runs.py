@@ -38,13 +38,15 @@ def test_spread_shows_the_mean_and_the_range_over_seeds():
     assert _spread(pd.Series([0.9]), "fraction") == "90%"
     assert _spread(pd.Series([0.8, 0.9, 1.0]), "fraction") == "90% (80-100%, n=3)"
     assert _spread(pd.Series([float("nan")]), "fraction") == "not reached"
+    assert _spread(pd.Series([1_233_600, 1_231_200]), "steps") == "1.23M (n=2, every seed the same to the digits shown)"
 
 
 def test_agreement_names_the_direction_and_the_tolerance():
     reported = chapter_numbers()["state_success_2m"]
     reported = reported.reported or reported
     close = _agreement(reported.value + AGREEMENT_TOLERANCE / 2, reported)
-    assert close.startswith("within") and "agree" in close
+    assert close.startswith("within") and "agree" in close and "single runs" in close
+    assert "a mean of 3 seeds" in _agreement(reported.value, reported, n_seeds=3)
     far = _agreement(reported.value - 3 * AGREEMENT_TOLERANCE, reported)
     assert far.startswith(f"{round(300 * AGREEMENT_TOLERANCE)} percentage points below")
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from pixelpush_lib.core.paths import DATA_DIR
+from pixelpush_lib.results.claims import LOW_BAND
 from pixelpush_lib.results.loaders import first_reading_at, project_curve, reading_at
 from pixelpush_lib.results.registry import REGISTRY, registered_checkpoints
 from pixelpush_lib.results.quoted_numbers import ONSET_LEVEL, Number, chapter_numbers, format_value
@@ -53,6 +54,9 @@ def _spread(values: pd.Series, unit: str) -> str:
     mean = format_value(float(values.mean()), unit)
     if len(values) == 1:
         return mean
+    low, high = format_value(float(values.min()), unit), format_value(float(values.max()), unit)
+    if low == high:  # a range like "1.23M-1.23M" would read as a typo
+        return f"{mean} (n={len(values)}, every seed the same to the digits shown)"
     return f"{mean} ({format_value(None, unit, float(values.min()), float(values.max()))}, n={len(values)})"
 
 
@@ -60,11 +64,13 @@ def _points(fraction: float) -> str:
     return f"{100 * fraction:.0f} percentage points"
 
 
-def _agreement(measured: float, reported: Number) -> str:
+def _agreement(measured: float, reported: Number, n_seeds: int = 1) -> str:
+    """How ``measured`` (the mean over ``n_seeds``) stands against one reported run's figure, in words."""
     gap = measured - reported.value
     if abs(gap) <= AGREEMENT_TOLERANCE:
+        ours = "single runs" if n_seeds == 1 else f"a mean of {n_seeds} seeds and the author's single run"
         return (f"within {_points(AGREEMENT_TOLERANCE)} of the author's figure, so the two agree as closely as "
-                "single runs can")
+                f"{ours} can show")
     side = "above" if gap > 0 else "below"
     return (f"{_points(abs(gap))} {side} the author's figure, more than the {_points(AGREEMENT_TOLERANCE)} that "
             "single-run noise would explain")
@@ -82,6 +88,10 @@ def state_agent_facts(data_dir: Path = DATA_DIR, registry: Path = REGISTRY) -> d
     reported_2m = numbers["state_success_2m"].reported or numbers["state_success_2m"]
     return {
         "own_state_seeds": f"{len(runs)} seed" + ("s" if len(runs) > 1 else ""),
+        "own_state_drawn": ("the line of small dots" if len(runs) == 1 else
+                            "the line with a shaded band (the mean over the seeds; the band runs from the lowest "
+                            "seed to the highest)"),
+        "own_state_low_band": format_value(LOW_BAND, "fraction"),
         "own_state_budget": format_value(float(runs["steps"].max()), "steps"),
         "own_state_half_budget": format_value(float(runs["steps"].max()) / 2, "steps"),
         "own_state_1m": _spread(runs["success_1m"], "fraction"),
@@ -90,7 +100,7 @@ def state_agent_facts(data_dir: Path = DATA_DIR, registry: Path = REGISTRY) -> d
         "own_state_onset_level": format_value(ONSET_LEVEL, "fraction"),
         "own_state_hours": _spread(runs["wall_time_h"].round(1), "h"),
         "own_state_runs": ", ".join(f"data/runs/{r}" for r in runs["run_id"]),
-        "own_state_agreement_2m": _agreement(float(runs["success_2m"].mean()), reported_2m),
+        "own_state_agreement_2m": _agreement(float(runs["success_2m"].mean()), reported_2m, len(runs)),
         **_checkpoint_facts("state", registry),
     }
 

@@ -127,11 +127,16 @@ def _draw_project(ax: Axes, config: str, data_dir: Path) -> None:
         band = seed_band(curve)
         ax.fill_between(band["step"], band["low"], band["high"], color=color, alpha=0.18, linewidth=0)
         ax.plot(band["step"], band["mean"], color=color, linewidth=1.8, zorder=3, marker=".", ms=3,
-                label=f"{config}, {kind} here: mean of {len(seeds)} seeds (band: min-max)")
+                label=f"{config}, {kind} here: {_band_series(seeds)}")
         return
     # thousands of readings: markers small enough to read as the line itself
     ax.plot(curve["step"], curve["value"], color=color, linewidth=1.2, alpha=0.9, zorder=3, marker=".", ms=1.5,
             label=f"{config}, {kind} here: seed {seeds[0]}")
+
+
+def _band_series(seeds: Sequence[int]) -> str:
+    """The name of the line drawn for several seeds of one config (legend and sources table alike)."""
+    return f"mean of {len(seeds)} seeds (band: min-max)"
 
 
 def _finish(ax: Axes, ylabel: str) -> None:
@@ -204,9 +209,16 @@ def success_sources(configs: Sequence[str], data_dir: Path = DATA_DIR) -> pd.Dat
             rows.append({"config": config, "series": "faint readings, bars and bands", "provenance": "reported",
                          "readings": len(rest), "source": f"{files} (rows of data/reported/points.csv)"})
         curve = project_curve(config, None, "success_rate", data_dir)
+        banded = curve["seed"].nunique() >= 2  # then the line is the seeds' mean, each seed an edge of the band
+        if banded:
+            kind, _ = _project_source(curve["run_id"].iloc[0], data_dir)
+            rows.append({"config": config, "series": f"line: {_band_series(sorted(curve['seed'].unique()))}",
+                         "provenance": kind, "readings": len(curve),
+                         "source": "; ".join(f"data/runs/{r}" for r in sorted(curve["run_id"].unique()))})
         for run_id, group in curve.groupby("run_id", sort=True):
             kind, _ = _project_source(run_id, data_dir)
-            rows.append({"config": config, "series": f"line: seed {int(group['seed'].iloc[0])}",
+            seed = int(group["seed"].iloc[0])
+            rows.append({"config": config, "series": f"band: seed {seed}" if banded else f"line: seed {seed}",
                          "provenance": kind, "readings": len(group), "source": f"data/runs/{run_id}"})
     return pd.DataFrame(rows, columns=["config", "series", "provenance", "readings", "source"])
 
