@@ -20,7 +20,7 @@ def test_the_expert_solves_most_episodes():
 def test_a_do_nothing_controller_does_not_pass_that_bar():
     # control: the bar above is not met by a controller that never moves
     class Still(PushExpert):
-        def _act(self, state, goal):
+        def _act(self, gripper, puck, goal):
             return np.array([0, 0, 0, -1], dtype=np.float32)
 
     assert run_expert(30, seed=2_000_000, expert=Still())["success"].mean() < 0.3
@@ -59,3 +59,18 @@ def test_measured_expert_success_is_committed():
     manifest = load_manifest("expert")
     assert manifest["summary"]["n_episodes"] >= 200 and manifest["summary"]["success_rate"] >= 0.9
     assert manifest["provenance"]["kind"] == "measured" and not manifest["parameters"]["quick"]
+
+
+def test_pixel_observations_get_the_labels_of_their_state():
+    from pixelpush_lib.env.wrappers import PROPRIO_NAMES, make_env
+
+    assert PROPRIO_NAMES[:3] == ("grip_x", "grip_y", "grip_z")  # the expert reads the gripper from proprio[0:3]
+    env = make_env("pixels", frame_stack=1, image_size=32)
+    expert = PushExpert()
+    obs, _ = env.reset(seed=5)
+    for _ in range(10):
+        state_obs = env.unwrapped._get_obs()  # the same moment as FetchPush's own 25-D observation
+        # proprio holds the gripper in float32: the same action up to that rounding
+        assert np.allclose(expert(obs), expert(state_obs), atol=1e-4)
+        obs, *_ = env.step(expert(obs))
+    env.close()

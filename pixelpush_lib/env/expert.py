@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# FetchPush's 25-D observation: gripper position first, then the puck's (the same as achieved_goal).
+# FetchPush's 25-D observation: gripper position first, then the puck's (the same as achieved_goal). The pixel
+# env's ``proprio`` also starts with the gripper position (wrappers.PROPRIO_NAMES), so both label the same way.
 GRIPPER_XYZ = slice(0, 3)
 PUCK_XYZ = slice(3, 6)
 ACTION_SCALE_M = 0.05  # Fetch moves its mocap by action * 0.05 m per step
@@ -38,16 +39,24 @@ class PushExpert:
     done: float = 0.02
 
     def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
-        """Action(s) for one observation dict (``observation`` of shape (25,)) or a batch ((n, 25)); float32 in
-        [-1, 1], shape (4,) or (n, 4); the gripper stays closed."""
-        state = np.asarray(obs["observation"], dtype=np.float64)
-        goal = np.asarray(obs["desired_goal"], dtype=np.float64)
-        if state.ndim == 1:
-            return self._act(state, goal)
-        return np.stack([self._act(s, g) for s, g in zip(state, goal)])
+        """Action(s) for one observation dict or a batch (leading axis n); float32 in [-1, 1], shape (4,) or (n, 4);
+        the gripper stays closed.
 
-    def _act(self, state: np.ndarray, goal: np.ndarray) -> np.ndarray:
-        gripper, puck = state[GRIPPER_XYZ], state[PUCK_XYZ]
+        Reads a state observation (``observation``, 25-D) or a pixel one (``proprio`` for the gripper and
+        ``achieved_goal`` for the puck: the expert may read the puck's true position, its students may not).
+        """
+        if "observation" in obs:
+            state = np.asarray(obs["observation"], dtype=np.float64)
+            gripper, puck = state[..., GRIPPER_XYZ], state[..., PUCK_XYZ]
+        else:
+            gripper = np.asarray(obs["proprio"], dtype=np.float64)[..., GRIPPER_XYZ]
+            puck = np.asarray(obs["achieved_goal"], dtype=np.float64)
+        goal = np.asarray(obs["desired_goal"], dtype=np.float64)
+        if goal.ndim == 1:
+            return self._act(gripper, puck, goal)
+        return np.stack([self._act(*row) for row in zip(gripper, puck, goal)])
+
+    def _act(self, gripper: np.ndarray, puck: np.ndarray, goal: np.ndarray) -> np.ndarray:
         to_goal = goal[:2] - puck[:2]
         distance = np.linalg.norm(to_goal)
         if distance < self.done:  # on the goal: lift straight up, clear of the puck

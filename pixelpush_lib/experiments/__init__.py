@@ -21,6 +21,7 @@ EXPERIMENTS = {
     "drq_noise": "drq_noise",
     "expert": "expert",
     "throughput": "throughput",
+    "distill": "distill",
 }
 
 __all__ = ["EXPERIMENTS", "precompute"]

@@ -1,0 +1,313 @@
+"""Pixel students taught by the scripted expert: behaviour cloning, then DAgger, for each of the chapter's encoders.
+
+A student is the chapter's pixel policy (its config's features extractor and SB3's SAC actor head) and sees what
+that policy sees: the stacked frames, ``proprio`` and ``desired_goal``, never ``achieved_goal``. It learns by
+regression onto the expert's action. Round 0 is behaviour cloning on the expert's own episodes; each later round
+rolls the student out, lets the expert label every state the student visited, and trains on all labels so far
+(DAgger with the student alone at the wheel). After every round the student is scored on validation episodes
+that no round collects labels from, the same episodes for every encoder and seed.
+
+``python -m pixelpush_lib.experiments distill`` writes ``data/measured/distill/``: ``curve.csv`` (success against
+expert labels, per encoder, seed and round), ``tasks.csv`` (time, CPU time and frames/s per student) and the best
+student of each encoder as an SB3 ``.zip`` (register it with ``pixelpush checkpoints add``).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch as th
+from stable_baselines3 import SAC
+
+from pixelpush_lib.core.configs import RunConfig, get_config
+from pixelpush_lib.core.paths import MEASURED_DIR
+from pixelpush_lib.env.expert import PushExpert
+from pixelpush_lib.env.wrappers import make_env
+from pixelpush_lib.experiments.store import write_measured
+from pixelpush_lib.training.build import EPISODE_STEPS, policy_and_kwargs
+from pixelpush_lib.training.pretrained import EVAL_SEED
+
+#: encoder name -> the chapter's pixels-only config whose policy network the student is
+STUDENT_CONFIGS = {"manipulation": "step1_pixels_only", "nature": "step0_pixels_only"}
+# Env seeds: a student's labels come from episodes seeded COLLECT_SEED_STRIDE * (seed + 1) + k; its per-round
+# score from VALIDATION_SEED + k; the registry's 100-episode evaluation from EVAL_SEED + k. The three never meet.
+COLLECT_SEED_STRIDE = 100_000
+VALIDATION_SEED = EVAL_SEED + 500_000
+ACTION_DIM = 4
+
+
+@dataclass(frozen=True)
+class DistillSettings:
+    """One distillation experiment; every budget is the same for each encoder and seed."""
+
+    encoders: tuple[str, ...] = ("manipulation", "nature")
+    """Students to teach, names in :data:`STUDENT_CONFIGS`."""
+    seeds: tuple[int, ...] = (0, 1, 2)
+    """Training seeds (network initialisation, minibatch order and which episodes are collected)."""
+    demo_episodes: int = 100
+    """Round 0: episodes the expert drives itself (50 labels each)."""
+    dagger_rounds: int = 3
+    """Rounds after behaviour cloning in which the student drives and the expert labels."""
+    episodes_per_round: int = 40
+    """Episodes the student drives in each DAgger round."""
+    train_steps: int = 1000
+    """Gradient steps after each round's labels arrive (all labels so far)."""
+    batch_size: int = 64
+    """Labelled observations per gradient step."""
+    learning_rate: float = 1e-3
+    """Adam's step size for the actor (encoder and head)."""
+    validation_episodes: int = 30
+    """Episodes that score the student after each round (never labelled)."""
+
+    def labels_per_student(self) -> int:
+        """Expert labels a student has trained on after the last round."""
+        return (self.demo_episodes + self.dagger_rounds * self.episodes_per_round) * EPISODE_STEPS
+
+    def check(self) -> None:
+        """Raise ``ValueError`` naming the field and a fix before anything runs or is written."""
+        unknown = [e for e in self.encoders if e not in STUDENT_CONFIGS]
+        if unknown or not self.encoders:
+            raise ValueError(f"DistillSettings.encoders={self.encoders!r}: unknown or none; choose from "
+                             f"{', '.join(STUDENT_CONFIGS)}")
+        for field in ("demo_episodes", "train_steps", "batch_size", "validation_episodes"):
+            if getattr(self, field) < 1:
+                raise ValueError(f"DistillSettings.{field}={getattr(self, field)} must be at least 1")
+        if self.dagger_rounds < 0 or self.episodes_per_round < 1 or not self.seeds:
+            raise ValueError("DistillSettings: dagger_rounds must be >= 0, episodes_per_round >= 1, seeds not empty")
+        if self.demo_episodes * EPISODE_STEPS < self.batch_size:
+            need = -(-self.batch_size // EPISODE_STEPS)
+            raise ValueError(f"DistillSettings.demo_episodes={self.demo_episodes} gives "
+                             f"{self.demo_episodes * EPISODE_STEPS} labels, fewer than one batch "
+                             f"(batch_size={self.batch_size}); use demo_episodes >= {need} or a smaller batch_size")
+
+
+QUICK = DistillSettings(seeds=(0,), demo_episodes=2, dagger_rounds=1, episodes_per_round=1, train_steps=3,
+                        batch_size=16, validation_episodes=1)
+
+
+class LabelStore:
+    """Expert-labelled observations, each frame kept once; frame stacks are rebuilt when a batch is drawn.
+
+    Holds, per labelled step: the newest frame (3, H, W) uint8, ``proprio`` (10,), both goals (3,) in metres, the
+    expert's action (4,) in [-1, 1], and the index of its episode's first step (stacks never reach across episodes;
+    at an episode's start they repeat its first frame, as the env does).
+    """
+
+    def __init__(self, capacity: int, image_size: int) -> None:
+        self.frames = np.empty((capacity, 3, image_size, image_size), np.uint8)
+        self.vectors = {"proprio": np.empty((capacity, 10), np.float32),
+                        "achieved_goal": np.empty((capacity, 3), np.float32),
+                        "desired_goal": np.empty((capacity, 3), np.float32)}
+        self.actions = np.empty((capacity, ACTION_DIM), np.float32)
+        self.episode_start = np.empty(capacity, np.int64)
+        self.size = 0
+        self._start = 0
+
+    def start_episode(self) -> None:
+        self._start = self.size
+
+    def add(self, obs: dict[str, np.ndarray], action: np.ndarray) -> None:
+        if self.size == len(self.actions):
+            raise RuntimeError(f"LabelStore is full ({self.size} labels)")
+        i = self.size
+        self.frames[i] = obs["pixels"][-3:]
+        for key, array in self.vectors.items():
+            array[i] = obs[key]
+        self.actions[i], self.episode_start[i] = action, self._start
+        self.size += 1
+
+    def observations(self, indices: np.ndarray, frame_stack: int) -> dict[str, np.ndarray]:
+        """The observations at ``indices`` as the env gave them: ``pixels`` (B, 3 * frame_stack, H, W) uint8."""
+        steps = indices[:, None] + np.arange(1 - frame_stack, 1)  # oldest first, like the env's stack
+        steps = np.maximum(steps, self.episode_start[indices][:, None])
+        pixels = self.frames[steps].reshape(len(indices), 3 * frame_stack, *self.frames.shape[2:])
+        return {"pixels": pixels, **{key: array[indices] for key, array in self.vectors.items()}}
+
+
+def run_episodes(env: Any, n_episodes: int, first_seed: int, expert: PushExpert,
+                 driver: Callable[[dict[str, np.ndarray]], np.ndarray] | None = None,
+                 store: LabelStore | None = None) -> list[bool]:
+    """Drive ``n_episodes`` (seeded ``first_seed + k``) with ``driver`` (default: the expert); when ``store`` is
+    given, every observation is added with the expert's label. Returns each episode's ``is_success`` at its end."""
+    successes = []
+    for episode in range(n_episodes):
+        obs, _ = env.reset(seed=first_seed + episode)
+        if store is not None:
+            store.start_episode()
+        done = False
+        while not done:
+            label = expert(obs)
+            if store is not None:
+                store.add(obs, label)
+            action = label if driver is None else driver(obs)
+            obs, _, terminated, truncated, info = env.step(action)
+            done = terminated or truncated
+        successes.append(bool(info["is_success"]))
+    return successes
+
+
+def build_student(config: RunConfig, env: Any, seed: int) -> SAC:
+    """The config's SAC model (its policy network is the student; the critic is left untrained)."""
+    policy, kwargs = policy_and_kwargs(config)
+    return SAC(policy, env, policy_kwargs=kwargs, buffer_size=1, learning_starts=0, seed=seed, device="cpu")
+
+
+def train_student(model: SAC, store: LabelStore, frame_stack: int, settings: DistillSettings,
+                  optimizer: th.optim.Optimizer, rng: np.random.Generator) -> float:
+    """``settings.train_steps`` Adam steps of mean squared error between the actor's deterministic action and the
+    expert's, on minibatches drawn from all labels so far. Returns the mean loss of the last 50 steps."""
+    actor = model.policy.actor
+    actor.set_training_mode(True)
+    losses = []
+    for _ in range(settings.train_steps):
+        indices = rng.integers(0, store.size, settings.batch_size)
+        obs = {k: th.as_tensor(v) for k, v in store.observations(indices, frame_stack).items()}
+        loss = th.nn.functional.mse_loss(actor(obs, deterministic=True), th.as_tensor(store.actions[indices]))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    actor.set_training_mode(False)
+    return float(np.mean(losses[-50:]))
+
+
+def teach_student(encoder: str, seed: int, settings: DistillSettings, save_to: Path,
+                  log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Behaviour cloning, then ``settings.dagger_rounds`` DAgger rounds, for one encoder and seed.
+
+    Saves the final student to ``save_to`` (SB3 zip; ``num_timesteps`` = expert labels it trained on) and returns
+    ``rows`` (one per round: labels, validation success, training loss) and ``task`` (times and frames/s).
+    """
+    config = get_config(STUDENT_CONFIGS[encoder], {"n_envs": 1, "vec_env": "dummy"})
+    env = make_env("pixels", frame_stack=config.frame_stack, image_size=config.image_size, camera=config.camera)
+    model = build_student(config, env, seed)
+    optimizer = th.optim.Adam(model.policy.actor.parameters(), lr=settings.learning_rate)
+    rng = np.random.default_rng(seed)
+    store = LabelStore(settings.labels_per_student(), config.image_size)
+    expert = PushExpert()
+
+    def student(obs: dict[str, np.ndarray]) -> np.ndarray:
+        return model.predict(obs, deterministic=True)[0]
+
+    start_wall, start_cpu = time.perf_counter(), time.process_time()
+    env_seconds, frames, rows = 0.0, 0, []
+    next_seed = COLLECT_SEED_STRIDE * (seed + 1)
+
+    def episodes(n: int, first_seed: int, driver: Any = None, labelled: bool = True) -> list[bool]:
+        nonlocal env_seconds, frames
+        tic = time.perf_counter()
+        out = run_episodes(env, n, first_seed, expert, driver, store if labelled else None)
+        env_seconds += time.perf_counter() - tic
+        frames += n * EPISODE_STEPS
+        return out
+
+    try:
+        expert_success = episodes(settings.demo_episodes, next_seed)
+        next_seed += settings.demo_episodes
+        for round_ in range(settings.dagger_rounds + 1):
+            if round_ > 0:
+                episodes(settings.episodes_per_round, next_seed, student)
+                next_seed += settings.episodes_per_round
+            loss = train_student(model, store, config.frame_stack, settings, optimizer, rng)
+            success = episodes(settings.validation_episodes, VALIDATION_SEED, student, labelled=False)
+            rows.append({"encoder": encoder, "config": config.name, "seed": seed, "round": round_,
+                         "labels": store.size, "success_rate": float(np.mean(success)),
+                         "n_episodes": len(success), "train_loss": loss})
+            log(f"[distill {encoder} seed {seed}] round {round_}: {store.size} labels, validation success "
+                f"{np.mean(success):.0%} over {len(success)} episodes, loss {loss:.4f}, "
+                f"{time.perf_counter() - start_wall:.0f} s")
+        model.num_timesteps = store.size
+        model.save(save_to)
+    finally:
+        env.close()
+    task = {"encoder": encoder, "config": config.name, "seed": seed, "wall_s": time.perf_counter() - start_wall,
+            "cpu_s": time.process_time() - start_cpu, "env_steps": frames,
+            "env_steps_per_s": frames / env_seconds, "expert_success_rate": float(np.mean(expert_success)),
+            "expert_episodes": len(expert_success)}
+    return {"rows": rows, "task": task}
+
+
+def _teach_in_worker(args: tuple[str, int, DistillSettings, Path, int]) -> dict[str, Any]:
+    encoder, seed, settings, save_to, threads = args
+    th.set_num_threads(threads)
+    return teach_student(encoder, seed, settings, save_to)
+
+
+def load_student(path: Path | str, encoder: str) -> SAC:
+    """Load a student ``.zip`` saved by this module, checking that it is ``encoder``'s (a clear error if not)."""
+    if encoder not in STUDENT_CONFIGS:
+        raise ValueError(f"unknown encoder {encoder!r}; choose from {', '.join(STUDENT_CONFIGS)}")
+    config = get_config(STUDENT_CONFIGS[encoder])
+    model = SAC.load(path, device="cpu")
+    expected = (3 * config.frame_stack, config.image_size, config.image_size)
+    extractor = model.policy_kwargs.get("features_extractor_class")
+    wanted = policy_and_kwargs(config)[1]["features_extractor_class"]
+    if model.observation_space["pixels"].shape != expected or extractor is not wanted:
+        raise ValueError(f"{path} is not a {encoder} student ({config.name}): it was saved with pixels "
+                         f"{model.observation_space['pixels'].shape} and extractor {getattr(extractor, '__name__', None)}"
+                         f"; load it with the encoder it was trained with")
+    return model
+
+
+def distill(settings: DistillSettings, out_dir: Path, jobs: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Teach every (encoder, seed) student of ``settings``, ``jobs`` at a time (a process each, the cores shared
+    between them); each final student is saved as ``out_dir/<encoder>_s<seed>.zip``. Returns (curve, tasks)."""
+    settings.check()
+    tasks = [(e, s) for e in settings.encoders for s in settings.seeds]
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    args = [(e, s, settings, out_dir / f"{e}_s{s}.zip", threads) for e, s in tasks]
+    if jobs == 1:
+        results = [_teach_in_worker(a) for a in args]
+    else:
+        with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+            results = pool.map(_teach_in_worker, args, chunksize=1)
+    curve = pd.DataFrame([row for r in results for row in r["rows"]])
+    return curve, pd.DataFrame([r["task"] for r in results])
+
+
+def best_students(curve: pd.DataFrame) -> dict[str, int]:
+    """Encoder -> the seed whose final student scored highest in validation (lowest seed on a tie)."""
+    final = curve[curve["round"] == curve["round"].max()].sort_values(["encoder", "success_rate", "seed"],
+                                                                       ascending=[True, False, True])
+    return {encoder: int(group["seed"].iloc[0]) for encoder, group in final.groupby("encoder")}
+
+
+def precompute(quick: bool = False, measured_dir: Path = MEASURED_DIR,
+               command: str = "python -m pixelpush_lib.experiments distill",
+               settings: DistillSettings | None = None, jobs: int | None = None) -> Path:
+    """Run the experiment (``quick``: a tiny budget for tests) and write ``measured_dir/distill/``."""
+    settings = settings or (QUICK if quick else DistillSettings())
+    settings.check()  # before anything is written
+    jobs = jobs or (1 if quick else min(os.cpu_count() or 1, len(settings.encoders) * len(settings.seeds)))
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="pixelpush-distill-") as scratch:
+        curve, tasks = distill(settings, Path(scratch), jobs)
+        best = best_students(curve)
+        writers: dict[str, Callable[[Path], None]] = {
+            "curve.csv": lambda p: curve.to_csv(p, index=False, float_format="%.5g"),
+            "tasks.csv": lambda p: tasks.to_csv(p, index=False, float_format="%.5g")}
+        for encoder, seed in best.items():
+            source = Path(scratch) / f"{encoder}_s{seed}.zip"
+            writers[f"student_{encoder}.zip"] = lambda p, src=source: shutil.copyfile(src, p)
+        wall = time.perf_counter() - start
+        summary = {"best_seed": best, "labels_per_student": settings.labels_per_student(),
+                   "cpu_s_total": float(tasks["cpu_s"].sum()), "wall_s": wall, "jobs": jobs,
+                   "cpus": os.cpu_count()}
+        parameters = {**asdict(settings), "student_configs": {e: STUDENT_CONFIGS[e] for e in settings.encoders},
+                      "validation_seed": VALIDATION_SEED, "collect_seed_stride": COLLECT_SEED_STRIDE,
+                      "expert": asdict(PushExpert()), "quick": quick}
+        return write_measured("distill", writers, parameters, command, wall, summary, measured_dir)
+
+
+__all__ = ["DistillSettings", "LabelStore", "STUDENT_CONFIGS", "best_students", "distill", "load_student",
+           "precompute", "run_episodes", "teach_student", "train_student"]
