@@ -9,7 +9,7 @@ from datadir_helpers import copy_data
 from pixelpush_lib.results.own_runs import (
     AGREEMENT_TOLERANCE,
     _agreement,
-    _spread,
+    seed_spread,
     measured_runs,
     state_agent_facts,
 )
@@ -35,10 +35,12 @@ def test_onset_is_the_first_reading_at_the_level():
 
 
 def test_spread_shows_the_mean_and_the_range_over_seeds():
-    assert _spread(pd.Series([0.9]), "fraction") == "90%"
-    assert _spread(pd.Series([0.8, 0.9, 1.0]), "fraction") == "90% (80-100%, n=3)"
-    assert _spread(pd.Series([float("nan")]), "fraction") == "not reached"
-    assert _spread(pd.Series([1_233_600, 1_231_200]), "steps") == "1.23M (n=2, every seed the same to the digits shown)"
+    assert seed_spread(pd.Series([0.9]), "fraction") == "90%"
+    assert seed_spread(pd.Series([0.8, 0.9, 1.0]), "fraction") == "90% (80-100%, n=3)"
+    assert seed_spread(pd.Series([float("nan")]), "fraction") == "not reached"
+    assert seed_spread(pd.Series([1.93, 2.0, 2.26]), "h", digits=1) == "2.1 h (1.9-2.3 h, n=3)"
+    assert seed_spread(pd.Series([0.019999999552965164, 0.12]), "fraction") == "7% (2-12%, n=2)"
+    assert seed_spread(pd.Series([1_233_600, 1_231_200]), "steps") == "1.23M (n=2, every seed the same to the digits shown)"
 
 
 def test_agreement_names_the_direction_and_the_tolerance():

@@ -46,18 +46,18 @@ def measured_runs(config: str, data_dir: Path = DATA_DIR) -> pd.DataFrame:
                                        "steps"])
 
 
-def _spread(values: pd.Series, unit: str) -> str:
+def seed_spread(values: pd.Series, unit: str, digits: int | None = None) -> str:
     """``'91%'`` for one seed, ``'90% (88-93%, n=3)'`` for several: the mean, then the range over seeds."""
     values = values.dropna()
     if values.empty:
         return "not reached"
-    mean = format_value(float(values.mean()), unit)
+    mean = format_value(float(values.mean()), unit, digits=digits)
     if len(values) == 1:
         return mean
-    low, high = format_value(float(values.min()), unit), format_value(float(values.max()), unit)
+    low, high = (format_value(float(v), unit, digits=digits) for v in (values.min(), values.max()))
     if low == high:  # a range like "1.23M-1.23M" would read as a typo
         return f"{mean} (n={len(values)}, every seed the same to the digits shown)"
-    return f"{mean} ({format_value(None, unit, float(values.min()), float(values.max()))}, n={len(values)})"
+    return f"{mean} ({format_value(None, unit, float(values.min()), float(values.max()), digits)}, n={len(values)})"
 
 
 def _points(fraction: float) -> str:
@@ -94,11 +94,11 @@ def state_agent_facts(data_dir: Path = DATA_DIR, registry: Path = REGISTRY) -> d
         "own_state_low_band": format_value(LOW_BAND, "fraction"),
         "own_state_budget": format_value(float(runs["steps"].max()), "steps"),
         "own_state_half_budget": format_value(float(runs["steps"].max()) / 2, "steps"),
-        "own_state_1m": _spread(runs["success_1m"], "fraction"),
-        "own_state_2m": _spread(runs["success_2m"], "fraction"),
-        "own_state_onset": _spread(runs["onset_step"], "steps"),
+        "own_state_1m": seed_spread(runs["success_1m"], "fraction"),
+        "own_state_2m": seed_spread(runs["success_2m"], "fraction"),
+        "own_state_onset": seed_spread(runs["onset_step"], "steps"),
         "own_state_onset_level": format_value(ONSET_LEVEL, "fraction"),
-        "own_state_hours": _spread(runs["wall_time_h"].round(1), "h"),
+        "own_state_hours": seed_spread(runs["wall_time_h"], "h", digits=1),
         "own_state_runs": ", ".join(f"data/runs/{r}" for r in runs["run_id"]),
         "own_state_agreement_2m": _agreement(float(runs["success_2m"].mean()), reported_2m, len(runs)),
         **_checkpoint_facts("state", registry),

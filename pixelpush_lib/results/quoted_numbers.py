@@ -74,7 +74,8 @@ class Number:
 def _fmt_one(x: float, unit: str, digits: int | None) -> str:
     if unit == "fraction":
         pct = 100 * x
-        return f"{pct:.{digits}f}" if digits is not None else (f"{pct:.0f}" if abs(pct - round(pct)) < 1e-9
+        # logged success rates are float32: 0.02 arrives as 1.99999996%, which should still read "2"
+        return f"{pct:.{digits}f}" if digits is not None else (f"{pct:.0f}" if abs(pct - round(pct)) < 1e-4
                                                               else f"{pct:.1f}")
     if unit in ("steps", "transitions"):
         if x >= 1e6:
