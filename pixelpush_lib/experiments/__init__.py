@@ -22,6 +22,7 @@ EXPERIMENTS = {
     "expert": "expert",
     "throughput": "throughput",
     "distill": "distill",
+    "distill_control": "distill_control",
 }
 
 __all__ = ["EXPERIMENTS", "precompute"]

@@ -14,13 +14,14 @@ student of each encoder as an SB3 ``.zip`` (register it with ``pixelpush checkpo
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +35,18 @@ from pixelpush_lib.core.paths import MEASURED_DIR
 from pixelpush_lib.env.expert import PushExpert
 from pixelpush_lib.env.wrappers import make_env
 from pixelpush_lib.experiments.store import write_measured
+from pixelpush_lib.results.claims import LOW_BAND
+from pixelpush_lib.results.measured import load_manifest
+from pixelpush_lib.results.own_runs import seed_spread
+from pixelpush_lib.results.quoted_numbers import format_value
 from pixelpush_lib.training.build import EPISODE_STEPS, policy_and_kwargs
 from pixelpush_lib.training.pretrained import EVAL_SEED
 
 #: encoder name -> the chapter's pixels-only config whose policy network the student is
 STUDENT_CONFIGS = {"manipulation": "step1_pixels_only", "nature": "step0_pixels_only"}
+#: The positive control: the state agent's policy network, which reads the puck's position, taught the same way.
+#: If it pushes on the same budget, the budget suffices for perfect eyes and a pixel student's failure is its eyes'.
+CONTROL_CONFIGS = {"state": "state"}
 # Env seeds: a student's labels come from episodes seeded COLLECT_SEED_STRIDE * (seed + 1) + k; its per-round
 # score from VALIDATION_SEED + k; the registry's 100-episode evaluation from EVAL_SEED + k. The three never meet.
 COLLECT_SEED_STRIDE = 100_000
@@ -73,12 +81,12 @@ class DistillSettings:
         """Expert labels a student has trained on after the last round."""
         return (self.demo_episodes + self.dagger_rounds * self.episodes_per_round) * EPISODE_STEPS
 
-    def check(self) -> None:
+    def check(self, allowed: dict[str, str] = STUDENT_CONFIGS) -> None:
         """Raise ``ValueError`` naming the field and a fix before anything runs or is written."""
-        unknown = [e for e in self.encoders if e not in STUDENT_CONFIGS]
+        unknown = [e for e in self.encoders if e not in allowed]
         if unknown or not self.encoders:
             raise ValueError(f"DistillSettings.encoders={self.encoders!r}: unknown or none; choose from "
-                             f"{', '.join(STUDENT_CONFIGS)}")
+                             f"{', '.join(allowed)}")
         for field in ("demo_episodes", "train_steps", "batch_size", "validation_episodes"):
             if getattr(self, field) < 1:
                 raise ValueError(f"DistillSettings.{field}={getattr(self, field)} must be at least 1")
@@ -93,6 +101,27 @@ class DistillSettings:
 
 QUICK = DistillSettings(seeds=(0,), demo_episodes=2, dagger_rounds=1, episodes_per_round=1, train_steps=3,
                         batch_size=16, validation_episodes=1)
+
+
+class VectorStore:
+    """Expert-labelled state observations (the control's store): the same interface as :class:`LabelStore`."""
+
+    def __init__(self, capacity: int, space: Any) -> None:
+        self.vectors = {key: np.empty((capacity, *space[key].shape), np.float32) for key in space.spaces}
+        self.actions = np.empty((capacity, ACTION_DIM), np.float32)
+        self.size = 0
+
+    def start_episode(self) -> None:
+        pass
+
+    def add(self, obs: dict[str, np.ndarray], action: np.ndarray) -> None:
+        for key, array in self.vectors.items():
+            array[self.size] = obs[key]
+        self.actions[self.size] = action
+        self.size += 1
+
+    def observations(self, indices: np.ndarray, frame_stack: int) -> dict[str, np.ndarray]:
+        return {key: array[indices] for key, array in self.vectors.items()}
 
 
 class LabelStore:
@@ -182,18 +211,21 @@ def train_student(model: SAC, store: LabelStore, frame_stack: int, settings: Dis
 
 
 def teach_student(encoder: str, seed: int, settings: DistillSettings, save_to: Path,
-                  log: Callable[[str], None] = print) -> dict[str, Any]:
+                  log: Callable[[str], None] = functools.partial(print, flush=True)) -> dict[str, Any]:
     """Behaviour cloning, then ``settings.dagger_rounds`` DAgger rounds, for one encoder and seed.
 
     Saves the final student to ``save_to`` (SB3 zip; ``num_timesteps`` = expert labels it trained on) and returns
     ``rows`` (one per round: labels, validation success, training loss) and ``task`` (times and frames/s).
     """
-    config = get_config(STUDENT_CONFIGS[encoder], {"n_envs": 1, "vec_env": "dummy"})
-    env = make_env("pixels", frame_stack=config.frame_stack, image_size=config.image_size, camera=config.camera)
+    config = get_config({**STUDENT_CONFIGS, **CONTROL_CONFIGS}[encoder], {"n_envs": 1, "vec_env": "dummy"})
+    env = make_env(config.obs_mode, frame_stack=config.frame_stack, image_size=config.image_size,
+                   camera=config.camera)
     model = build_student(config, env, seed)
     optimizer = th.optim.Adam(model.policy.actor.parameters(), lr=settings.learning_rate)
     rng = np.random.default_rng(seed)
-    store = LabelStore(settings.labels_per_student(), config.image_size)
+    store: LabelStore | VectorStore = (
+        LabelStore(settings.labels_per_student(), config.image_size) if config.obs_mode == "pixels"
+        else VectorStore(settings.labels_per_student(), env.observation_space))
     expert = PushExpert()
 
     def student(obs: dict[str, np.ndarray]) -> np.ndarray:
@@ -259,10 +291,11 @@ def load_student(path: Path | str, encoder: str) -> SAC:
     return model
 
 
-def distill(settings: DistillSettings, out_dir: Path, jobs: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+def distill(settings: DistillSettings, out_dir: Path, jobs: int = 1,
+            allowed: dict[str, str] = STUDENT_CONFIGS) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Teach every (encoder, seed) student of ``settings``, ``jobs`` at a time (a process each, the cores shared
     between them); each final student is saved as ``out_dir/<encoder>_s<seed>.zip``. Returns (curve, tasks)."""
-    settings.check()
+    settings.check(allowed)
     tasks = [(e, s) for e in settings.encoders for s in settings.seeds]
     threads = max(1, (os.cpu_count() or 1) // jobs)
     args = [(e, s, settings, out_dir / f"{e}_s{s}.zip", threads) for e, s in tasks]
@@ -285,29 +318,136 @@ def best_students(curve: pd.DataFrame) -> dict[str, int]:
 def precompute(quick: bool = False, measured_dir: Path = MEASURED_DIR,
                command: str = "python -m pixelpush_lib.experiments distill",
                settings: DistillSettings | None = None, jobs: int | None = None) -> Path:
-    """Run the experiment (``quick``: a tiny budget for tests) and write ``measured_dir/distill/``."""
-    settings = settings or (QUICK if quick else DistillSettings())
-    settings.check()  # before anything is written
+    """Run the experiment (``quick``: a tiny budget for tests) and write ``measured_dir/distill/``, with the best
+    student of each encoder."""
+    return _measure("distill", settings or (QUICK if quick else DistillSettings()), STUDENT_CONFIGS, quick,
+                    measured_dir, command, jobs)
+
+
+def precompute_control(quick: bool = False, measured_dir: Path = MEASURED_DIR,
+                       command: str = "python -m pixelpush_lib.experiments distill_control",
+                       settings: DistillSettings | None = None, jobs: int | None = None) -> Path:
+    """The positive control (:data:`CONTROL_CONFIGS`) on the same budgets, into ``measured_dir/distill_control/``."""
+    settings = replace(settings or (QUICK if quick else DistillSettings()), encoders=tuple(CONTROL_CONFIGS))
+    return _measure("distill_control", settings, CONTROL_CONFIGS, quick, measured_dir, command, jobs)
+
+
+def _measure(experiment: str, settings: DistillSettings, allowed: dict[str, str], quick: bool, measured_dir: Path,
+             command: str, jobs: int | None) -> Path:
+    settings.check(allowed)  # before anything is written
     jobs = jobs or (1 if quick else min(os.cpu_count() or 1, len(settings.encoders) * len(settings.seeds)))
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="pixelpush-distill-") as scratch:
-        curve, tasks = distill(settings, Path(scratch), jobs)
+        curve, tasks = distill(settings, Path(scratch), jobs, allowed)
         best = best_students(curve)
         writers: dict[str, Callable[[Path], None]] = {
             "curve.csv": lambda p: curve.to_csv(p, index=False, float_format="%.5g"),
             "tasks.csv": lambda p: tasks.to_csv(p, index=False, float_format="%.5g")}
-        for encoder, seed in best.items():
-            source = Path(scratch) / f"{encoder}_s{seed}.zip"
-            writers[f"student_{encoder}.zip"] = lambda p, src=source: shutil.copyfile(src, p)
+        if allowed is STUDENT_CONFIGS:  # the pixel students are kept for the registry; the control is not needed
+            for encoder, seed in best.items():
+                source = Path(scratch) / f"{encoder}_s{seed}.zip"
+                writers[f"student_{encoder}.zip"] = lambda p, src=source: shutil.copyfile(src, p)
         wall = time.perf_counter() - start
         summary = {"best_seed": best, "labels_per_student": settings.labels_per_student(),
                    "cpu_s_total": float(tasks["cpu_s"].sum()), "wall_s": wall, "jobs": jobs,
                    "cpus": os.cpu_count()}
-        parameters = {**asdict(settings), "student_configs": {e: STUDENT_CONFIGS[e] for e in settings.encoders},
+        parameters = {**asdict(settings), "student_configs": {e: allowed[e] for e in settings.encoders},
                       "validation_seed": VALIDATION_SEED, "collect_seed_stride": COLLECT_SEED_STRIDE,
                       "expert": asdict(PushExpert()), "quick": quick}
-        return write_measured("distill", writers, parameters, command, wall, summary, measured_dir)
+        return write_measured(experiment, writers, parameters, command, wall, summary, measured_dir)
 
 
-__all__ = ["DistillSettings", "LabelStore", "STUDENT_CONFIGS", "best_students", "distill", "load_student",
-           "precompute", "run_episodes", "teach_student", "train_student"]
+# --- reading the measurement back, and what the chapter states about it ----------------------------------------
+
+
+@dataclass(frozen=True)
+class DistillResult:
+    """``data/measured/distill``: ``curve`` (one row per encoder, seed and round), ``tasks`` (one per student),
+    ``manifest`` (provenance, parameters, summary) and its ``folder``."""
+
+    curve: pd.DataFrame
+    tasks: pd.DataFrame
+    manifest: dict[str, Any]
+    folder: Path
+
+
+def load_results(measured_dir: Path = MEASURED_DIR) -> DistillResult:
+    """The committed distillation measurement (validated manifest)."""
+    manifest = load_manifest("distill", measured_dir)
+    folder = Path(measured_dir) / "distill"
+    return DistillResult(pd.read_csv(folder / "curve.csv"), pd.read_csv(folder / "tasks.csv"), manifest, folder)
+
+
+#: Final validation success (fraction) above which a student is said to push: the chapter's failure band.
+PUSHES = LOW_BAND
+
+
+def _verdict(final: dict[str, pd.Series]) -> str:
+    manip, nature = final["manipulation"], final["nature"]
+    if manip.min() > nature.max():
+        return ("ManipulationCNN's students beat NatureCNN's in every seed, so Step 0's story holds for control too, "
+                "at least under imitation")
+    if nature.min() > manip.max():
+        return ("NatureCNN's students beat ManipulationCNN's in every seed, so under imitation Step 0's story does "
+                "not carry over to control")
+    return "the two encoders' seed ranges overlap, so at this budget imitation does not tell them apart"
+
+
+def _meaning(pushing: set[str]) -> str:
+    """What the outcome means for the chapter's arc, in one sentence."""
+    if pushing == {"manipulation", "nature"}:
+        return ("Told the right action, both pipelines' eyes see enough of the puck to push it, so what Step 0's "
+                "and Step 1's agents lacked was not sight but a learning signal that reaches the encoder: "
+                "Steps 2 and 3")
+    if pushing == {"manipulation"}:
+        return ("Only Step 1's eyes carry the puck well enough to control it, as Step 0 argued; the reported Step 1 "
+                "run stayed flat all the same, so the right eyes are needed but not enough: Steps 2 and 3")
+    if pushing == {"nature"}:
+        return ("NatureCNN's eyes were enough for control here while ManipulationCNN's were not, which is the "
+                "opposite of Step 0's argument, so that argument does not hold for control under imitation")
+    return ("At this budget imitation taught neither pipeline to push, so the experiment cannot tell eyes from "
+            "learning signal; it needs more labels or more training per round before it can")
+
+
+def distill_facts(result: DistillResult, measured_dir: Path = MEASURED_DIR) -> dict[str, str]:
+    """What the chapter states about the pixel students, for ``{glue:text}``: budgets, each encoder's success after
+    behaviour cloning and after the last DAgger round (mean and range over seeds), the teacher's measured success,
+    whether the students push, which encoder wins, and what the experiment cost."""
+    curve, tasks, params = result.curve, result.tasks, result.manifest["parameters"]
+    last = int(curve["round"].max())
+    per_round = {r: {e: g["success_rate"] for e, g in curve[curve["round"] == r].groupby("encoder")}
+                 for r in (0, last)}
+    facts = {"distill_seeds": f"{curve['seed'].nunique()} seeds",
+             "distill_rounds": str(last),
+             "distill_bc_labels": format_value(float(curve.loc[curve["round"] == 0, "labels"].max()), "steps"),
+             "distill_labels": format_value(float(curve["labels"].max()), "steps"),
+             "distill_episodes_per_round": str(params["episodes_per_round"]),
+             "distill_validation_episodes": str(params["validation_episodes"]),
+             "distill_train_steps": format_value(float(params["train_steps"]), "steps"),
+             "distill_push_bar": format_value(PUSHES, "fraction"),
+             "distill_verdict": _verdict(per_round[last]),
+             "distill_steps_per_s": f"{tasks['env_steps_per_s'].median():.0f}",
+             "distill_cpu_h": f"{tasks['cpu_s'].sum() / 3600:.1f}",
+             "distill_wall_h": f"{result.manifest['summary']['wall_s'] / 3600:.1f}",
+             "distill_jobs": str(result.manifest["summary"]["jobs"])}
+    for encoder in per_round[last]:
+        facts[f"distill_{encoder}_bc"] = seed_spread(per_round[0][encoder], "fraction")
+        facts[f"distill_{encoder}_final"] = seed_spread(per_round[last][encoder], "fraction")
+    pushing = [e for e, s in per_round[last].items() if s.mean() > PUSHES]
+    names = {"manipulation": "ManipulationCNN's", "nature": "NatureCNN's"}
+    facts["distill_pushes"] = (f"both encoders' students push (mean final success above {facts['distill_push_bar']})"
+                               if len(pushing) == 2 else
+                               f"only {names[pushing[0]]} students push (mean final success above "
+                               f"{facts['distill_push_bar']})" if pushing else
+                               f"neither encoder's students push (mean final success at or below "
+                               f"{facts['distill_push_bar']})")
+    facts["distill_meaning"] = _meaning(set(pushing))
+    expert = load_manifest("expert", measured_dir)["summary"]
+    facts["distill_expert"] = (f"{format_value(expert['success_rate'], 'fraction')} over "
+                               f"{expert['n_episodes']} episodes")
+    return facts
+
+
+__all__ = ["DistillResult", "DistillSettings", "LabelStore", "STUDENT_CONFIGS", "best_students", "distill",
+           "distill_facts", "load_results", "load_student", "precompute", "precompute_control", "run_episodes", "teach_student",
+           "train_student"]

@@ -1,4 +1,4 @@
-"""Figures of the live experiments (footprint, probe, gradient flow, stop rules, DrQ noise).
+"""Figures of the live experiments (footprint, probe, gradient flow, stop rules, DrQ noise, pixel students).
 
 Each takes what its experiment in :mod:`pixelpush_lib.experiments` measured and draws it; nothing here measures.
 """
@@ -12,12 +12,14 @@ import pandas as pd
 import torch as th
 from matplotlib.figure import Figure
 
-from pixelpush_lib.chapter.style import OKABE_ITO, PHASE_COLORS
-from pixelpush_lib.core.paths import DATA_DIR
+from pixelpush_lib.chapter.style import CONFIG_COLORS, OKABE_ITO, PHASE_COLORS
+from pixelpush_lib.core.paths import DATA_DIR, MEASURED_DIR
+from pixelpush_lib.experiments.distill import PUSHES, DistillResult
 from pixelpush_lib.experiments.drq_noise import DrQNoiseResult
 from pixelpush_lib.experiments.footprint import FootprintResult, layer_geometry, owned_cells, puck_pixels_in_rf
 from pixelpush_lib.experiments.patience import replay_stop_rules, step2_loss_table, step2_success_curve
 from pixelpush_lib.experiments.probe import ENCODER_LABELS, ENCODERS, ProbeResult, PuckProbe
+from pixelpush_lib.results.measured import load_manifest
 from pixelpush_lib.experiments.scenes import FrameSet, keypoint_units_to_pixels
 
 # --- drq_noise -----------------------------------------------------------------------------------
@@ -55,6 +57,35 @@ def noise_figure(result: DrQNoiseResult, data_dir: Path = DATA_DIR) -> Figure:
     right.set_xlabel("noise / signal (per state and shift pair; clipped at 2)")
     right.set_title("measured noise-to-signal distribution", fontsize=9)
     right.legend(fontsize=6)
+    return fig
+
+
+# --- distill -------------------------------------------------------------------------------------
+
+STUDENT_LABELS = {"manipulation": "ManipulationCNN + SpatialSoftmax", "nature": "NatureCNN"}
+
+
+def distill_figure(result: DistillResult, measured_dir: Path = MEASURED_DIR) -> Figure:
+    """Validation success (fraction) of each pixel student against the expert labels it has trained on: one line
+    per seed through its rounds (round 0 is behaviour cloning), colour per encoder, the teacher's success dashed."""
+    expert_success = load_manifest("expert", measured_dir)["summary"]["success_rate"]
+    fig = Figure(figsize=(8, 4.2), layout="constrained", dpi=110)
+    ax = fig.add_subplot()
+    for encoder, runs in result.curve.groupby("encoder", sort=True):
+        config = runs["config"].iloc[0]
+        for i, (seed, run) in enumerate(runs.groupby("seed", sort=True)):
+            run = run.sort_values("round")
+            label = f"{STUDENT_LABELS[encoder]} ({config}), {runs['seed'].nunique()} seeds" if i == 0 else "_"
+            ax.plot(run["labels"], run["success_rate"], color=CONFIG_COLORS[config], marker="o", ms=4, lw=1.4,
+                    alpha=0.9, label=label)
+    ax.axhline(expert_success, color=OKABE_ITO["black"], ls="--", lw=1, label="the scripted expert (measured)")
+    ax.axhspan(0, PUSHES, color=OKABE_ITO["black"], alpha=0.06, lw=0, label=f"at or below {PUSHES:.0%}: not pushing")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlim(left=0)
+    ax.set_xlabel("expert labels trained on (environment steps, 50 per episode)")
+    ax.set_ylabel("success rate (fraction of validation episodes)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=9, frameon=False)
     return fig
 
 

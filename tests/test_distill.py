@@ -1,0 +1,124 @@
+"""Pixel students distilled from the scripted expert: the label store, the training step, the experiment's files,
+its refusals of bad input, and that a student never reads the puck's true position."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch as th
+
+from pixelpush_lib.core.configs import get_config
+from pixelpush_lib.env.expert import PushExpert
+from pixelpush_lib.env.wrappers import make_env
+from pixelpush_lib.experiments.distill import (
+    QUICK,
+    STUDENT_CONFIGS,
+    DistillSettings,
+    LabelStore,
+    best_students,
+    build_student,
+    load_student,
+    precompute,
+    run_episodes,
+    train_student,
+)
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("measured")
+    return precompute(quick=True, measured_dir=out, command="pytest quick")
+
+
+def test_stored_labels_rebuild_the_observations_the_env_gave():
+    env = make_env("pixels", frame_stack=4, image_size=32)
+    store = LabelStore(capacity=3 * 50, image_size=32)
+    seen = []
+
+    class Recorder(PushExpert):
+        def __call__(self, obs):
+            seen.append({k: v.copy() for k, v in obs.items()})
+            return super().__call__(obs)
+
+    successes = run_episodes(env, 3, first_seed=7, expert=Recorder(), store=store)
+    env.close()
+    assert store.size == 150 and len(successes) == 3
+    indices = np.array([0, 1, 3, 49, 50, 52, 149])  # first steps of an episode repeat its first frame, as the env does
+    rebuilt = store.observations(indices, frame_stack=4)
+    for i, index in enumerate(indices):
+        assert np.array_equal(rebuilt["pixels"][i], seen[index]["pixels"])
+        assert np.allclose(rebuilt["proprio"][i], seen[index]["proprio"])
+        assert np.allclose(rebuilt["desired_goal"][i], seen[index]["desired_goal"])
+    assert np.array_equal(store.actions[:150], np.stack([PushExpert()(o) for o in seen]))
+
+
+def test_training_fits_the_expert_labels():
+    config = get_config("step0_pixels_only", {"n_envs": 1, "vec_env": "dummy"})
+    env = make_env("pixels", frame_stack=1, image_size=84)
+    store = LabelStore(capacity=100, image_size=84)
+    run_episodes(env, 2, first_seed=11, expert=PushExpert(), store=store)
+    model = build_student(config, env, seed=0)
+    settings = replace(QUICK, train_steps=40, batch_size=32)
+    optimizer = th.optim.Adam(model.policy.actor.parameters(), lr=1e-3)
+    rng = np.random.default_rng(0)
+    first = train_student(model, store, 1, replace(settings, train_steps=1), optimizer, rng)
+    later = train_student(model, store, 1, settings, optimizer, rng)
+    env.close()
+    assert later < 0.6 * first, (first, later)
+
+
+def test_quick_run_writes_curve_tasks_students_and_provenance(quick_run):
+    manifest = json.loads((quick_run / "manifest.json").read_text())
+    assert manifest["provenance"]["kind"] == "measured" and manifest["provenance"]["command"] == "pytest quick"
+    curve = pd.read_csv(quick_run / "curve.csv")
+    assert set(curve["encoder"]) == set(STUDENT_CONFIGS)
+    assert (curve.groupby("encoder")["labels"].apply(lambda s: s.is_monotonic_increasing)).all()
+    assert curve["labels"].max() == QUICK.labels_per_student()  # same label budget for every student
+    assert curve["success_rate"].between(0, 1).all()
+    tasks = pd.read_csv(quick_run / "tasks.csv")
+    assert (tasks["env_steps_per_s"] > 0).all() and (tasks["cpu_s"] > 0).all()
+    for encoder in STUDENT_CONFIGS:
+        student = load_student(quick_run / f"student_{encoder}.zip", encoder)
+        assert student.num_timesteps == QUICK.labels_per_student()
+
+
+def test_best_student_is_the_highest_final_score():
+    curve = pd.DataFrame({"encoder": ["a"] * 4, "seed": [0, 0, 1, 1], "round": [0, 1, 0, 1],
+                          "success_rate": [0.9, 0.2, 0.1, 0.5]})
+    assert best_students(curve) == {"a": 1}
+
+
+def _assert_blind_to_the_puck_position(student) -> None:
+    obs = {k: space.sample() for k, space in student.observation_space.spaces.items()}
+        moved = {**obs, "achieved_goal": obs["achieved_goal"] + 0.3}
+        assert np.array_equal(student.predict(obs, deterministic=True)[0],
+                              student.predict(moved, deterministic=True)[0])
+        changed = {**obs, "desired_goal": obs["desired_goal"] + 0.3}  # control: the goal does reach the policy
+        assert not np.array_equal(student.predict(obs, deterministic=True)[0],
+                                  student.predict(changed, deterministic=True)[0])
+
+
+def test_a_student_file_of_the_other_encoder_is_refused(quick_run):
+    with pytest.raises(ValueError, match=r"student_nature\.zip is not a manipulation student"):
+        load_student(quick_run / "student_nature.zip", "manipulation")
+    with pytest.raises(ValueError, match="unknown encoder 'resnet'"):
+        load_student(quick_run / "student_nature.zip", "resnet")
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"encoders": ("manipulation", "resnet")}, r"encoders=.*choose from manipulation, nature"),
+    ({"demo_episodes": 1, "batch_size": 64}, r"demo_episodes=1 gives 50 labels, fewer than one batch.*>= 2"),
+    ({"train_steps": 0}, r"train_steps=0 must be at least 1"),
+])
+def test_bad_settings_are_refused_before_anything_is_written(tmp_path, bad, message):
+    existing = tmp_path / "distill"
+    existing.mkdir()
+    (existing / "curve.csv").write_text("kept\n")
+    with pytest.raises(ValueError, match=message):
+        precompute(measured_dir=tmp_path, settings=replace(DistillSettings(), **bad))
+    assert [p.name for p in tmp_path.iterdir()] == ["distill"]
+    assert (existing / "curve.csv").read_text() == "kept\n"
