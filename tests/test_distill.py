@@ -4,7 +4,7 @@ its refusals of bad input, and that a student never reads the puck's true positi
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import numpy as np
 import pandas as pd
@@ -12,6 +12,7 @@ import pytest
 import torch as th
 
 from pixelpush_lib.core.configs import get_config
+from pixelpush_lib.core.paths import DATA_DIR
 from pixelpush_lib.env.expert import PushExpert
 from pixelpush_lib.env.wrappers import make_env
 from pixelpush_lib.experiments.distill import (
@@ -94,12 +95,36 @@ def test_best_student_is_the_highest_final_score():
 
 def _assert_blind_to_the_puck_position(student) -> None:
     obs = {k: space.sample() for k, space in student.observation_space.spaces.items()}
-        moved = {**obs, "achieved_goal": obs["achieved_goal"] + 0.3}
-        assert np.array_equal(student.predict(obs, deterministic=True)[0],
-                              student.predict(moved, deterministic=True)[0])
-        changed = {**obs, "desired_goal": obs["desired_goal"] + 0.3}  # control: the goal does reach the policy
-        assert not np.array_equal(student.predict(obs, deterministic=True)[0],
-                                  student.predict(changed, deterministic=True)[0])
+    moved = {**obs, "achieved_goal": obs["achieved_goal"] + 0.3}
+    assert np.array_equal(student.predict(obs, deterministic=True)[0], student.predict(moved, deterministic=True)[0])
+    changed = {**obs, "desired_goal": obs["desired_goal"] + 0.3}  # control: the goal does reach the policy
+    assert not np.array_equal(student.predict(obs, deterministic=True)[0],
+                              student.predict(changed, deterministic=True)[0])
+
+
+def test_a_student_never_reads_the_puck_position(quick_run):
+    for encoder in STUDENT_CONFIGS:
+        _assert_blind_to_the_puck_position(load_student(quick_run / f"student_{encoder}.zip", encoder))
+
+
+def test_the_committed_control_shows_the_default_budget_teaches_no_policy_to_push():
+    """data/measured/distill_control: the state policy (which reads the puck's position) taught on the default
+    budgets. It stays in the failure band, so at these budgets a pixel student's failure would say nothing about its
+    eyes; the pixel experiment waits for a budget at which the control pushes."""
+    from pixelpush_lib.experiments.distill import CONTROL_CONFIGS
+    from pixelpush_lib.results.claims import LOW_BAND
+    from pixelpush_lib.results.measured import load_manifest
+
+    manifest = load_manifest("distill_control")
+    params, defaults = manifest["parameters"], json.loads(json.dumps(asdict(DistillSettings())))
+    assert params["quick"] is False and params["encoders"] == list(CONTROL_CONFIGS)
+    same = [k for k in defaults if k not in ("encoders", "seeds")]
+    assert {k: params[k] for k in same} == {k: defaults[k] for k in same}
+    curve = pd.read_csv(DATA_DIR / "measured" / "distill_control" / "curve.csv")
+    final = curve[curve["round"] == curve["round"].max()]
+    assert len(final) == len(params["seeds"]) == 3
+    assert final["labels"].eq(DistillSettings().labels_per_student()).all()
+    assert final["success_rate"].max() <= LOW_BAND, final
 
 
 def test_a_student_file_of_the_other_encoder_is_refused(quick_run):
@@ -122,3 +147,27 @@ def test_bad_settings_are_refused_before_anything_is_written(tmp_path, bad, mess
         precompute(measured_dir=tmp_path, settings=replace(DistillSettings(), **bad))
     assert [p.name for p in tmp_path.iterdir()] == ["distill"]
     assert (existing / "curve.csv").read_text() == "kept\n"
+
+
+def test_facts_and_figure_state_what_the_curve_holds(quick_run):
+    import shutil
+
+    from pixelpush_lib.chapter.figures import distill_figure
+    from pixelpush_lib.experiments.distill import PUSHES, distill_facts, load_results
+
+    measured = quick_run.parent
+    shutil.copytree(DATA_DIR / "measured" / "expert", measured / "expert", dirs_exist_ok=True)
+    result = load_results(measured)
+    facts = distill_facts(result, measured)
+    final = result.curve[result.curve["round"] == result.curve["round"].max()].set_index("encoder")["success_rate"]
+    for encoder in STUDENT_CONFIGS:
+        assert facts[f"distill_{encoder}_final"] == f"{100 * final[encoder]:.0f}%"
+    assert facts["distill_labels"] == f"{QUICK.labels_per_student()}"
+    assert facts["distill_seeds"] == "1 seed"
+    pushing = set(final[final > PUSHES].index)
+    opening = {0: "neither", 1: "only", 2: "both"}[len(pushing)]
+    assert facts["distill_pushes"].startswith(opening)
+    assert ("cannot tell" in facts["distill_meaning"]) == (not pushing)
+    fig = distill_figure(result, measured)
+    lines = [ln for ln in fig.axes[0].get_lines() if len(ln.get_xdata()) > 2 or ln.get_marker() == "o"]
+    assert len(lines) == len(STUDENT_CONFIGS) * len(QUICK.seeds)  # one line per student, through its rounds

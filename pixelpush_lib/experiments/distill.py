@@ -76,6 +76,8 @@ class DistillSettings:
     """Adam's step size for the actor (encoder and head)."""
     validation_episodes: int = 30
     """Episodes that score the student after each round (never labelled)."""
+    expert: PushExpert = PushExpert()
+    """The teacher (its tolerances in metres)."""
 
     def labels_per_student(self) -> int:
         """Expert labels a student has trained on after the last round."""
@@ -226,7 +228,7 @@ def teach_student(encoder: str, seed: int, settings: DistillSettings, save_to: P
     store: LabelStore | VectorStore = (
         LabelStore(settings.labels_per_student(), config.image_size) if config.obs_mode == "pixels"
         else VectorStore(settings.labels_per_student(), env.observation_space))
-    expert = PushExpert()
+    expert = settings.expert
 
     def student(obs: dict[str, np.ndarray]) -> np.ndarray:
         return model.predict(obs, deterministic=True)[0]
@@ -353,7 +355,7 @@ def _measure(experiment: str, settings: DistillSettings, allowed: dict[str, str]
                    "cpus": os.cpu_count()}
         parameters = {**asdict(settings), "student_configs": {e: allowed[e] for e in settings.encoders},
                       "validation_seed": VALIDATION_SEED, "collect_seed_stride": COLLECT_SEED_STRIDE,
-                      "expert": asdict(PushExpert()), "quick": quick}
+                      "quick": quick}
         return write_measured(experiment, writers, parameters, command, wall, summary, measured_dir)
 
 
@@ -417,7 +419,8 @@ def distill_facts(result: DistillResult, measured_dir: Path = MEASURED_DIR) -> d
     last = int(curve["round"].max())
     per_round = {r: {e: g["success_rate"] for e, g in curve[curve["round"] == r].groupby("encoder")}
                  for r in (0, last)}
-    facts = {"distill_seeds": f"{curve['seed'].nunique()} seeds",
+    n_seeds = curve["seed"].nunique()
+    facts = {"distill_seeds": f"{n_seeds} seed" + ("s" if n_seeds != 1 else ""),
              "distill_rounds": str(last),
              "distill_bc_labels": format_value(float(curve.loc[curve["round"] == 0, "labels"].max()), "steps"),
              "distill_labels": format_value(float(curve["labels"].max()), "steps"),
