@@ -15,11 +15,11 @@ from pixelpush_lib.core.configs import get_config
 from pixelpush_lib.core.paths import DATA_DIR
 from pixelpush_lib.env.expert import PushExpert
 from pixelpush_lib.env.wrappers import make_env
+from pixelpush_lib.replay.labelled import LabelStore
 from pixelpush_lib.experiments.distill import (
     QUICK,
     STUDENT_CONFIGS,
     DistillSettings,
-    LabelStore,
     best_students,
     build_student,
     load_student,
@@ -153,7 +153,7 @@ def test_facts_and_figure_state_what_the_curve_holds(quick_run):
     import shutil
 
     from pixelpush_lib.chapter.figures import distill_figure
-    from pixelpush_lib.experiments.distill import PUSHES, distill_facts, load_results
+    from pixelpush_lib.results.students import PUSHES, distill_facts, load_results
 
     measured = quick_run.parent
     shutil.copytree(DATA_DIR / "measured" / "expert", measured / "expert", dirs_exist_ok=True)

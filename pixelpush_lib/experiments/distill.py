@@ -35,10 +35,7 @@ from pixelpush_lib.core.paths import MEASURED_DIR
 from pixelpush_lib.env.expert import PushExpert
 from pixelpush_lib.env.wrappers import make_env
 from pixelpush_lib.experiments.store import write_measured
-from pixelpush_lib.results.claims import LOW_BAND
-from pixelpush_lib.results.measured import load_manifest
-from pixelpush_lib.results.own_runs import seed_spread
-from pixelpush_lib.results.quoted_numbers import format_value
+from pixelpush_lib.replay.labelled import LabelStore, VectorStore
 from pixelpush_lib.training.build import EPISODE_STEPS, policy_and_kwargs
 from pixelpush_lib.training.pretrained import EVAL_SEED
 
@@ -51,7 +48,6 @@ CONTROL_CONFIGS = {"state": "state"}
 # score from VALIDATION_SEED + k; the registry's 100-episode evaluation from EVAL_SEED + k. The three never meet.
 COLLECT_SEED_STRIDE = 100_000
 VALIDATION_SEED = EVAL_SEED + 500_000
-ACTION_DIM = 4
 
 
 @dataclass(frozen=True)
@@ -103,66 +99,6 @@ class DistillSettings:
 
 QUICK = DistillSettings(seeds=(0,), demo_episodes=2, dagger_rounds=1, episodes_per_round=1, train_steps=3,
                         batch_size=16, validation_episodes=1)
-
-
-class VectorStore:
-    """Expert-labelled state observations (the control's store): the same interface as :class:`LabelStore`."""
-
-    def __init__(self, capacity: int, space: Any) -> None:
-        self.vectors = {key: np.empty((capacity, *space[key].shape), np.float32) for key in space.spaces}
-        self.actions = np.empty((capacity, ACTION_DIM), np.float32)
-        self.size = 0
-
-    def start_episode(self) -> None:
-        pass
-
-    def add(self, obs: dict[str, np.ndarray], action: np.ndarray) -> None:
-        for key, array in self.vectors.items():
-            array[self.size] = obs[key]
-        self.actions[self.size] = action
-        self.size += 1
-
-    def observations(self, indices: np.ndarray, frame_stack: int) -> dict[str, np.ndarray]:
-        return {key: array[indices] for key, array in self.vectors.items()}
-
-
-class LabelStore:
-    """Expert-labelled observations, each frame kept once; frame stacks are rebuilt when a batch is drawn.
-
-    Holds, per labelled step: the newest frame (3, H, W) uint8, ``proprio`` (10,), both goals (3,) in metres, the
-    expert's action (4,) in [-1, 1], and the index of its episode's first step (stacks never reach across episodes;
-    at an episode's start they repeat its first frame, as the env does).
-    """
-
-    def __init__(self, capacity: int, image_size: int) -> None:
-        self.frames = np.empty((capacity, 3, image_size, image_size), np.uint8)
-        self.vectors = {"proprio": np.empty((capacity, 10), np.float32),
-                        "achieved_goal": np.empty((capacity, 3), np.float32),
-                        "desired_goal": np.empty((capacity, 3), np.float32)}
-        self.actions = np.empty((capacity, ACTION_DIM), np.float32)
-        self.episode_start = np.empty(capacity, np.int64)
-        self.size = 0
-        self._start = 0
-
-    def start_episode(self) -> None:
-        self._start = self.size
-
-    def add(self, obs: dict[str, np.ndarray], action: np.ndarray) -> None:
-        if self.size == len(self.actions):
-            raise RuntimeError(f"LabelStore is full ({self.size} labels)")
-        i = self.size
-        self.frames[i] = obs["pixels"][-3:]
-        for key, array in self.vectors.items():
-            array[i] = obs[key]
-        self.actions[i], self.episode_start[i] = action, self._start
-        self.size += 1
-
-    def observations(self, indices: np.ndarray, frame_stack: int) -> dict[str, np.ndarray]:
-        """The observations at ``indices`` as the env gave them: ``pixels`` (B, 3 * frame_stack, H, W) uint8."""
-        steps = indices[:, None] + np.arange(1 - frame_stack, 1)  # oldest first, like the env's stack
-        steps = np.maximum(steps, self.episode_start[indices][:, None])
-        pixels = self.frames[steps].reshape(len(indices), 3 * frame_stack, *self.frames.shape[2:])
-        return {"pixels": pixels, **{key: array[indices] for key, array in self.vectors.items()}}
 
 
 def run_episodes(env: Any, n_episodes: int, first_seed: int, expert: PushExpert,
@@ -359,98 +295,6 @@ def _measure(experiment: str, settings: DistillSettings, allowed: dict[str, str]
         return write_measured(experiment, writers, parameters, command, wall, summary, measured_dir)
 
 
-# --- reading the measurement back, and what the chapter states about it ----------------------------------------
-
-
-@dataclass(frozen=True)
-class DistillResult:
-    """``data/measured/distill``: ``curve`` (one row per encoder, seed and round), ``tasks`` (one per student),
-    ``manifest`` (provenance, parameters, summary) and its ``folder``."""
-
-    curve: pd.DataFrame
-    tasks: pd.DataFrame
-    manifest: dict[str, Any]
-    folder: Path
-
-
-def load_results(measured_dir: Path = MEASURED_DIR) -> DistillResult:
-    """The committed distillation measurement (validated manifest)."""
-    manifest = load_manifest("distill", measured_dir)
-    folder = Path(measured_dir) / "distill"
-    return DistillResult(pd.read_csv(folder / "curve.csv"), pd.read_csv(folder / "tasks.csv"), manifest, folder)
-
-
-#: Final validation success (fraction) above which a student is said to push: the chapter's failure band.
-PUSHES = LOW_BAND
-
-
-def _verdict(final: dict[str, pd.Series]) -> str:
-    manip, nature = final["manipulation"], final["nature"]
-    if manip.min() > nature.max():
-        return ("ManipulationCNN's students beat NatureCNN's in every seed, so Step 0's story holds for control too, "
-                "at least under imitation")
-    if nature.min() > manip.max():
-        return ("NatureCNN's students beat ManipulationCNN's in every seed, so under imitation Step 0's story does "
-                "not carry over to control")
-    return "the two encoders' seed ranges overlap, so at this budget imitation does not tell them apart"
-
-
-def _meaning(pushing: set[str]) -> str:
-    """What the outcome means for the chapter's arc, in one sentence."""
-    if pushing == {"manipulation", "nature"}:
-        return ("Told the right action, both pipelines' eyes see enough of the puck to push it, so what Step 0's "
-                "and Step 1's agents lacked was not sight but a learning signal that reaches the encoder: "
-                "Steps 2 and 3")
-    if pushing == {"manipulation"}:
-        return ("Only Step 1's eyes carry the puck well enough to control it, as Step 0 argued; the reported Step 1 "
-                "run stayed flat all the same, so the right eyes are needed but not enough: Steps 2 and 3")
-    if pushing == {"nature"}:
-        return ("NatureCNN's eyes were enough for control here while ManipulationCNN's were not, which is the "
-                "opposite of Step 0's argument, so that argument does not hold for control under imitation")
-    return ("At this budget imitation taught neither pipeline to push, so the experiment cannot tell eyes from "
-            "learning signal; it needs more labels or more training per round before it can")
-
-
-def distill_facts(result: DistillResult, measured_dir: Path = MEASURED_DIR) -> dict[str, str]:
-    """What the chapter states about the pixel students, for ``{glue:text}``: budgets, each encoder's success after
-    behaviour cloning and after the last DAgger round (mean and range over seeds), the teacher's measured success,
-    whether the students push, which encoder wins, and what the experiment cost."""
-    curve, tasks, params = result.curve, result.tasks, result.manifest["parameters"]
-    last = int(curve["round"].max())
-    per_round = {r: {e: g["success_rate"] for e, g in curve[curve["round"] == r].groupby("encoder")}
-                 for r in (0, last)}
-    n_seeds = curve["seed"].nunique()
-    facts = {"distill_seeds": f"{n_seeds} seed" + ("s" if n_seeds != 1 else ""),
-             "distill_rounds": str(last),
-             "distill_bc_labels": format_value(float(curve.loc[curve["round"] == 0, "labels"].max()), "steps"),
-             "distill_labels": format_value(float(curve["labels"].max()), "steps"),
-             "distill_episodes_per_round": str(params["episodes_per_round"]),
-             "distill_validation_episodes": str(params["validation_episodes"]),
-             "distill_train_steps": format_value(float(params["train_steps"]), "steps"),
-             "distill_push_bar": format_value(PUSHES, "fraction"),
-             "distill_verdict": _verdict(per_round[last]),
-             "distill_steps_per_s": f"{tasks['env_steps_per_s'].median():.0f}",
-             "distill_cpu_h": f"{tasks['cpu_s'].sum() / 3600:.1f}",
-             "distill_wall_h": f"{result.manifest['summary']['wall_s'] / 3600:.1f}",
-             "distill_jobs": str(result.manifest["summary"]["jobs"])}
-    for encoder in per_round[last]:
-        facts[f"distill_{encoder}_bc"] = seed_spread(per_round[0][encoder], "fraction")
-        facts[f"distill_{encoder}_final"] = seed_spread(per_round[last][encoder], "fraction")
-    pushing = [e for e, s in per_round[last].items() if s.mean() > PUSHES]
-    names = {"manipulation": "ManipulationCNN's", "nature": "NatureCNN's"}
-    facts["distill_pushes"] = (f"both encoders' students push (mean final success above {facts['distill_push_bar']})"
-                               if len(pushing) == 2 else
-                               f"only {names[pushing[0]]} students push (mean final success above "
-                               f"{facts['distill_push_bar']})" if pushing else
-                               f"neither encoder's students push (mean final success at or below "
-                               f"{facts['distill_push_bar']})")
-    facts["distill_meaning"] = _meaning(set(pushing))
-    expert = load_manifest("expert", measured_dir)["summary"]
-    facts["distill_expert"] = (f"{format_value(expert['success_rate'], 'fraction')} over "
-                               f"{expert['n_episodes']} episodes")
-    return facts
-
-
-__all__ = ["DistillResult", "DistillSettings", "LabelStore", "STUDENT_CONFIGS", "best_students", "distill",
-           "distill_facts", "load_results", "load_student", "precompute", "precompute_control", "run_episodes", "teach_student",
+__all__ = ["DistillSettings", "STUDENT_CONFIGS", "best_students", "distill",
+           "load_student", "precompute", "precompute_control", "run_episodes", "teach_student",
            "train_student"]

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from pixelpush_lib.chapter.style import CONFIG_COLORS, OKABE_ITO, PHASE_COLORS
 from pixelpush_lib.core.paths import DATA_DIR, MEASURED_DIR
-from pixelpush_lib.experiments.distill import PUSHES, DistillResult
+from pixelpush_lib.results.students import PUSHES, DistillResult
 from pixelpush_lib.experiments.drq_noise import DrQNoiseResult
 from pixelpush_lib.experiments.footprint import FootprintResult, layer_geometry, owned_cells, puck_pixels_in_rf
 from pixelpush_lib.experiments.patience import replay_stop_rules, step2_loss_table, step2_success_curve
