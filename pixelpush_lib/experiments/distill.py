@@ -9,7 +9,9 @@ that no round collects labels from, the same episodes for every encoder and seed
 
 ``python -m pixelpush_lib.experiments distill`` writes ``data/measured/distill/``: ``curve.csv`` (success against
 expert labels, per encoder, seed and round), ``tasks.csv`` (time, CPU time and frames/s per student) and the best
-student of each encoder as an SB3 ``.zip`` (register it with ``pixelpush checkpoints add``).
+student of each encoder as an SB3 ``.zip`` (register it with ``pixelpush checkpoints add``). ``distill_control``
+teaches the state policy, which reads the puck's position, by the same procedure and budgets: a positive control
+that must push before a pixel student's failure can be blamed on its eyes.
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ QUICK = DistillSettings(seeds=(0,), demo_episodes=2, dagger_rounds=1, episodes_p
 
 def run_episodes(env: Any, n_episodes: int, first_seed: int, expert: PushExpert,
                  driver: Callable[[dict[str, np.ndarray]], np.ndarray] | None = None,
-                 store: LabelStore | None = None) -> list[bool]:
+                 store: LabelStore | VectorStore | None = None) -> list[bool]:
     """Drive ``n_episodes`` (seeded ``first_seed + k``) with ``driver`` (default: the expert); when ``store`` is
     given, every observation is added with the expert's label. Returns each episode's ``is_success`` at its end."""
     successes = []
