@@ -71,13 +71,25 @@ EDITS: dict[str, tuple[Callable[[Path], None], str]] = {
     "step2_flat_until_2m": (lambda d: _edit_points(d, _success_point("step2", 500_000, 1_500_000), value="0.4"),
                             "reported"),
     "step2_converges": (lambda d: _edit_points(d, _success_point("step2", 4_100_000), value="0.7"), "reported"),
+    # moving the state onset, not the pixel one: a pixel onset before 1.5M would also precede Step 4's stop
     "pixel_onset_after_state": (lambda d: _edit_points(
-        d, lambda r: r["config"] == "step2" and r["metric"] == "hockey_stick_onset", step="900000", span_end=""),
-        "step2 onset"),
+        d, lambda r: r["config"] == "state" and r["metric"] == "hockey_stick_onset", step="2300000", span_end=""),
+        "vs state 2.3M"),
     "state_solves_by_2m": (lambda d: _measured(d, "state_s7", "state", STEPS, np.where(STEPS > 1_200_000, 0.6, 0.02)),
                            "measured state_s7 reads 60% at 2M"),
     "state_flat_at_1m": (lambda d: _measured(d, "state_s7", "state", STEPS, np.where(STEPS > 800_000, 0.95, 0.02)),
                          "measured state_s7 reads 95% at 1M"),
+    "proprio_only_never_learns": (lambda d: _edit_points(
+        d, lambda r: r["run_id"] == "proprio_only_nopix_run1_seed0" and r["metric"] == "success_rate"
+        and r["step"] == "432000", value="0.3"), "432,000"),
+    "step2_above_phase1_at_2m": (lambda d: _edit_points(
+        d, lambda r: r["config"] == "step2" and r["metric"] == "success_rate" and r["source_line"] == "385",
+        value="0.05"), "critic_encoder_status.md:385"),
+    "step4_stopped_before_step2_onset": (lambda d: _edit_points(
+        d, lambda r: r["config"] == "step4" and r["source_line"] == "109", step="2300000"), "stopped at 2.3M"),
+    "only_first_seed_reported": (lambda d: _edit_points(
+        d, lambda r: r["config"] == "step1" and r["metric"] == "success_rate" and r["kind"] == "point", seed="1"),
+        "is seed 1"),
     "state_climbs_before_2m": (lambda d: _measured(d, "state_s7", "state", STEPS,
                                                    np.where(STEPS >= 2_000_000, 0.9, 0.02)),
                                "measured state_s7 first reached 50% at 2,000,000"),

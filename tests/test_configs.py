@@ -137,3 +137,27 @@ def test_pixel_envs_in_their_own_processes_step_like_one_process():
         finally:
             env.close()
     assert all(np.array_equal(a, b) for a, b in zip(*observations))  # same seeds, same frames
+
+
+def test_step1_with_the_overrides_step2_names_differs_from_step2_in_routing_alone():
+    """Step 2's page gives the --set overrides that make step1 differ from step2 in the routing alone."""
+    import json
+    import re
+    from dataclasses import fields
+
+    from pixelpush_lib.core.paths import DATA_DIR
+
+    cells = json.loads((DATA_DIR.parent / "notebooks" / "02_gradient_flow.ipynb").read_text())["cells"]
+    text = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    sentence = re.search(r"add `((?:--set \w+=\d+ ?)+)` to\s+make it differ from Step 2 in the routing alone", text)
+    assert sentence, "the sentence moved: keep this test pointed at it"
+    overrides = {key: int(value) for key, value in re.findall(r"--set (\w+)=(\d+)", sentence.group(1))}
+    step1, step2 = get_config("step1", overrides), get_config("step2")
+    differ = {f.name for f in fields(step1) if getattr(step1, f.name) != getattr(step2, f.name)}
+    assert differ == {"name", "arc_step", "description", "routing", "reference_run"}
+
+
+def test_frame_stacks_are_what_step0_says():
+    """Step 0: "The configs of Steps 1 to 4 stack the last four frames; Step 0's keeps the single frame"."""
+    assert get_config("step0").frame_stack == 1
+    assert {get_config(name).frame_stack for name in ("step1", "step2", "step4")} == {4}

@@ -13,7 +13,7 @@ from pixelpush_lib.results.own_runs import (
     measured_runs,
     state_agent_facts,
 )
-from pixelpush_lib.results.loaders import first_reading_at, reading_at
+from pixelpush_lib.results.loaders import first_reading_at, project_curve, reading_at
 from pixelpush_lib.results.quoted_numbers import chapter_numbers
 
 
@@ -75,3 +75,13 @@ def test_without_a_measured_run_nothing_is_stated(tmp_path):
     assert measured_runs("state", data).empty
     assert state_agent_facts(data, registry=tmp_path / "none.json") == {}
     assert chapter_numbers(data)["state_success_2m"].provenance == "reported"
+
+
+def test_the_peak_before_1m_names_the_highest_measured_reading():
+    facts = state_agent_facts()
+    runs = measured_runs("state")
+    curve = project_curve("state", None, "success_rate")
+    curve = curve[curve["run_id"].isin(runs["run_id"]) & (curve["step"] <= 1_000_000)]
+    peak = curve.loc[curve["value"].idxmax()]
+    assert facts["own_state_peak_before_1m"].startswith(f"{100 * peak['value']:.0f}%")
+    assert f"data/runs/{peak['run_id']} at step {int(peak['step']):,}" in facts["own_state_peak_before_1m"]

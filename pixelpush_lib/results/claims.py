@@ -23,6 +23,8 @@ LOW_BAND = 0.15  # "flat", "stays low" where the prose states no band: the chapt
 SOLVED = 0.80  # "solves": what the state agent reaches by 2M (the author reported 89%)
 CONVERGED = 0.90  # Step 2 "converges above 90%"
 FAR_BELOW = 0.5  # "far below the mean predictor": at most half its error
+PROPRIO_ONLY_RUN = "proprio_only_nopix_run1_seed0"  # the "What is not in the chapter" page's run without pixels
+PIXEL_STEPS = ("step0", "step1", "step2", "step4")
 
 
 @dataclass(frozen=True)
@@ -135,8 +137,8 @@ def _state_flat_at_1m(data: Evidence) -> list[str]:
     for label, curve in _state_runs(data):
         value = reading_at(curve, 1_000_000)
         if value is not None and value > LOW_BAND:
-            out.append(f"CLAIM BROKEN 'the state agent sits near zero for its first 1M steps' (bound "
-                       f"{LOW_BAND:.0%}): {label} reads {value:.0%} at 1M")
+            out.append(f"CLAIM BROKEN 'every state run still reads at most {LOW_BAND:.0%} at 1M steps': "
+                       f"{label} reads {value:.0%} at 1M")
     return out
 
 
@@ -150,6 +152,39 @@ def _state_climbs_before_2m(data: Evidence) -> list[str]:
             out.append(f"CLAIM BROKEN 'the state agent climbs before 2M steps': {label} first reached 50% at "
                        f"{'no step' if onset is None else f'{onset:,}'}")
     return out
+
+
+def _proprio_only_never_learns(data: Evidence) -> list[str]:
+    rows = data.points[(data.points["run_id"] == PROPRIO_ONLY_RUN) & (data.points["metric"] == "success_rate")
+                       & (data.points["kind"] == "point")].sort_values("step")
+    out = [f"CLAIM BROKEN 'the proprio-only run never learned': {_describe(row)} is above {LOW_BAND:.0%}"
+           for _, row in rows[rows["value"] > LOW_BAND].iterrows()]
+    if len(rows) and rows["value"].iloc[-1] != 0:
+        out.append(f"CLAIM BROKEN 'the proprio-only run never learned': it ends at {_describe(rows.iloc[-1])}, not zero")
+    return out
+
+
+def _step2_above_phase1_at_2m(data: Evidence) -> list[str]:
+    at_2m, phase1 = data.numbers["step2_success_2m"], data.numbers["phase1_success"]
+    if at_2m.value <= phase1.high:
+        return [f"CLAIM BROKEN 'at 2M Step 2's run is already above the Phase 1 range': {at_2m.prose()} "
+                f"({at_2m.source}) vs Phase 1 {phase1.prose()} ({phase1.source})"]
+    return []
+
+
+def _step4_stopped_before_step2_onset(data: Evidence) -> list[str]:
+    stopped, onset = data.numbers["step4_final_step"], data.numbers["step2_onset_step"]
+    if stopped.value >= (onset.low if onset.low is not None else onset.value):
+        return [f"CLAIM BROKEN 'the DrQ run was stopped before Step 2's onset': stopped at {stopped.prose()} "
+                f"({stopped.source}), onset {onset.prose()} ({onset.source})"]
+    return []
+
+
+def _only_first_seed_reported(data: Evidence) -> list[str]:
+    rows = data.points[(data.points["provenance"] == "reported") & data.points["config"].isin(PIXEL_STEPS)]
+    other = rows[rows["seed"].notna() & (rows["seed"] != 0)]
+    return [f"CLAIM BROKEN 'only the first seed of each pixel step was ever reported': {_describe(row)} is seed "
+            f"{row['seed']:g}" for _, row in other.iterrows()]
 
 
 def _three_phases(data: Evidence) -> list[str]:
@@ -246,7 +281,7 @@ CLAIMS = [
     Claim("pixel_onset_after_state", "the pixel hockey stick comes later than the state one",
           _pixel_onset_after_state),
     Claim("state_solves_by_2m", "SAC + HER solves FetchPush from state by 2M steps", _state_solves_by_2m),
-    Claim("state_flat_at_1m", "the state agent sits near zero for its first 1M steps", _state_flat_at_1m),
+    Claim("state_flat_at_1m", "every state run still reads at most 15% at 1M steps", _state_flat_at_1m),
     Claim("state_climbs_before_2m", "the state agent's climb comes before 2M steps", _state_climbs_before_2m),
     Claim("three_phases", "Step 2's three phases: success, critic loss and actor loss", _three_phases),
     Claim("probe_finds_the_puck", "both encoders find the puck", _probe_finds_the_puck),
@@ -258,6 +293,14 @@ CLAIMS = [
           _footprint_dilution),
     Claim("drq_large_noise_not_reproduced", "the log's larger noise figure is not reproduced",
           _drq_large_noise_not_reproduced),
+    Claim("proprio_only_never_learns", "the proprio-only run never learned: in the failure band, ending at zero",
+          _proprio_only_never_learns),
+    Claim("step2_above_phase1_at_2m", "at 2M Step 2's run is already above the Phase 1 range",
+          _step2_above_phase1_at_2m),
+    Claim("step4_stopped_before_step2_onset", "the DrQ run was stopped before the step where Step 2's run turned up",
+          _step4_stopped_before_step2_onset),
+    Claim("only_first_seed_reported", "only the first seed of each pixel step was ever reported",
+          _only_first_seed_reported),
 ]
 
 
