@@ -87,6 +87,18 @@ EDITS: dict[str, tuple[Callable[[Path], None], str]] = {
         value="0.05"), "critic_encoder_status.md:385"),
     "step4_stopped_before_step2_onset": (lambda d: _edit_points(
         d, lambda r: r["config"] == "step4" and r["source_line"] == "109", step="2300000"), "stopped at 2.3M"),
+    "pixels_only_untrained": (lambda d: write_run(
+        {"schema_version": 1, "run_id": "m_pixels_only", "arc_step": "1", "config": "step1_pixels_only", "seed": 7,
+         "inputs": "unknown", "provenance": {"kind": "measured", "command": "test", "config": "step1_pixels_only",
+                                             "commit": "abc1234", "machine": "test"}},
+        pd.DataFrame({"step": STEPS, "metric": "success_rate", "value": 0.05}), d), "m_pixels_only"),
+    "memory_fits_now": (lambda d: _edit_csv(d / "measured" / "memory" / "memory_gb.csv",
+                                            lambda t: t.assign(**{"1M": t["1M"].where(t["buffer"] != "FrameHerReplayBuffer",
+                                                                                    70.0)})), "ours 70 GB"),
+    "quoted_stops_in_phase1": (lambda d: _edit_csv(d / "measured" / "memory" / "stop_rules.csv",
+                                                   lambda t: t.assign(**{"phase there": t["phase there"].where(
+                                                       t["rule"] != "planned 2M budget", "Phase 2 (critic spike)")})),
+                               "planned 2M budget decides STOP at 2M in Phase 2"),
     "only_first_seed_reported": (lambda d: _edit_points(
         d, lambda r: r["config"] == "step1" and r["metric"] == "success_rate" and r["kind"] == "point", seed="1"),
         "is seed 1"),

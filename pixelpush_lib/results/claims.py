@@ -187,6 +187,42 @@ def _only_first_seed_reported(data: Evidence) -> list[str]:
             f"{row['seed']:g}" for _, row in other.iterrows()]
 
 
+def _pixels_only_untrained(data: Evidence) -> list[str]:
+    rows = data.points[data.points["config"].str.endswith("_pixels_only", na=False)]
+    return [f"CLAIM BROKEN 'no *_pixels_only config has been trained at scale': {_describe(row)}"
+            for _, row in rows.drop_duplicates("run_id").iterrows()]
+
+
+def _memory_fits_now(data: Evidence) -> list[str]:
+    table = pd.read_csv(data.data_dir / "measured" / "memory" / "memory_gb.csv").set_index("buffer")["1M"]
+    ours, sb3 = table["FrameHerReplayBuffer"], table["SB3 HerReplayBuffer"]
+    available = data.numbers["sb3_memory_available_gb"]
+    if not ours < available.value < sb3:
+        return [f"CLAIM BROKEN 'a 1M-transition buffer could not fit with SB3's buffer and fits with ours': "
+                f"ours {ours:g} GB, SB3's {sb3:g} GB, available {available.prose()} ({available.source}; "
+                "data/measured/memory/memory_gb.csv)"]
+    return []
+
+
+def _quoted_stops_in_phase1(data: Evidence) -> list[str]:
+    rules = pd.read_csv(data.data_dir / "measured" / "memory" / "stop_rules.csv")
+    onset = data.numbers["step2_onset_step"]
+    out = []
+    for _, rule in rules[rules["kind"] == "quoted"].iterrows():
+        step = _steps(rule["decision step"])
+        if rule["decision"] != "STOP" or not rule["phase there"].startswith("Phase 1") or step >= onset.value:
+            out.append(f"CLAIM BROKEN 'every stop rule quoted from the author's files ends Step 2's run in Phase 1, "
+                       f"before its hockey stick': {rule['rule']} decides {rule['decision']} at {rule['decision step']} "
+                       f"in {rule['phase there']} (onset {onset.prose()}; data/measured/memory/stop_rules.csv)")
+    return out
+
+
+def _steps(text: str) -> float:
+    """'1.54M' or '500K' as a number of steps."""
+    scale = {"M": 1e6, "K": 1e3}.get(text[-1], 1.0)
+    return float(text.rstrip("MK")) * scale
+
+
 def _three_phases(data: Evidence) -> list[str]:
     n = data.numbers
     checks = [
@@ -301,6 +337,11 @@ CLAIMS = [
           _step4_stopped_before_step2_onset),
     Claim("only_first_seed_reported", "only the first seed of each pixel step was ever reported",
           _only_first_seed_reported),
+    Claim("pixels_only_untrained", "no *_pixels_only config has been trained at scale yet", _pixels_only_untrained),
+    Claim("memory_fits_now", "a 1M buffer could not fit with SB3's buffer and fits with the frame-once one",
+          _memory_fits_now),
+    Claim("quoted_stops_in_phase1", "every stop rule quoted from the author's files ends Step 2's run in Phase 1",
+          _quoted_stops_in_phase1),
 ]
 
 
