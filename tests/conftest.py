@@ -16,6 +16,23 @@ import pixelpush_lib  # noqa: E402,F401  (before anything imports mujoco)
 torch.set_num_threads(2)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Without a CUDA GPU the ``cuda`` tests are deselected, not skipped: they cannot run here and are not CI's to
+    run (``scripts/gpu_check.sh`` runs them with ``-m cuda`` on a GPU machine). The header says how many."""
+    if torch.cuda.is_available():
+        return
+    cuda = [item for item in items if item.get_closest_marker("cuda")]
+    if cuda:
+        config.hook.pytest_deselected(items=cuda)
+        items[:] = [item for item in items if not item.get_closest_marker("cuda")]
+        config._pixelpush_cuda_deselected = len(cuda)
+
+
+def pytest_report_collectionfinish(config, start_path, items):
+    count = getattr(config, "_pixelpush_cuda_deselected", 0)
+    return [f"no CUDA GPU: {count} cuda-marked tests deselected (scripts/gpu_check.sh runs them)"] if count else []
+
+
 @pytest.fixture(scope="module")
 def pixel_env():
     from pixelpush_lib.env.wrappers import make_env

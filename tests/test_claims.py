@@ -95,10 +95,13 @@ EDITS: dict[str, tuple[Callable[[Path], None], str]] = {
     "memory_fits_now": (lambda d: _edit_csv(d / "measured" / "memory" / "memory_gb.csv",
                                             lambda t: t.assign(**{"1M": t["1M"].where(t["buffer"] != "FrameHerReplayBuffer",
                                                                                     70.0)})), "ours 70 GB"),
-    "quoted_stops_in_phase1": (lambda d: _edit_csv(d / "measured" / "memory" / "stop_rules.csv",
-                                                   lambda t: t.assign(**{"phase there": t["phase there"].where(
-                                                       t["rule"] != "planned 2M budget", "Phase 2 (critic spike)")})),
-                               "planned 2M budget decides STOP at 2M in Phase 2"),
+    "stop_rules": (lambda d: _edit_csv(d / "measured" / "memory" / "stop_rules.csv",
+                                       lambda t: t.assign(**{"phase there": t["phase there"].where(
+                                           t["rule"] != "planned 2M budget", "Phase 2 (critic spike)")})),
+                   "planned 2M budget decides STOP at 2M in Phase 2"),
+    "step4_critic_declines": (lambda d: _edit_points(
+        d, lambda r: r["config"] == "step4" and r["metric"] == "critic_loss" and r["step"] == "1540000", value="0.5"),
+        "rose to"),
     "only_first_seed_reported": (lambda d: _edit_points(
         d, lambda r: r["config"] == "step1" and r["metric"] == "success_rate" and r["kind"] == "point", seed="1"),
         "is seed 1"),
@@ -112,6 +115,7 @@ EDITS: dict[str, tuple[Callable[[Path], None], str]] = {
     "drq_log_range_is_the_tail": (lambda d: _edit_drq(d, "nsr_puck_estimate", lambda v: 3 * v), "median noise"),
     "drq_large_noise_not_reproduced": (lambda d: _edit_drq(d, "puck_estimate", lambda v: v.where(v.index != 0, 0.5)),
                                        "state 0 moved the puck estimate by 0.5"),
+    "drq_swamps_close_states": (lambda d: _edit_drq(d, "signal", lambda v: v * 0 + 0.5), "median signal 0.50"),
     "gradient_routing": (lambda d: _edit_csv(d / "measured" / "gradflow" / "table.csv",
                                              lambda t: t.assign(**{"critic loss": 0.0003})), "SB3 shared extractor"),
     "footprint_dilution": (lambda d: _edit_csv(d / "measured" / "footprint" / "per_state.csv",

@@ -1,5 +1,5 @@
 """On a CUDA GPU: the policy, DrQ and the frame ring on the device, a short `pixelpush train --device cuda`, and a
-checkpoint trained on CUDA that loads and resumes on CPU. Marked ``cuda``: skipped where there is no GPU (CI never
+checkpoint trained on CUDA that loads and resumes on CPU. Marked ``cuda``: deselected where there is no GPU (CI never
 needs one); ``scripts/gpu_check.sh`` runs them."""
 
 from __future__ import annotations

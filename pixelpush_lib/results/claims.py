@@ -25,6 +25,7 @@ CONVERGED = 0.90  # Step 2 "converges above 90%"
 FAR_BELOW = 0.5  # "far below the mean predictor": at most half its error
 PROPRIO_ONLY_RUN = "proprio_only_nopix_run1_seed0"  # the "What is not in the chapter" page's run without pixels
 PIXEL_STEPS = ("step0", "step1", "step2", "step4")
+HAIR = 0.05  # "a hair above zero": a success trend below this (fraction per 1M steps)
 
 
 @dataclass(frozen=True)
@@ -204,16 +205,38 @@ def _memory_fits_now(data: Evidence) -> list[str]:
     return []
 
 
-def _quoted_stops_in_phase1(data: Evidence) -> list[str]:
+def _stop_rules(data: Evidence) -> list[str]:
+    """Step 3's replay of stop rules (data/measured/memory/stop_rules.csv): every quoted rule that stops does so in
+    Phase 1, before the onset; the state-calibrated rule stops before it; the regime-aware rule continues only on a
+    trend a hair above zero."""
     rules = pd.read_csv(data.data_dir / "measured" / "memory" / "stop_rules.csv")
     onset = data.numbers["step2_onset_step"]
+    where = f"(onset {onset.prose()}; data/measured/memory/stop_rules.csv)"
     out = []
-    for _, rule in rules[rules["kind"] == "quoted"].iterrows():
-        step = _steps(rule["decision step"])
-        if rule["decision"] != "STOP" or not rule["phase there"].startswith("Phase 1") or step >= onset.value:
-            out.append(f"CLAIM BROKEN 'every stop rule quoted from the author's files ends Step 2's run in Phase 1, "
-                       f"before its hockey stick': {rule['rule']} decides {rule['decision']} at {rule['decision step']} "
-                       f"in {rule['phase there']} (onset {onset.prose()}; data/measured/memory/stop_rules.csv)")
+    for _, rule in rules.iterrows():
+        step, trend = _steps(rule["decision step"]), float(rule["success trend so far (per 1M)"])
+        stops_early = rule["decision"] == "STOP" and rule["phase there"].startswith("Phase 1") and step < onset.value
+        if rule["kind"] == "quoted" and rule["decision"] == "STOP" and not stops_early:
+            out.append(f"CLAIM BROKEN 'quoted stop rules end Step 2's run in Phase 1, before its hockey stick': "
+                       f"{rule['rule']} decides STOP at {rule['decision step']} in {rule['phase there']} {where}")
+        if rule["rule"].startswith("state-calibrated") and not stops_early:
+            out.append(f"CLAIM BROKEN 'a rule calibrated on state runs stops the pixel run before it works': "
+                       f"{rule['rule']} decides {rule['decision']} at {rule['decision step']} {where}")
+        if rule["rule"].startswith("regime-aware") and not (rule["decision"] == "continue" and 0 < trend < HAIR):
+            out.append(f"CLAIM BROKEN 'the regime-aware rule continues only on a trend a hair above zero': "
+                       f"{rule['rule']} decides {rule['decision']} on a trend of {trend:g} per 1M {where}")
+    return out
+
+
+def _step4_critic_declines(data: Evidence) -> list[str]:
+    rows = data.points[(data.points["config"] == "step4") & (data.points["metric"] == "critic_loss")
+                       & (data.points["kind"] == "point")]
+    out = []
+    for run_id, run in rows.groupby("run_id"):
+        run = run.sort_values("step")
+        if run["step"].nunique() >= 2 and run["value"].iloc[-1] >= run["value"].iloc[0]:
+            out.append(f"CLAIM BROKEN 'the failed DrQ run's critic loss declined': {_describe(run.iloc[0])} "
+                       f"rose to {_describe(run.iloc[-1])}")
     return out
 
 
@@ -263,6 +286,22 @@ def _drq_log_range_is_the_tail(data: Evidence) -> list[str]:
     if not (ratio >= log_low).any():
         out.append(f"CLAIM BROKEN 'the log's range describes the tail of the measured distribution': no sample "
                    f"reaches {log_low:.0%} ({source})")
+    return out
+
+
+def _drq_swamps_close_states(data: Evidence) -> list[str]:
+    samples, source = _drq_samples(data), "data/measured/drq_noise/samples_trained.csv"
+    log_low = data.numbers["drq_noise_to_signal"].low
+    overall = float(samples["signal"].median())
+    above = samples[samples["nsr_puck_estimate"] > log_low]
+    swamped = samples[(samples["nsr_puck_estimate"] >= 1) & (samples["signal"] < overall)]
+    out = []
+    if len(above) and float(above["signal"].median()) >= overall:
+        out.append(f"CLAIM BROKEN 'the noisiest samples are the states where gripper and puck are close': their "
+                   f"median signal {above['signal'].median():.2f} is not below the overall {overall:.2f} ({source})")
+    if swamped.empty:
+        out.append(f"CLAIM BROKEN 'next to the puck the noise can swamp the signal': no sample with the gripper "
+                   f"closer than the median ({overall:.2f} units) has noise >= signal ({source})")
     return out
 
 
@@ -329,6 +368,8 @@ CLAIMS = [
           _footprint_dilution),
     Claim("drq_large_noise_not_reproduced", "the log's larger noise figure is not reproduced",
           _drq_large_noise_not_reproduced),
+    Claim("drq_swamps_close_states", "DrQ's noise is largest relative to the signal, and can swamp it, where gripper "
+          "and puck are close", _drq_swamps_close_states),
     Claim("proprio_only_never_learns", "the proprio-only run never learned: in the failure band, ending at zero",
           _proprio_only_never_learns),
     Claim("step2_above_phase1_at_2m", "at 2M Step 2's run is already above the Phase 1 range",
@@ -340,8 +381,9 @@ CLAIMS = [
     Claim("pixels_only_untrained", "no *_pixels_only config has been trained at scale yet", _pixels_only_untrained),
     Claim("memory_fits_now", "a 1M buffer could not fit with SB3's buffer and fits with the frame-once one",
           _memory_fits_now),
-    Claim("quoted_stops_in_phase1", "every stop rule quoted from the author's files ends Step 2's run in Phase 1",
-          _quoted_stops_in_phase1),
+    Claim("stop_rules", "quoted and state-calibrated stop rules end Step 2 in Phase 1; the regime-aware one barely "
+          "continues", _stop_rules),
+    Claim("step4_critic_declines", "the failed DrQ run also had a declining critic loss", _step4_critic_declines),
 ]
 
 
