@@ -112,7 +112,7 @@ def test_the_committed_control_shows_the_default_budget_teaches_no_policy_to_pus
     budgets. It stays in the failure band, so at these budgets a pixel student's failure would say nothing about its
     eyes; the pixel experiment waits for a budget at which the control pushes."""
     from pixelpush_lib.experiments.distill import CONTROL_CONFIGS
-    from pixelpush_lib.results.claims import LOW_BAND
+    from pixelpush_lib.results.evidence import LOW_BAND
     from pixelpush_lib.results.measured import load_manifest
 
     manifest = load_manifest("distill_control")

@@ -10,63 +10,28 @@ of ``data/`` with the smallest edit that contradicts it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from pixelpush_lib.core.paths import DATA_DIR
-from pixelpush_lib.results.loaders import first_reading_at, load_facts, load_points, reading_at
-from pixelpush_lib.results.quoted_numbers import Number, chapter_numbers
-
-LOW_BAND = 0.15  # "flat", "stays low" where the prose states no band: the chapter's failure band
-SOLVED = 0.80  # "solves": what the state agent reaches by 2M (the author reported 89%)
-CONVERGED = 0.90  # Step 2 "converges above 90%"
-FAR_BELOW = 0.5  # "far below the mean predictor": at most half its error
-PROPRIO_ONLY_RUN = "proprio_only_nopix_run1_seed0"  # the "What is not in the chapter" page's run without pixels
-PIXEL_STEPS = ("step0", "step1", "step2", "step4")
-HAIR = 0.05  # "a hair above zero": a success trend below this (fraction per 1M steps)
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """What the claims are checked against, loaded once: every row of ``data_dir`` and the chapter numbers."""
-
-    data_dir: Path
-    points: pd.DataFrame
-    numbers: dict[str, Number]
-
-    @classmethod
-    def load(cls, data_dir: Path) -> Evidence:
-        return cls(Path(data_dir), load_points(data_dir), chapter_numbers(data_dir))
-
-
-@dataclass(frozen=True)
-class Claim:
-    """``sentence``: what the chapter says; ``check(evidence)``: the violations (empty when the data agree)."""
-
-    name: str
-    sentence: str
-    check: Callable[[Evidence], list[str]]
-
-
-def _success(data: Evidence, config: str) -> pd.DataFrame:
-    points = data.points
-    return points[(points["config"] == config) & (points["metric"] == "success_rate")]
-
-
-def _top(rows: pd.DataFrame) -> pd.Series:
-    """The highest value each row states (a range's or band's upper end)."""
-    return rows["value_high"].fillna(rows["value"])
-
-
-def _describe(row: pd.Series) -> str:
-    if row["provenance"] == "reported":
-        source = f"{row['source_file']}:{row['source_line']}@{str(row['commit'])[:7]}"
-    else:
-        source = f"data/runs/{row['run_id']}"
-    value = row["value"] if pd.notna(row["value"]) else row["value_high"]
-    return f"{row['provenance']} {row['run_id']} at step {int(row['step']):,}: {value:.3g} ({source})"
+from pixelpush_lib.results import measurement_claims as measured
+from pixelpush_lib.results.evidence import (
+    CONVERGED,
+    EARLIER_TUTORIAL,
+    EARLIER_TUTORIAL_LINES,
+    LOW_BAND,
+    PIXEL_STEPS,
+    PROPRIO_ONLY_RUN,
+    SOLVED,
+    Claim,
+    Evidence,
+    _describe,
+    _success,
+    _top,
+)
+from pixelpush_lib.results.loaders import first_reading_at, reading_at
+from pixelpush_lib.results.quoted_numbers import Number
 
 
 def _above(rows: pd.DataFrame, bound: float, claim: str) -> list[str]:
@@ -194,40 +159,6 @@ def _pixels_only_untrained(data: Evidence) -> list[str]:
             for _, row in rows.drop_duplicates("run_id").iterrows()]
 
 
-def _memory_fits_now(data: Evidence) -> list[str]:
-    table = pd.read_csv(data.data_dir / "measured" / "memory" / "memory_gb.csv").set_index("buffer")["1M"]
-    ours, sb3 = table["FrameHerReplayBuffer"], table["SB3 HerReplayBuffer"]
-    available = data.numbers["sb3_memory_available_gb"]
-    if not ours < available.value < sb3:
-        return [f"CLAIM BROKEN 'a 1M-transition buffer could not fit with SB3's buffer and fits with ours': "
-                f"ours {ours:g} GB, SB3's {sb3:g} GB, available {available.prose()} ({available.source}; "
-                "data/measured/memory/memory_gb.csv)"]
-    return []
-
-
-def _stop_rules(data: Evidence) -> list[str]:
-    """Step 3's replay of stop rules (data/measured/memory/stop_rules.csv): every quoted rule that stops does so in
-    Phase 1, before the onset; the state-calibrated rule stops before it; the regime-aware rule continues only on a
-    trend a hair above zero."""
-    rules = pd.read_csv(data.data_dir / "measured" / "memory" / "stop_rules.csv")
-    onset = data.numbers["step2_onset_step"]
-    where = f"(onset {onset.prose()}; data/measured/memory/stop_rules.csv)"
-    out = []
-    for _, rule in rules.iterrows():
-        step, trend = _steps(rule["decision step"]), float(rule["success trend so far (per 1M)"])
-        stops_early = rule["decision"] == "STOP" and rule["phase there"].startswith("Phase 1") and step < onset.value
-        if rule["kind"] == "quoted" and rule["decision"] == "STOP" and not stops_early:
-            out.append(f"CLAIM BROKEN 'quoted stop rules end Step 2's run in Phase 1, before its hockey stick': "
-                       f"{rule['rule']} decides STOP at {rule['decision step']} in {rule['phase there']} {where}")
-        if rule["rule"].startswith("state-calibrated") and not stops_early:
-            out.append(f"CLAIM BROKEN 'a rule calibrated on state runs stops the pixel run before it works': "
-                       f"{rule['rule']} decides {rule['decision']} at {rule['decision step']} {where}")
-        if rule["rule"].startswith("regime-aware") and not (rule["decision"] == "continue" and 0 < trend < HAIR):
-            out.append(f"CLAIM BROKEN 'the regime-aware rule continues only on a trend a hair above zero': "
-                       f"{rule['rule']} decides {rule['decision']} on a trend of {trend:g} per 1M {where}")
-    return out
-
-
 def _step4_critic_declines(data: Evidence) -> list[str]:
     rows = data.points[(data.points["config"] == "step4") & (data.points["metric"] == "critic_loss")
                        & (data.points["kind"] == "point")]
@@ -240,10 +171,14 @@ def _step4_critic_declines(data: Evidence) -> list[str]:
     return out
 
 
-def _steps(text: str) -> float:
-    """'1.54M' or '500K' as a number of steps."""
-    scale = {"M": 1e6, "K": 1e3}.get(text[-1], 1.0)
-    return float(text.rstrip("MK")) * scale
+def _earlier_tutorial_higher(data: Evidence) -> list[str]:
+    """Data notes: the earlier chapter's tutorial reports a higher state success, over several seeds, than the
+    single run the chapter quotes."""
+    quoted = data.numbers["state_success_2m"].reported or data.numbers["state_success_2m"]
+    rows = _success(data, "state")
+    rows = rows[(rows["source_file"] == EARLIER_TUTORIAL) & rows["source_line"].isin(EARLIER_TUTORIAL_LINES)]
+    return [f"CLAIM BROKEN 'the earlier tutorial reports a higher success than the quoted {quoted.prose()}': "
+            f"{_describe(row)}" for _, row in rows.iterrows() if row["value"] <= quoted.value]
 
 
 def _three_phases(data: Evidence) -> list[str]:
@@ -262,88 +197,6 @@ def _three_phases(data: Evidence) -> list[str]:
             for holds, claim, keys in checks if not holds]
 
 
-def _probe_finds_the_puck(data: Evidence) -> list[str]:
-    errors = pd.read_csv(data.data_dir / "measured" / "probe" / "errors.csv")
-    baseline = float(errors.loc[errors["encoder"] == "mean predictor", "median_px"].iloc[0])
-    bad = errors[(errors["encoder"] != "mean predictor") & (errors["median_px"] > FAR_BELOW * baseline)]
-    return [f"CLAIM BROKEN 'both encoders find the puck, far below the mean predictor's {baseline:.2g} px': "
-            f"{r['encoder']} seed {r['seed']} median {r['median_px']:.2g} px (data/measured/probe/errors.csv)"
-            for _, r in bad.iterrows()]
-
-
-def _drq_samples(data: Evidence) -> pd.DataFrame:
-    return pd.read_csv(data.data_dir / "measured" / "drq_noise" / "samples_trained.csv")
-
-
-def _drq_log_range_is_the_tail(data: Evidence) -> list[str]:
-    ratio = _drq_samples(data)["nsr_puck_estimate"]
-    log_low = data.numbers["drq_noise_to_signal"].low
-    median, source = float(ratio.median()), "data/measured/drq_noise/samples_trained.csv"
-    out = []
-    if not 0.1 <= median < log_low:
-        out.append(f"CLAIM BROKEN 'DrQ's noise is of the signal's order, typically below the log's {log_low:.0%}': "
-                   f"median noise-to-signal {median:.0%} ({source})")
-    if not (ratio >= log_low).any():
-        out.append(f"CLAIM BROKEN 'the log's range describes the tail of the measured distribution': no sample "
-                   f"reaches {log_low:.0%} ({source})")
-    return out
-
-
-def _drq_swamps_close_states(data: Evidence) -> list[str]:
-    samples, source = _drq_samples(data), "data/measured/drq_noise/samples_trained.csv"
-    log_low = data.numbers["drq_noise_to_signal"].low
-    overall = float(samples["signal"].median())
-    above = samples[samples["nsr_puck_estimate"] > log_low]
-    swamped = samples[(samples["nsr_puck_estimate"] >= 1) & (samples["signal"] < overall)]
-    out = []
-    if len(above) and float(above["signal"].median()) >= overall:
-        out.append(f"CLAIM BROKEN 'the noisiest samples are the states where gripper and puck are close': their "
-                   f"median signal {above['signal'].median():.2f} is not below the overall {overall:.2f} ({source})")
-    if swamped.empty:
-        out.append(f"CLAIM BROKEN 'next to the puck the noise can swamp the signal': no sample with the gripper "
-                   f"closer than the median ({overall:.2f} units) has noise >= signal ({source})")
-    return out
-
-
-def _drq_large_noise_not_reproduced(data: Evidence) -> list[str]:
-    facts = load_facts(data.data_dir)
-    log_large = float(facts.loc[facts["fact"] == "drq_noise_coord", "value"].astype(float).max())
-    samples = _drq_samples(data)
-    bad = samples[samples["puck_estimate"] >= log_large]
-    return [f"CLAIM BROKEN 'the log's noise of {log_large:g} units is not reproduced': state {int(r['state'])} moved "
-            f"the puck estimate by {r['puck_estimate']:.3g} units (data/measured/drq_noise/samples_trained.csv)"
-            for _, r in bad.iterrows()]
-
-
-def _gradient_routing(data: Evidence) -> list[str]:
-    table = pd.read_csv(data.data_dir / "measured" / "gradflow" / "table.csv").set_index(["routing", "encoder"])
-    expected = {("SB3 shared extractor", "shared encoder"): ("actor loss", "critic loss"),
-                ("CriticEncoderPolicy (DrQ-v2)", "shared encoder"): ("critic loss", "actor loss")}
-    out = []
-    for row, (teacher, silent) in expected.items():
-        if not (table.loc[row, teacher] > 0 and table.loc[row, silent] == 0):
-            out.append(f"CLAIM BROKEN '{row[0]} learns from the {teacher} alone': gradient norms {teacher} "
-                       f"{table.loc[row, teacher]:.3g}, {silent} {table.loc[row, silent]:.3g} "
-                       "(data/measured/gradflow/table.csv)")
-    return out
-
-
-def _footprint_dilution(data: Evidence) -> list[str]:
-    per_state = pd.read_csv(data.data_dir / "measured" / "footprint" / "per_state.csv")
-    share = per_state.groupby(["encoder", "layer"])["max_puck_share"].median()
-    owned = per_state.groupby(["encoder", "layer"])["cells_owned"].median()
-    nature_last, manip_last = share["NatureCNN"].iloc[-1], share["ManipulationCNN"].iloc[-1]
-    source = "data/measured/footprint/per_state.csv"
-    out = []
-    if not nature_last < manip_last:
-        out.append(f"CLAIM BROKEN 'NatureCNN's third layer dilutes the puck more than ManipulationCNN's last': "
-                   f"median best-cell share {nature_last:.0%} vs {manip_last:.0%} ({source})")
-    if not owned["NatureCNN"].iloc[0] > 1:
-        out.append(f"CLAIM BROKEN 'NatureCNN's first layer does not shrink the puck to one cell': median "
-                   f"{owned['NatureCNN'].iloc[0]:g} cells owned ({source})")
-    return out
-
-
 CLAIMS = [
     Claim("step0_flat", "Step 0 (NatureCNN) stays in its reported band", _stays_within_band(
         "step0", "step0_band", "Step 0 stays in its band")),
@@ -359,17 +212,17 @@ CLAIMS = [
     Claim("state_flat_at_1m", "every state run still reads at most 15% at 1M steps", _state_flat_at_1m),
     Claim("state_climbs_before_2m", "the state agent's climb comes before 2M steps", _state_climbs_before_2m),
     Claim("three_phases", "Step 2's three phases: success, critic loss and actor loss", _three_phases),
-    Claim("probe_finds_the_puck", "both encoders find the puck", _probe_finds_the_puck),
+    Claim("probe_finds_the_puck", "both encoders find the puck", measured.probe_finds_the_puck),
     Claim("drq_log_range_is_the_tail", "DrQ's noise is of the signal's order; the log's range is its tail",
-          _drq_log_range_is_the_tail),
+          measured.drq_log_range_is_the_tail),
     Claim("gradient_routing", "who trains the shared encoder: the actor loss in SB3, the critic's in DrQ-v2's routing",
-          _gradient_routing),
+          measured.gradient_routing),
     Claim("footprint_dilution", "NatureCNN dilutes the puck by its third layer; ManipulationCNN keeps it",
-          _footprint_dilution),
+          measured.footprint_dilution),
     Claim("drq_large_noise_not_reproduced", "the log's larger noise figure is not reproduced",
-          _drq_large_noise_not_reproduced),
+          measured.drq_large_noise_not_reproduced),
     Claim("drq_swamps_close_states", "DrQ's noise is largest relative to the signal, and can swamp it, where gripper "
-          "and puck are close", _drq_swamps_close_states),
+          "and puck are close", measured.drq_swamps_close_states),
     Claim("proprio_only_never_learns", "the proprio-only run never learned: in the failure band, ending at zero",
           _proprio_only_never_learns),
     Claim("step2_above_phase1_at_2m", "at 2M Step 2's run is already above the Phase 1 range",
@@ -380,9 +233,11 @@ CLAIMS = [
           _only_first_seed_reported),
     Claim("pixels_only_untrained", "no *_pixels_only config has been trained at scale yet", _pixels_only_untrained),
     Claim("memory_fits_now", "a 1M buffer could not fit with SB3's buffer and fits with the frame-once one",
-          _memory_fits_now),
+          measured.memory_fits_now),
     Claim("stop_rules", "quoted and state-calibrated stop rules end Step 2 in Phase 1; the regime-aware one barely "
-          "continues", _stop_rules),
+          "continues", measured.stop_rules),
+    Claim("earlier_tutorial_higher", "the earlier tutorial's multi-seed state success is higher than the quoted run",
+          _earlier_tutorial_higher),
     Claim("step4_critic_declines", "the failed DrQ run also had a declining critic loss", _step4_critic_declines),
 ]
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from pixelpush_lib.core.paths import DATA_DIR
-from pixelpush_lib.results.claims import LOW_BAND
+from pixelpush_lib.results.evidence import LOW_BAND
 from pixelpush_lib.results.loaders import first_reading_at, project_curve, reading_at
 from pixelpush_lib.results.registry import REGISTRY, registered_checkpoints
 from pixelpush_lib.results.quoted_numbers import ONSET_LEVEL, Number, chapter_numbers, format_value

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from pixelpush_lib.core.paths import MEASURED_DIR
-from pixelpush_lib.results.claims import LOW_BAND
+from pixelpush_lib.results.evidence import LOW_BAND
 from pixelpush_lib.results.measured import load_manifest
 from pixelpush_lib.results.own_runs import seed_spread
 from pixelpush_lib.results.quoted_numbers import format_value
