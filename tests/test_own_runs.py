@@ -85,3 +85,21 @@ def test_the_peak_before_1m_names_the_highest_measured_reading():
     peak = curve.loc[curve["value"].idxmax()]
     assert facts["own_state_peak_before_1m"].startswith(f"{100 * peak['value']:.0f}%")
     assert f"data/runs/{peak['run_id']} at step {int(peak['step']):,}" in facts["own_state_peak_before_1m"]
+
+
+def test_step0_sentences_on_where_the_runs_come_from():
+    """Step 0: "The author's state figure comes from a single run" and ours trained "on two CPU cores"."""
+    import json
+
+    from pixelpush_lib.core.paths import DATA_DIR
+    from pixelpush_lib.results.loaders import load_points
+
+    reported = chapter_numbers()["state_success_2m"].reported
+    source_file, line = reported.source.split("@")[0].rsplit(":", 1)
+    points = load_points()
+    rows = points[(points["source_file"] == source_file) & (points["source_line"] == int(line))
+                  & (points["metric"] == "success_rate")]
+    assert len(rows) and rows["run_id"].nunique() == 1 and rows["seed"].notna().all(), rows
+    for run_id in measured_runs("state")["run_id"]:
+        manifest = json.loads((DATA_DIR / "runs" / run_id / "manifest.json").read_text())
+        assert manifest["provenance"]["machine"]["cpus"] == 2
