@@ -26,17 +26,17 @@ from pixelpush_lib.results.evidence import (
     SOLVED,
     Claim,
     Evidence,
-    _describe,
-    _success,
-    _top,
+    describe_row,
+    success_rows,
+    top_values,
 )
 from pixelpush_lib.results.loaders import first_reading_at, reading_at
 from pixelpush_lib.results.quoted_numbers import Number
 
 
 def _above(rows: pd.DataFrame, bound: float, claim: str) -> list[str]:
-    bad = rows[_top(rows) > bound]
-    return [f"CLAIM BROKEN {claim!r} (bound {bound:.0%}): {_describe(r)}" for _, r in bad.iterrows()]
+    bad = rows[top_values(rows) > bound]
+    return [f"CLAIM BROKEN {claim!r} (bound {bound:.0%}): {describe_row(r)}" for _, r in bad.iterrows()]
 
 
 def _stays_within_band(config: str, band: str, claim: str) -> Callable[[Evidence], list[str]]:
@@ -44,22 +44,22 @@ def _stays_within_band(config: str, band: str, claim: str) -> Callable[[Evidence
     that band beside the canonical one, and a measured or imported run that rises above it contradicts them."""
     def check(data: Evidence) -> list[str]:
         limit = data.numbers[f"{band}_widest"]
-        rows = _success(data, config)
+        rows = success_rows(data, config)
         return _above(rows[rows["kind"] != "milestone_guidance"], limit.high, claim)
     return check
 
 
 def _step2_flat_until_2m(data: Evidence) -> list[str]:
-    rows = _success(data, "step2")
+    rows = success_rows(data, "step2")
     rows = rows[(rows["step"] < 2_000_000) & rows["kind"].isin(["point", "range", "rolling_mean"])]
     return _above(rows, LOW_BAND, "Step 2 is flat for its first 2M steps")
 
 
 def _step2_converges(data: Evidence) -> list[str]:
-    rows = _success(data, "step2")
+    rows = success_rows(data, "step2")
     rows = rows[(rows["step"] >= 4_000_000) & (rows["kind"] == "point")]
     bad = rows[rows["value"] < CONVERGED]
-    return [f"CLAIM BROKEN 'Step 2 converges above 90% from 4M on': {_describe(r)}" for _, r in bad.iterrows()]
+    return [f"CLAIM BROKEN 'Step 2 converges above 90% from 4M on': {describe_row(r)}" for _, r in bad.iterrows()]
 
 
 def _latest(number: Number) -> float:
@@ -79,7 +79,7 @@ def _pixel_onset_after_state(data: Evidence) -> list[str]:
 
 def _state_runs(data: Evidence) -> list[tuple[str, pd.DataFrame]]:
     """Each state run that logged a curve, reported or measured: (label, readings in step order)."""
-    rows = _success(data, "state")
+    rows = success_rows(data, "state")
     rows = rows[rows["kind"] == "point"]
     out = []
     for (run_id, provenance), group in rows.groupby(["run_id", "provenance"]):
@@ -123,10 +123,10 @@ def _state_climbs_before_2m(data: Evidence) -> list[str]:
 def _proprio_only_never_learns(data: Evidence) -> list[str]:
     rows = data.points[(data.points["run_id"] == PROPRIO_ONLY_RUN) & (data.points["metric"] == "success_rate")
                        & (data.points["kind"] == "point")].sort_values("step")
-    out = [f"CLAIM BROKEN 'the proprio-only run never learned': {_describe(row)} is above {LOW_BAND:.0%}"
+    out = [f"CLAIM BROKEN 'the proprio-only run never learned': {describe_row(row)} is above {LOW_BAND:.0%}"
            for _, row in rows[rows["value"] > LOW_BAND].iterrows()]
     if len(rows) and rows["value"].iloc[-1] != 0:
-        out.append(f"CLAIM BROKEN 'the proprio-only run never learned': it ends at {_describe(rows.iloc[-1])}, not zero")
+        out.append(f"CLAIM BROKEN 'the proprio-only run never learned': it ends at {describe_row(rows.iloc[-1])}, not zero")
     return out
 
 
@@ -149,13 +149,13 @@ def _step4_stopped_before_step2_onset(data: Evidence) -> list[str]:
 def _only_first_seed_reported(data: Evidence) -> list[str]:
     rows = data.points[(data.points["provenance"] == "reported") & data.points["config"].isin(PIXEL_STEPS)]
     other = rows[rows["seed"].notna() & (rows["seed"] != 0)]
-    return [f"CLAIM BROKEN 'only the first seed of each pixel step was ever reported': {_describe(row)} is seed "
+    return [f"CLAIM BROKEN 'only the first seed of each pixel step was ever reported': {describe_row(row)} is seed "
             f"{row['seed']:g}" for _, row in other.iterrows()]
 
 
 def _pixels_only_untrained(data: Evidence) -> list[str]:
     rows = data.points[data.points["config"].str.endswith("_pixels_only", na=False)]
-    return [f"CLAIM BROKEN 'no *_pixels_only config has been trained at scale': {_describe(row)}"
+    return [f"CLAIM BROKEN 'no *_pixels_only config has been trained at scale': {describe_row(row)}"
             for _, row in rows.drop_duplicates("run_id").iterrows()]
 
 
@@ -166,8 +166,8 @@ def _step4_critic_declines(data: Evidence) -> list[str]:
     for run_id, run in rows.groupby("run_id"):
         run = run.sort_values("step")
         if run["step"].nunique() >= 2 and run["value"].iloc[-1] >= run["value"].iloc[0]:
-            out.append(f"CLAIM BROKEN 'the failed DrQ run's critic loss declined': {_describe(run.iloc[0])} "
-                       f"rose to {_describe(run.iloc[-1])}")
+            out.append(f"CLAIM BROKEN 'the failed DrQ run's critic loss declined': {describe_row(run.iloc[0])} "
+                       f"rose to {describe_row(run.iloc[-1])}")
     return out
 
 
@@ -175,10 +175,10 @@ def _earlier_tutorial_higher(data: Evidence) -> list[str]:
     """Data notes: the earlier chapter's tutorial reports a higher state success, over several seeds, than the
     single run the chapter quotes."""
     quoted = data.numbers["state_success_2m"].reported or data.numbers["state_success_2m"]
-    rows = _success(data, "state")
+    rows = success_rows(data, "state")
     rows = rows[(rows["source_file"] == EARLIER_TUTORIAL) & rows["source_line"].isin(EARLIER_TUTORIAL_LINES)]
     return [f"CLAIM BROKEN 'the earlier tutorial reports a higher success than the quoted {quoted.prose()}': "
-            f"{_describe(row)}" for _, row in rows.iterrows() if row["value"] <= quoted.value]
+            f"{describe_row(row)}" for _, row in rows.iterrows() if row["value"] <= quoted.value]
 
 
 def _three_phases(data: Evidence) -> list[str]:

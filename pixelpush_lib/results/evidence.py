@@ -44,20 +44,26 @@ class Claim:
     check: Callable[[Evidence], list[str]]
 
 
-def _success(data: Evidence, config: str) -> pd.DataFrame:
+def success_rows(data: Evidence, config: str) -> pd.DataFrame:
+    """Every success-rate row of ``config``, any provenance and kind."""
     points = data.points
     return points[(points["config"] == config) & (points["metric"] == "success_rate")]
 
 
-def _top(rows: pd.DataFrame) -> pd.Series:
+def top_values(rows: pd.DataFrame) -> pd.Series:
     """The highest value each row states (a range's or band's upper end)."""
     return rows["value_high"].fillna(rows["value"])
 
 
-def _describe(row: pd.Series) -> str:
+def describe_row(row: pd.Series) -> str:
+    """One row as a violation names it: provenance, run, step, value and source."""
     if row["provenance"] == "reported":
         source = f"{row['source_file']}:{row['source_line']}@{str(row['commit'])[:7]}"
     else:
         source = f"data/runs/{row['run_id']}"
     value = row["value"] if pd.notna(row["value"]) else row["value_high"]
     return f"{row['provenance']} {row['run_id']} at step {int(row['step']):,}: {value:.3g} ({source})"
+
+
+__all__ = ["CONVERGED", "Claim", "EARLIER_TUTORIAL", "EARLIER_TUTORIAL_LINES", "Evidence", "FAR_BELOW", "HAIR",
+           "LOW_BAND", "PIXEL_STEPS", "PROPRIO_ONLY_RUN", "SOLVED", "describe_row", "success_rows", "top_values"]
