@@ -24,9 +24,9 @@ from pixelpush_lib.experiments.distill import (
     build_student,
     load_student,
     precompute,
-    run_episodes,
     train_student,
 )
+from pixelpush_lib.experiments.expert import run_episodes
 
 
 @pytest.fixture(scope="module")

@@ -36,6 +36,7 @@ from pixelpush_lib.core.configs import RunConfig, get_config
 from pixelpush_lib.core.paths import MEASURED_DIR
 from pixelpush_lib.env.expert import PushExpert
 from pixelpush_lib.env.wrappers import make_env
+from pixelpush_lib.experiments.expert import run_episodes
 from pixelpush_lib.experiments.store import write_measured
 from pixelpush_lib.replay.labelled import LabelStore, VectorStore
 from pixelpush_lib.training.build import EPISODE_STEPS, policy_and_kwargs
@@ -103,28 +104,6 @@ QUICK = DistillSettings(seeds=(0,), demo_episodes=2, dagger_rounds=1, episodes_p
                         batch_size=16, validation_episodes=1)
 
 
-def run_episodes(env: Any, n_episodes: int, first_seed: int, expert: PushExpert,
-                 driver: Callable[[dict[str, np.ndarray]], np.ndarray] | None = None,
-                 store: LabelStore | VectorStore | None = None) -> list[bool]:
-    """Drive ``n_episodes`` (seeded ``first_seed + k``) with ``driver`` (default: the expert); when ``store`` is
-    given, every observation is added with the expert's label. Returns each episode's ``is_success`` at its end."""
-    successes = []
-    for episode in range(n_episodes):
-        obs, _ = env.reset(seed=first_seed + episode)
-        if store is not None:
-            store.start_episode()
-        done = False
-        while not done:
-            label = expert(obs)
-            if store is not None:
-                store.add(obs, label)
-            action = label if driver is None else driver(obs)
-            obs, _, terminated, truncated, info = env.step(action)
-            done = terminated or truncated
-        successes.append(bool(info["is_success"]))
-    return successes
-
-
 def build_student(config: RunConfig, env: Any, seed: int) -> SAC:
     """The config's SAC model (its policy network is the student; the critic is left untrained)."""
     policy, kwargs = policy_and_kwargs(config)
@@ -181,7 +160,7 @@ def teach_student(encoder: str, seed: int, settings: DistillSettings, save_to: P
         out = run_episodes(env, n, first_seed, expert, driver, store if labelled else None)
         env_seconds += time.perf_counter() - tic
         frames += n * EPISODE_STEPS
-        return out
+        return [episode["success"] for episode in out]
 
     try:
         expert_success = episodes(settings.demo_episodes, next_seed)
@@ -298,5 +277,5 @@ def _measure(experiment: str, settings: DistillSettings, allowed: dict[str, str]
 
 
 __all__ = ["DistillSettings", "STUDENT_CONFIGS", "best_students", "distill",
-           "load_student", "precompute", "precompute_control", "run_episodes", "teach_student",
+           "load_student", "precompute", "precompute_control", "teach_student",
            "train_student"]

@@ -14,13 +14,13 @@ from matplotlib.figure import Figure
 
 from pixelpush_lib.chapter.style import CONFIG_COLORS, OKABE_ITO, PHASE_COLORS
 from pixelpush_lib.core.paths import DATA_DIR, MEASURED_DIR
-from pixelpush_lib.results.students import PUSHES, DistillResult
 from pixelpush_lib.experiments.drq_noise import DrQNoiseResult
 from pixelpush_lib.experiments.footprint import FootprintResult, layer_geometry, owned_cells, puck_pixels_in_rf
 from pixelpush_lib.experiments.patience import replay_stop_rules, step2_loss_table, step2_success_curve
 from pixelpush_lib.experiments.probe import ENCODER_LABELS, ENCODERS, ProbeResult, PuckProbe
-from pixelpush_lib.results.measured import load_manifest
 from pixelpush_lib.experiments.scenes import FrameSet, keypoint_units_to_pixels
+from pixelpush_lib.results.measured import load_manifest
+from pixelpush_lib.results.students import PUSHES, DistillResult
 
 # --- drq_noise -----------------------------------------------------------------------------------
 
