@@ -40,8 +40,11 @@ def git_commit() -> str:
     """This checkout's commit, with ``+dirty`` when tracked code differs from it; ``unknown`` outside git.
 
     Changes under ``data/`` do not count: regenerating one measured result rewrites tracked data files,
-    and the commit is there to identify the code that produced the next one.
+    and the commit is there to identify the code that produced the next one. A copy of a clean checkout without
+    ``.git`` (a GPU machine's, say) names its commit in ``PIXELPUSH_GIT_COMMIT``.
     """
+    if not (REPO_ROOT / ".git").exists() and os.environ.get("PIXELPUSH_GIT_COMMIT"):
+        return os.environ["PIXELPUSH_GIT_COMMIT"]
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)data"],

@@ -12,6 +12,8 @@ from pathlib import Path
 from pixelpush_lib.core.paths import MEASURED_DIR
 from pixelpush_lib.experiments import EXPERIMENTS, precompute
 
+ON_A_DEVICE = ("distill", "distill_control")  # the experiments whose precompute takes ``device``
+
 
 def _command_line() -> str:
     return shlex.join([Path(sys.executable).name, "-m", "pixelpush_lib.experiments", *sys.argv[1:]])
@@ -24,14 +26,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=MEASURED_DIR, help="folder holding data/measured")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1 by default: on a shared 2-core machine 2 threads ran 4x slower)")
+    parser.add_argument("--device", help=f"torch device, e.g. cuda (only {', '.join(ON_A_DEVICE)}; default cpu)")
     args = parser.parse_args(argv)
     if args.quick and args.out == MEASURED_DIR:
         parser.error("--quick results are not the protocol's: write them elsewhere with --out DIR")
+    if args.device and args.experiment not in ON_A_DEVICE:
+        parser.error(f"--device {args.device}: {args.experiment} runs on the CPU; only {', '.join(ON_A_DEVICE)} "
+                     "take a device")
+    options = {"device": args.device} if args.device else {}
     import torch
 
     torch.set_num_threads(max(1, args.threads))
     start = time.perf_counter()
-    folder = precompute(args.experiment, quick=args.quick, measured_dir=args.out, command=_command_line())
+    folder = precompute(args.experiment, quick=args.quick, measured_dir=args.out, command=_command_line(),
+                        **options)
     print(f"wrote {folder} in {time.perf_counter() - start:.1f} s")
     return 0
 

@@ -72,11 +72,16 @@ class DistillSettings:
     batch_size: int = 64
     """Labelled observations per gradient step."""
     learning_rate: float = 1e-3
-    """Adam's step size for the actor (encoder and head)."""
+    """Adam's step size for the actor (encoder and head) at the start of each round."""
+    anneal: bool = True
+    """Decay the step size linearly to zero within each round, so each round ends on a converged fit of all labels
+    so far rather than on Adam's last noisy step (round-to-round swings in the control were that noise)."""
     validation_episodes: int = 30
     """Episodes that score the student after each round (never labelled)."""
     expert: PushExpert = PushExpert()
     """The teacher (its tolerances in metres)."""
+    device: str = "cpu"
+    """Torch device the students train and act on (``cuda`` on a GPU machine); no budget depends on it."""
 
     def labels_per_student(self) -> int:
         """Expert labels a student has trained on after the last round."""
@@ -93,6 +98,8 @@ class DistillSettings:
                 raise ValueError(f"DistillSettings.{field}={getattr(self, field)} must be at least 1")
         if self.dagger_rounds < 0 or self.episodes_per_round < 1 or not self.seeds:
             raise ValueError("DistillSettings: dagger_rounds must be >= 0, episodes_per_round >= 1, seeds not empty")
+        if th.device(self.device).type == "cuda" and not th.cuda.is_available():
+            raise ValueError(f"DistillSettings.device={self.device!r} but torch sees no CUDA GPU; use device='cpu'")
         if self.demo_episodes * EPISODE_STEPS < self.batch_size:
             need = -(-self.batch_size // EPISODE_STEPS)
             raise ValueError(f"DistillSettings.demo_episodes={self.demo_episodes} gives "
@@ -104,10 +111,10 @@ QUICK = DistillSettings(seeds=(0,), demo_episodes=2, dagger_rounds=1, episodes_p
                         batch_size=16, validation_episodes=1)
 
 
-def build_student(config: RunConfig, env: Any, seed: int) -> SAC:
+def build_student(config: RunConfig, env: Any, seed: int, device: str = "cpu") -> SAC:
     """The config's SAC model (its policy network is the student; the critic is left untrained)."""
     policy, kwargs = policy_and_kwargs(config)
-    return SAC(policy, env, policy_kwargs=kwargs, buffer_size=1, learning_starts=0, seed=seed, device="cpu")
+    return SAC(policy, env, policy_kwargs=kwargs, buffer_size=1, learning_starts=0, seed=seed, device=device)
 
 
 def train_student(model: SAC, store: LabelStore, frame_stack: int, settings: DistillSettings,
@@ -117,10 +124,14 @@ def train_student(model: SAC, store: LabelStore, frame_stack: int, settings: Dis
     actor = model.policy.actor
     actor.set_training_mode(True)
     losses = []
-    for _ in range(settings.train_steps):
+    for step in range(settings.train_steps):
+        if settings.anneal:
+            for group in optimizer.param_groups:
+                group["lr"] = settings.learning_rate * (1 - step / settings.train_steps)
         indices = rng.integers(0, store.size, settings.batch_size)
-        obs = {k: th.as_tensor(v) for k, v in store.observations(indices, frame_stack).items()}
-        loss = th.nn.functional.mse_loss(actor(obs, deterministic=True), th.as_tensor(store.actions[indices]))
+        obs = {k: th.as_tensor(v).to(model.device) for k, v in store.observations(indices, frame_stack).items()}
+        target = th.as_tensor(store.actions[indices]).to(model.device)
+        loss = th.nn.functional.mse_loss(actor(obs, deterministic=True), target)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -139,7 +150,7 @@ def teach_student(encoder: str, seed: int, settings: DistillSettings, save_to: P
     config = get_config({**STUDENT_CONFIGS, **CONTROL_CONFIGS}[encoder], {"n_envs": 1, "vec_env": "dummy"})
     env = make_env(config.obs_mode, frame_stack=config.frame_stack, image_size=config.image_size,
                    camera=config.camera)
-    model = build_student(config, env, seed)
+    model = build_student(config, env, seed, settings.device)
     optimizer = th.optim.Adam(model.policy.actor.parameters(), lr=settings.learning_rate)
     rng = np.random.default_rng(seed)
     store: LabelStore | VectorStore = (
@@ -236,18 +247,21 @@ def best_students(curve: pd.DataFrame) -> dict[str, int]:
 
 def precompute(quick: bool = False, measured_dir: Path = MEASURED_DIR,
                command: str = "python -m pixelpush_lib.experiments distill",
-               settings: DistillSettings | None = None, jobs: int | None = None) -> Path:
+               settings: DistillSettings | None = None, jobs: int | None = None, device: str | None = None) -> Path:
     """Run the experiment (``quick``: a tiny budget for tests) and write ``measured_dir/distill/``, with the best
-    student of each encoder."""
-    return _measure("distill", settings or (QUICK if quick else DistillSettings()), STUDENT_CONFIGS, quick,
-                    measured_dir, command, jobs)
+    student of each encoder. ``device`` overrides ``settings.device``."""
+    settings = settings or (QUICK if quick else DistillSettings())
+    settings = replace(settings, device=device) if device else settings
+    return _measure("distill", settings, STUDENT_CONFIGS, quick, measured_dir, command, jobs)
 
 
 def precompute_control(quick: bool = False, measured_dir: Path = MEASURED_DIR,
                        command: str = "python -m pixelpush_lib.experiments distill_control",
-                       settings: DistillSettings | None = None, jobs: int | None = None) -> Path:
+                       settings: DistillSettings | None = None, jobs: int | None = None,
+                       device: str | None = None) -> Path:
     """The positive control (:data:`CONTROL_CONFIGS`) on the same budgets, into ``measured_dir/distill_control/``."""
     settings = replace(settings or (QUICK if quick else DistillSettings()), encoders=tuple(CONTROL_CONFIGS))
+    settings = replace(settings, device=device) if device else settings
     return _measure("distill_control", settings, CONTROL_CONFIGS, quick, measured_dir, command, jobs)
 
 
