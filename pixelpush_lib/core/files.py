@@ -40,10 +40,10 @@ def git_commit() -> str:
     """This checkout's commit, with ``+dirty`` when tracked code differs from it; ``unknown`` outside git.
 
     Changes under ``data/`` do not count: regenerating one measured result rewrites tracked data files,
-    and the commit is there to identify the code that produced the next one. A copy of a clean checkout without
-    ``.git`` (a GPU machine's, say) names its commit in ``PIXELPUSH_GIT_COMMIT``.
+    and the commit is there to identify the code that produced the next one. ``PIXELPUSH_GIT_COMMIT``, when set,
+    wins: a copy of a clean checkout sent to another machine (a GPU machine's) may carry a stale ``.git`` or none.
     """
-    if not (REPO_ROOT / ".git").exists() and os.environ.get("PIXELPUSH_GIT_COMMIT"):
+    if os.environ.get("PIXELPUSH_GIT_COMMIT"):
         return os.environ["PIXELPUSH_GIT_COMMIT"]
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)

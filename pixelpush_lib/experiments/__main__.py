@@ -27,13 +27,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1 by default: on a shared 2-core machine 2 threads ran 4x slower)")
     parser.add_argument("--device", help=f"torch device, e.g. cuda (only {', '.join(ON_A_DEVICE)}; default cpu)")
+    parser.add_argument("--seeds", type=int, nargs="+", help=f"training seeds (only {', '.join(ON_A_DEVICE)}; "
+                        "default: the experiment's own)")
     args = parser.parse_args(argv)
     if args.quick and args.out == MEASURED_DIR:
         parser.error("--quick results are not the protocol's: write them elsewhere with --out DIR")
     if args.device and args.experiment not in ON_A_DEVICE:
         parser.error(f"--device {args.device}: {args.experiment} runs on the CPU; only {', '.join(ON_A_DEVICE)} "
                      "take a device")
-    options = {"device": args.device} if args.device else {}
+    if args.seeds and args.experiment not in ON_A_DEVICE:
+        parser.error(f"--seeds: only {', '.join(ON_A_DEVICE)} take seeds")
+    options = {key: value for key, value in (("device", args.device), ("seeds", args.seeds)) if value}
     import torch
 
     torch.set_num_threads(max(1, args.threads))

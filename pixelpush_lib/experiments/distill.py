@@ -63,11 +63,11 @@ class DistillSettings:
     """Training seeds (network initialisation, minibatch order and which episodes are collected)."""
     demo_episodes: int = 100
     """Round 0: episodes the expert drives itself (50 labels each)."""
-    dagger_rounds: int = 3
+    dagger_rounds: int = 6
     """Rounds after behaviour cloning in which the student drives and the expert labels."""
     episodes_per_round: int = 40
     """Episodes the student drives in each DAgger round."""
-    train_steps: int = 1000
+    train_steps: int = 5000
     """Gradient steps after each round's labels arrive (all labels so far)."""
     batch_size: int = 64
     """Labelled observations per gradient step."""
@@ -76,7 +76,7 @@ class DistillSettings:
     anneal: bool = True
     """Decay the step size linearly to zero within each round, so each round ends on a converged fit of all labels
     so far rather than on Adam's last noisy step (round-to-round swings in the control were that noise)."""
-    validation_episodes: int = 30
+    validation_episodes: int = 20
     """Episodes that score the student after each round (never labelled)."""
     expert: PushExpert = PushExpert()
     """The teacher (its tolerances in metres)."""
@@ -247,22 +247,27 @@ def best_students(curve: pd.DataFrame) -> dict[str, int]:
 
 def precompute(quick: bool = False, measured_dir: Path = MEASURED_DIR,
                command: str = "python -m pixelpush_lib.experiments distill",
-               settings: DistillSettings | None = None, jobs: int | None = None, device: str | None = None) -> Path:
+               settings: DistillSettings | None = None, jobs: int | None = None, device: str | None = None,
+               seeds: tuple[int, ...] | None = None) -> Path:
     """Run the experiment (``quick``: a tiny budget for tests) and write ``measured_dir/distill/``, with the best
-    student of each encoder. ``device`` overrides ``settings.device``."""
-    settings = settings or (QUICK if quick else DistillSettings())
-    settings = replace(settings, device=device) if device else settings
+    student of each encoder. ``device`` and ``seeds`` override the settings' own."""
+    settings = _override(settings or (QUICK if quick else DistillSettings()), device, seeds)
     return _measure("distill", settings, STUDENT_CONFIGS, quick, measured_dir, command, jobs)
 
 
 def precompute_control(quick: bool = False, measured_dir: Path = MEASURED_DIR,
                        command: str = "python -m pixelpush_lib.experiments distill_control",
                        settings: DistillSettings | None = None, jobs: int | None = None,
-                       device: str | None = None) -> Path:
+                       device: str | None = None, seeds: tuple[int, ...] | None = None) -> Path:
     """The positive control (:data:`CONTROL_CONFIGS`) on the same budgets, into ``measured_dir/distill_control/``."""
     settings = replace(settings or (QUICK if quick else DistillSettings()), encoders=tuple(CONTROL_CONFIGS))
-    settings = replace(settings, device=device) if device else settings
+    settings = _override(settings, device, seeds)
     return _measure("distill_control", settings, CONTROL_CONFIGS, quick, measured_dir, command, jobs)
+
+
+def _override(settings: DistillSettings, device: str | None, seeds: tuple[int, ...] | None) -> DistillSettings:
+    settings = replace(settings, device=device) if device else settings
+    return replace(settings, seeds=tuple(seeds)) if seeds else settings
 
 
 def _measure(experiment: str, settings: DistillSettings, allowed: dict[str, str], quick: bool, measured_dir: Path,
