@@ -13,7 +13,7 @@ source scripts/device_env.sh || exit 2
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
     python3 -c "import torch; assert torch.cuda.is_available(), 'torch sees no GPU'; print('torch', torch.__version__, torch.cuda.get_device_name(0))" || exit 2
     echo "== cuda-marked tests"
-    timeout 240 python3 -m pytest -q -p no:cacheprovider -m cuda tests/test_cuda.py
+    timeout 240 python3 -m pytest -q -p no:cacheprovider -m cuda tests/
     echo "== whole-loop benchmark, step2 on cuda (measured into $OUT/measured/throughput)"
     timeout 300 python3 -m pixelpush_lib.experiments throughput --out "$OUT/measured"
     echo "== done"

@@ -115,6 +115,10 @@ EDITS: dict[str, tuple[Callable[[Path], None], str]] = {
         d, lambda r: r["config"] == "step2" and r["metric"] == "critic_loss" and r["kind"] == "phase_summary"
         and r["step"] == "2200000", value_low="0.001", value_high="0.002"), "phase2_critic"),
     "probe_finds_the_puck": (lambda d: _edit_probe(d), "nature seed 1 median 9"),
+    "imitation_control_pushes": (lambda d: _edit_csv(d / "measured" / "distill_control" / "curve.csv",
+                                                     lambda t: t.assign(success_rate=t["success_rate"].where(
+                                                         (t["seed"] != 1) | (t["round"] != 5), 0.1))),
+                                 "seed 1 reads 10% at round 5"),
     "drq_log_range_is_the_tail": (lambda d: _edit_drq(d, "nsr_puck_estimate", lambda v: 3 * v), "median noise"),
     "drq_large_noise_not_reproduced": (lambda d: _edit_drq(d, "puck_estimate", lambda v: v.where(v.index != 0, 0.5)),
                                        "state 0 moved the puck estimate by 0.5"),

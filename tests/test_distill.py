@@ -4,7 +4,7 @@ its refusals of bad input, and that a student never reads the puck's true positi
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, replace
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -105,26 +105,6 @@ def _assert_blind_to_the_puck_position(student) -> None:
 def test_a_student_never_reads_the_puck_position(quick_run):
     for encoder in STUDENT_CONFIGS:
         _assert_blind_to_the_puck_position(load_student(quick_run / f"student_{encoder}.zip", encoder))
-
-
-def test_the_committed_control_shows_the_default_budget_teaches_no_policy_to_push():
-    """data/measured/distill_control: the state policy (which reads the puck's position) taught on the default
-    budgets. It stays in the failure band, so at these budgets a pixel student's failure would say nothing about its
-    eyes; the pixel experiment waits for a budget at which the control pushes."""
-    from pixelpush_lib.experiments.distill import CONTROL_CONFIGS
-    from pixelpush_lib.results.evidence import LOW_BAND
-    from pixelpush_lib.results.measured import load_manifest
-
-    manifest = load_manifest("distill_control")
-    params, defaults = manifest["parameters"], json.loads(json.dumps(asdict(DistillSettings())))
-    assert params["quick"] is False and params["encoders"] == list(CONTROL_CONFIGS)
-    same = [k for k in defaults if k not in ("encoders", "seeds")]
-    assert {k: params[k] for k in same} == {k: defaults[k] for k in same}
-    curve = pd.read_csv(DATA_DIR / "measured" / "distill_control" / "curve.csv")
-    final = curve[curve["round"] == curve["round"].max()]
-    assert len(final) == len(params["seeds"]) == 3
-    assert final["labels"].eq(DistillSettings().labels_per_student()).all()
-    assert final["success_rate"].max() <= LOW_BAND, final
 
 
 def test_a_student_file_of_the_other_encoder_is_refused(quick_run):

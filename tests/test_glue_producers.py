@@ -65,6 +65,9 @@ def produced() -> dict[str, str]:
     from pixelpush_lib.results.measured import gpu_throughput_facts
 
     facts.update(gpu_throughput_facts())
+    from pixelpush_lib.results.students import distill_facts, load_results as load_students
+
+    facts.update(distill_facts(load_students()))
     facts["table_provenance"] = ""  # book/intro.md: provenance_summary(), tested in test_data_numbers
     return facts
 

@@ -27,6 +27,11 @@ def utc_now(timespec: str = "seconds") -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec=timespec)
 
 
+def utc_from_timestamp(seconds: float, timespec: str = "seconds") -> str:
+    """A POSIX timestamp (a file's mtime, say) in :func:`utc_now`'s format."""
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).isoformat(timespec=timespec)
+
+
 def sha256_file(path: Path | str) -> str:
     """Hex SHA-256 of a file, read in 1 MiB blocks (replay buffers and checkpoints can be large)."""
     digest = hashlib.sha256()

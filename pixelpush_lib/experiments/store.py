@@ -36,9 +36,12 @@ def provenance_record(command: str, wall_time_s: float) -> dict[str, Any]:
 
 def write_measured(experiment: str, writers: dict[str, Callable[[Path], None]], parameters: dict[str, Any],
                    command: str, wall_time_s: float, summary: dict[str, Any] | None = None,
-                   measured_dir: Path = MEASURED_DIR) -> Path:
+                   measured_dir: Path = MEASURED_DIR, provenance: dict[str, Any] | None = None) -> Path:
     """Write ``measured_dir/experiment/``: each ``writers[filename](path)`` writes one file into a staging
-    folder, then ``manifest.json`` is added and the folder replaces the old one. Returns the folder."""
+    folder, then ``manifest.json`` is added and the folder replaces the old one. Returns the folder.
+
+    ``provenance`` replaces fields of this machine's record, for a result measured elsewhere (another machine's
+    commit, host and versions) and brought here from its log."""
     measured_dir = Path(measured_dir)
     measured_dir.mkdir(parents=True, exist_ok=True)
     staged = measured_dir / f".{experiment}.staging"
@@ -47,7 +50,8 @@ def write_measured(experiment: str, writers: dict[str, Callable[[Path], None]], 
     try:
         for name, write in writers.items():
             write(staged / name)
-        manifest = {"schema_version": 1, "experiment": experiment, "provenance": provenance_record(command, wall_time_s),
+        record = {**provenance_record(command, wall_time_s), **(provenance or {})}
+        manifest = {"schema_version": 1, "experiment": experiment, "provenance": record,
                     "parameters": parameters, "files": sorted(writers), "summary": summary or {}}
         (staged / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
         replace_dir(staged, measured_dir / experiment)

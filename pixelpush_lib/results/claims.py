@@ -213,6 +213,8 @@ CLAIMS = [
     Claim("state_climbs_before_2m", "the state agent's climb comes before 2M steps", _state_climbs_before_2m),
     Claim("three_phases", "Step 2's three phases: success, critic loss and actor loss", _three_phases),
     Claim("probe_finds_the_puck", "both encoders find the puck", measured.probe_finds_the_puck),
+    Claim("imitation_control_pushes", "the state policy taught on the pixel students' budget pushes",
+          measured.imitation_control_pushes),
     Claim("drq_log_range_is_the_tail", "DrQ's noise is of the signal's order; the log's range is its tail",
           measured.drq_log_range_is_the_tail),
     Claim("gradient_routing", "who trains the shared encoder: the actor loss in SB3, the critic's in DrQ-v2's routing",

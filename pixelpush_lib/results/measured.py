@@ -9,6 +9,8 @@ from typing import Any
 from pixelpush_lib.core.paths import MEASURED_DIR
 
 MANIFEST = "manifest.json"
+#: The steps the author's reported Step 2 wall time covers (chapter number ``step2_wall_time_to_4m_h``).
+AUTHOR_TIMED_STEPS = 4_000_000
 REQUIRED_FIELDS = ("schema_version", "experiment", "provenance", "parameters", "files")
 REQUIRED_PROVENANCE = ("kind", "command", "git_commit", "git_dirty", "machine", "versions", "date", "wall_time_s")
 
@@ -41,13 +43,24 @@ def validate_manifest(manifest: dict[str, Any], folder: Path) -> None:
 
 
 def gpu_throughput_facts(measured_dir: Path = MEASURED_DIR) -> dict[str, str]:
-    """Reproduce It's sentence on this pipeline's GPU speed, for ``{glue:text}`gpu_throughput```: the measured
-    env-steps/s and hours per 5M steps with the card named, or that no GPU measurement has been made."""
+    """Reproduce It's sentences on this pipeline's GPU speed, for ``{glue:text}``: ``gpu_throughput`` (the measured
+    env-steps/s and hours per 5M steps with the card named) and ``gpu_vs_author`` (the author's reported Step 2
+    hours beside what the measured speed gives for the same steps), or that no GPU measurement has been made."""
+    from pixelpush_lib.results.quoted_numbers import chapter_numbers, format_value
+
     if not (Path(measured_dir) / "throughput" / MANIFEST).exists():
         return {"gpu_throughput": "No GPU measurement of this project's pipeline has been made yet; "
-                                  "scripts/gpu_check.sh makes one on a GPU machine"}
+                                  "scripts/gpu_check.sh makes one on a GPU machine",
+                "gpu_vs_author": "Without that measurement there is nothing to set beside the author's hours"}
     summary = load_manifest("throughput", measured_dir)["summary"]
+    author = chapter_numbers()["step2_wall_time_to_4m_h"]
+    hours = AUTHOR_TIMED_STEPS / summary["ours_steps_per_s"] / 3600
     return {"gpu_throughput": f"Measured on one {summary['gpu']}, this project's {summary['config']} pipeline trains "
                               f"at {summary['ours_steps_per_s']:.0f} env-steps/s, about "
                               f"{summary['hours_per_5m_steps']:.1f} h per 5M steps (stock SB3 on the same card: "
-                              f"{summary['stock_steps_per_s']:.0f} env-steps/s)"}
+                              f"{summary['stock_steps_per_s']:.0f} env-steps/s; median of {summary['repeats']} "
+                              f"repeats of {summary['steps']:,} steps)",
+            "gpu_vs_author": f"The author's first Step 2 run needed about {author.prose()} for its first "
+                             f"{format_value(AUTHOR_TIMED_STEPS, 'steps')} steps (reported, {author.source}); at the "
+                             f"measured speed the same steps would take about {hours:.1f} h on one {summary['gpu']} (from a "
+                             f"benchmark of a few thousand steps, not a whole run)"}

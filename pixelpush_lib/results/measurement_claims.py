@@ -1,12 +1,12 @@
 """The chapter's claims about its measurement files (``data/measured``): memory and stop rules (Step 3), the probe
-(Step 1), DrQ's noise (Step 4), gradient routing (Step 2) and the footprint (Step 0). Listed in
+(Step 1) and its imitation control, DrQ's noise (Step 4), gradient routing (Step 2) and the footprint (Step 0). Listed in
 :data:`pixelpush_lib.results.claims.CLAIMS`."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from pixelpush_lib.results.evidence import FAR_BELOW, HAIR, Evidence
+from pixelpush_lib.results.evidence import FAR_BELOW, HAIR, LOW_BAND, Evidence
 from pixelpush_lib.results.loaders import load_facts
 
 
@@ -130,3 +130,18 @@ def footprint_dilution(data: Evidence) -> list[str]:
         out.append(f"CLAIM BROKEN 'NatureCNN's first layer does not shrink the puck to one cell': median "
                    f"{owned['NatureCNN'].iloc[0]:g} cells owned ({source})")
     return out
+
+
+def imitation_control_pushes(data: Evidence) -> list[str]:
+    """Step 1's imitation section: the state policy, taught on the pixel students' labels and training, pushes
+    (above the failure band in every seed) at the last round every pixel student finished."""
+    measured = data.data_dir / "measured"
+    students = pd.read_csv(measured / "distill" / "curve.csv")
+    control = pd.read_csv(measured / "distill_control" / "curve.csv")
+    last = int(students.groupby(["encoder", "seed"])["round"].max().min())
+    at = control[control["round"] == last]
+    claim = "CLAIM BROKEN 'the state control pushes on the students' budget'"
+    if at.empty:
+        return [f"{claim}: no control row at round {last} (data/measured/distill_control/curve.csv)"]
+    return [f"{claim}: seed {r['seed']} reads {r['success_rate']:.0%} at round {last} "
+            "(data/measured/distill_control/curve.csv)" for _, r in at.iterrows() if r["success_rate"] <= LOW_BAND]

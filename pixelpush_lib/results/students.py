@@ -5,6 +5,7 @@ Pure pandas, like the rest of :mod:`pixelpush_lib.results`: the facts load witho
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,23 +21,59 @@ from pixelpush_lib.results.quoted_numbers import format_value
 
 @dataclass(frozen=True)
 class DistillResult:
-    """``data/measured/distill``: ``curve`` (one row per encoder, seed and round), ``tasks`` (one per student),
+    """``data/measured/distill`` (or ``distill_control``): ``curve`` (one row per encoder, seed and round),
+    ``tasks`` (one per student; ``None`` for a run read back from its log, which prints no CPU times),
     ``manifest`` (provenance, parameters, summary) and its ``folder``."""
 
     curve: pd.DataFrame
-    tasks: pd.DataFrame
+    tasks: pd.DataFrame | None
     manifest: dict[str, Any]
     folder: Path
 
-
-def load_results(measured_dir: Path = MEASURED_DIR) -> DistillResult:
-    """The committed distillation measurement (validated manifest)."""
-    manifest = load_manifest("distill", measured_dir)
-    folder = Path(measured_dir) / "distill"
-    return DistillResult(pd.read_csv(folder / "curve.csv"), pd.read_csv(folder / "tasks.csv"), manifest, folder)
+    def common_round(self) -> int:
+        """The last round every student completed (a run stopped early ends unevenly)."""
+        return int(self.curve.groupby(["encoder", "seed"])["round"].max().min())
 
 
-#: Final validation success (fraction) above which a student is said to push: the chapter's failure band.
+def load_results(measured_dir: Path = MEASURED_DIR, experiment: str = "distill") -> DistillResult:
+    """A committed distillation measurement (validated manifest)."""
+    manifest = load_manifest(experiment, measured_dir)
+    folder = Path(measured_dir) / experiment
+    tasks = pd.read_csv(folder / "tasks.csv") if "tasks.csv" in manifest["files"] else None
+    return DistillResult(pd.read_csv(folder / "curve.csv"), tasks, manifest, folder)
+
+
+# One line per round, as experiments.distill.teach_student prints it.
+LOG_LINE = re.compile(r"\[distill (?P<encoder>\w+) seed (?P<seed>\d+)\] round (?P<round>\d+): (?P<labels>\d+) labels, "
+                      r"validation success (?P<percent>\d+)% over (?P<n_episodes>\d+) episodes, "
+                      r"loss (?P<train_loss>[0-9.]+), (?P<elapsed_s>\d+) s$")
+
+
+def parse_distill_log(text: str, configs: dict[str, str]) -> pd.DataFrame:
+    """The per-round rows a distillation run printed (``curve.csv``'s columns plus ``elapsed_s``, the student's
+    seconds since it started). ``configs`` maps encoder to config name. Raises ``ValueError`` when no line matches
+    or a student's rounds are not 0, 1, 2, ... in order."""
+    rows = []
+    for line in text.splitlines():
+        match = LOG_LINE.search(line.strip())
+        if match:
+            g = match.groupdict()
+            if g["encoder"] not in configs:
+                raise ValueError(f"log line names encoder {g['encoder']!r}, not one of {', '.join(configs)}: {line!r}")
+            rows.append({"encoder": g["encoder"], "config": configs[g["encoder"]], "seed": int(g["seed"]),
+                         "round": int(g["round"]), "labels": int(g["labels"]),
+                         "success_rate": int(g["percent"]) / 100, "n_episodes": int(g["n_episodes"]),
+                         "train_loss": float(g["train_loss"]), "elapsed_s": int(g["elapsed_s"])})
+    if not rows:
+        raise ValueError("no '[distill <encoder> seed <n>] round <r>: ...' lines in the log")
+    curve = pd.DataFrame(rows)
+    for (encoder, seed), run in curve.groupby(["encoder", "seed"]):
+        if list(run["round"]) != list(range(len(run))):
+            raise ValueError(f"log: {encoder} seed {seed} has rounds {list(run['round'])}, expected 0, 1, 2, ...")
+    return curve.sort_values(["encoder", "seed", "round"], ignore_index=True)
+
+
+#: Validation success (fraction) above which a student is said to push, in every seed: the chapter's failure band.
 PUSHES = LOW_BAND
 
 
@@ -51,7 +88,7 @@ def _verdict(final: dict[str, pd.Series]) -> str:
     return "the two encoders' seed ranges overlap, so at this budget imitation does not tell them apart"
 
 
-def _meaning(pushing: set[str]) -> str:
+def _meaning(pushing: set[str], control_pushes: bool | None) -> str:
     """What the outcome means for the chapter's arc, in one sentence."""
     if pushing == {"manipulation", "nature"}:
         return ("Told the right action, both pipelines' eyes see enough of the puck to push it, so what Step 0's "
@@ -63,47 +100,91 @@ def _meaning(pushing: set[str]) -> str:
     if pushing == {"nature"}:
         return ("NatureCNN's eyes were enough for control here while ManipulationCNN's were not, which is the "
                 "opposite of Step 0's argument, so that argument does not hold for control under imitation")
+    if control_pushes:
+        return ("The same labels and training taught the state policy to push, so what the pixel students lacked "
+                "was the puck's position, which they had to learn to read from the frames: at this budget neither "
+                "encoder learnt it well enough, and the experiment does not rank the two")
     return ("At this budget imitation taught neither pipeline to push, so the experiment cannot tell eyes from "
             "learning signal; it needs more labels or more training per round before it can")
 
 
+STUDENT_NAMES = {"manipulation": "ManipulationCNN's", "nature": "NatureCNN's"}
+BUDGET_FIELDS = ("demo_episodes", "dagger_rounds", "episodes_per_round", "train_steps", "batch_size",
+                 "learning_rate", "anneal", "validation_episodes", "expert")
+
+
+def control_for(result: DistillResult, measured_dir: Path = MEASURED_DIR) -> DistillResult | None:
+    """The positive control (``distill_control``: the state policy taught the same way) when it ran on the same
+    budgets as ``result``, else None."""
+    try:
+        control = load_results(measured_dir, "distill_control")
+    except FileNotFoundError:
+        return None
+    ours, theirs = result.manifest["parameters"], control.manifest["parameters"]
+    return None if any(ours.get(k) != theirs.get(k) for k in BUDGET_FIELDS) else control
+
+
+def _cost(result: DistillResult) -> str:
+    """What the students cost: CPU time when the run recorded it, else the wall time its log shows."""
+    summary, machine = result.manifest["summary"], result.manifest["provenance"]["machine"]
+    where = f"one {machine['gpu']} and {machine['cpus']} CPU cores" if machine.get("gpu") else \
+        f"{machine['cpus']} CPU cores"
+    if result.tasks is not None:
+        tasks = result.tasks
+        return (f"{tasks['cpu_s'].sum() / 3600:.1f} CPU-hours for all students, {summary['wall_s'] / 3600:.1f} h "
+                f"of wall time on {where} with {summary['jobs']} students at a time, each rendering about "
+                f"{tasks['env_steps_per_s'].median():.0f} frames/s")
+    wall = result.curve.groupby(["encoder", "seed"])["elapsed_s"].max().max()
+    return (f"{wall / 60:.0f} minutes of wall time on {where} with {summary['jobs']} students at a time (the run "
+            f"stopped before it wrote its CPU times)")
+
+
 def distill_facts(result: DistillResult, measured_dir: Path = MEASURED_DIR) -> dict[str, str]:
     """What the chapter states about the pixel students, for ``{glue:text}``: budgets, each encoder's success after
-    behaviour cloning and after the last DAgger round (mean and range over seeds), the teacher's measured success,
-    whether the students push, which encoder wins, and what the experiment cost."""
-    curve, tasks, params = result.curve, result.tasks, result.manifest["parameters"]
-    last = int(curve["round"].max())
-    per_round = {r: {e: g["success_rate"] for e, g in curve[curve["round"] == r].groupby("encoder")}
-                 for r in (0, last)}
+    behaviour cloning and at the last round every student completed (mean and range over seeds), the state
+    control's at that round, the teacher's measured success, whether the students push, which encoder wins, and
+    what the experiment cost."""
+    curve, params = result.curve, result.manifest["parameters"]
+    last = result.common_round()
+    at = {r: curve[curve["round"] == r] for r in (0, last)}
+    per_round = {r: {e: g["success_rate"] for e, g in rows.groupby("encoder")} for r, rows in at.items()}
     n_seeds = curve["seed"].nunique()
     facts = {"distill_seeds": f"{n_seeds} seed" + ("s" if n_seeds != 1 else ""),
              "distill_rounds": str(last),
-             "distill_bc_labels": format_value(float(curve.loc[curve["round"] == 0, "labels"].max()), "steps"),
-             "distill_labels": format_value(float(curve["labels"].max()), "steps"),
+             "distill_dagger_rounds": str(params["dagger_rounds"]),
+             "distill_bc_labels": format_value(float(at[0]["labels"].max()), "steps"),
+             "distill_labels": format_value(float(at[last]["labels"].max()), "steps"),
              "distill_episodes_per_round": str(params["episodes_per_round"]),
              "distill_validation_episodes": str(params["validation_episodes"]),
              "distill_train_steps": format_value(float(params["train_steps"]), "steps"),
              "distill_push_bar": format_value(PUSHES, "fraction"),
              "distill_verdict": _verdict(per_round[last]),
-             "distill_steps_per_s": f"{tasks['env_steps_per_s'].median():.0f}",
-             "distill_cpu_h": f"{tasks['cpu_s'].sum() / 3600:.1f}",
-             "distill_wall_h": f"{result.manifest['summary']['wall_s'] / 3600:.1f}",
-             "distill_jobs": str(result.manifest["summary"]["jobs"])}
-    for encoder in per_round[last]:
+             "distill_cost": _cost(result),
+             "distill_stopped": result.manifest["summary"].get("stopped", "every student finished every round")}
+    for encoder, rows in at[last].groupby("encoder"):
         facts[f"distill_{encoder}_bc"] = seed_spread(per_round[0][encoder], "fraction")
         facts[f"distill_{encoder}_final"] = seed_spread(per_round[last][encoder], "fraction")
-    pushing = [e for e, s in per_round[last].items() if s.mean() > PUSHES]
-    names = {"manipulation": "ManipulationCNN's", "nature": "NatureCNN's"}
-    facts["distill_pushes"] = (f"both encoders' students push (mean final success above {facts['distill_push_bar']})"
+        facts[f"distill_{encoder}_loss"] = f"{rows['train_loss'].mean():.4f}"
+    losses = at[last].groupby("encoder")["train_loss"].mean()
+    closer, looser = (("nature", "manipulation") if losses.get("nature", 1) < losses.get("manipulation", 1)
+                      else ("manipulation", "nature"))
+    facts["distill_fit"] = (f"{STUDENT_NAMES[closer]} students fit their training labels more closely than "
+                            f"{STUDENT_NAMES[looser]}")
+    matching = control_for(result, measured_dir)
+    control = None if matching is None else matching.curve.loc[matching.curve["round"] == last, "success_rate"]
+    facts["distill_control"] = (seed_spread(control, "fraction") if control is not None and len(control)
+                                else "not measured on this budget")
+    pushing = [e for e, s in per_round[last].items() if s.min() > PUSHES]  # every seed, not a lucky one
+    facts["distill_pushes"] = (f"both encoders' students push (success above {facts['distill_push_bar']} in "
+                               f"every seed)"
                                if len(pushing) == 2 else
-                               f"only {names[pushing[0]]} students push (mean final success above "
-                               f"{facts['distill_push_bar']})" if pushing else
-                               f"neither encoder's students push (mean final success at or below "
-                               f"{facts['distill_push_bar']})")
-    facts["distill_meaning"] = _meaning(set(pushing))
+                               f"only {STUDENT_NAMES[pushing[0]]} students push (success above "
+                               f"{facts['distill_push_bar']} in every seed)" if pushing else
+                               f"neither encoder's students push (neither is above "
+                               f"{facts['distill_push_bar']} in every seed)")
+    control_pushes = None if control is None or not len(control) else bool(control.min() > PUSHES)
+    facts["distill_meaning"] = _meaning(set(pushing), control_pushes)
     expert = load_manifest("expert", measured_dir)["summary"]
     facts["distill_expert"] = (f"{format_value(expert['success_rate'], 'fraction')} over "
                                f"{expert['n_episodes']} episodes")
     return facts
-
-

@@ -20,7 +20,7 @@ from pixelpush_lib.experiments.patience import replay_stop_rules, step2_loss_tab
 from pixelpush_lib.experiments.probe import ENCODER_LABELS, ENCODERS, ProbeResult, PuckProbe
 from pixelpush_lib.experiments.scenes import FrameSet, keypoint_units_to_pixels
 from pixelpush_lib.results.measured import load_manifest
-from pixelpush_lib.results.students import PUSHES, DistillResult
+from pixelpush_lib.results.students import PUSHES, DistillResult, control_for
 
 # --- drq_noise -----------------------------------------------------------------------------------
 
@@ -67,7 +67,8 @@ STUDENT_LABELS = {"manipulation": "ManipulationCNN + SpatialSoftmax", "nature": 
 
 def distill_figure(result: DistillResult, measured_dir: Path = MEASURED_DIR) -> Figure:
     """Validation success (fraction) of each pixel student against the expert labels it has trained on: one line
-    per seed through its rounds (round 0 is behaviour cloning), colour per encoder, the teacher's success dashed."""
+    per seed through its rounds (round 0 is behaviour cloning), colour per encoder; the state control's seeds in
+    grey when it ran on the same budgets; the teacher's success dashed."""
     expert_success = load_manifest("expert", measured_dir)["summary"]["success_rate"]
     fig = Figure(figsize=(8, 4.2), layout="constrained", dpi=110)
     ax = fig.add_subplot()
@@ -78,6 +79,14 @@ def distill_figure(result: DistillResult, measured_dir: Path = MEASURED_DIR) -> 
             label = f"{STUDENT_LABELS[encoder]} ({config}), {runs['seed'].nunique()} seeds" if i == 0 else "_"
             ax.plot(run["labels"], run["success_rate"], color=CONFIG_COLORS[config], marker="o", ms=4, lw=1.4,
                     alpha=0.9, label=label)
+    control = control_for(result, measured_dir)
+    if control is not None:
+        for i, (seed, run) in enumerate(control.curve.groupby("seed", sort=True)):
+            run = run.sort_values("round")
+            label = (f"control: the state policy, same labels and training, {control.curve['seed'].nunique()} seeds"
+                     if i == 0 else "_")
+            ax.plot(run["labels"], run["success_rate"], color=OKABE_ITO["black"], marker="s", ms=3, lw=1,
+                    alpha=0.45, label=label)
     ax.axhline(expert_success, color=OKABE_ITO["black"], ls="--", lw=1, label="the scripted expert (measured)")
     ax.axhspan(0, PUSHES, color=OKABE_ITO["black"], alpha=0.06, lw=0, label=f"at or below {PUSHES:.0%}: not pushing")
     ax.set_ylim(-0.02, 1.02)

@@ -1,0 +1,113 @@
+"""The distillation run read back from its printed log (the GPU run stopped before writing its files), and what the
+chapter states about the committed pixel students and their state control."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, replace
+
+import pandas as pd
+import pytest
+
+from pixelpush_lib.core.paths import DATA_DIR, MEASURED_DIR
+from pixelpush_lib.experiments.distill import STUDENT_CONFIGS, DistillSettings
+from pixelpush_lib.experiments.distill_log import import_log
+from pixelpush_lib.results.quoted_numbers import format_value
+from pixelpush_lib.results.students import PUSHES, distill_facts, load_results, parse_distill_log
+
+LINE = "[distill {e} seed {s}] round {r}: {n} labels, validation success {p}% over 20 episodes, loss 0.0{l}, {t} s"
+
+
+def _log(rounds: dict[tuple[str, int], int]) -> str:
+    lines = ["UserWarning: noise the parser must skip"]
+    for (e, s), last in rounds.items():
+        lines += [LINE.format(e=e, s=s, r=r, n=5000 + 2000 * r, p=5 * r + s, l=100 + r, t=70 * (r + 1))
+                  for r in range(last + 1)]
+    return "\n".join(lines)
+
+
+def test_the_parser_reads_every_round_and_only_those_lines():
+    curve = parse_distill_log(_log({("manipulation", 0): 2, ("nature", 0): 3}), STUDENT_CONFIGS)
+    assert len(curve) == 3 + 4
+    row = curve[(curve["encoder"] == "nature") & (curve["round"] == 3)].iloc[0]
+    assert (row["labels"], row["success_rate"], row["train_loss"], row["elapsed_s"]) == (11000, 0.15, 0.0103, 280)
+    assert row["config"] == STUDENT_CONFIGS["nature"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("nothing here", "no '\\[distill"),
+    (LINE.format(e="resnet", s=0, r=0, n=5000, p=0, l=1, t=1), "encoder 'resnet'"),
+    (LINE.format(e="nature", s=0, r=1, n=5000, p=0, l=1, t=1), r"rounds \[1\], expected 0, 1, 2"),
+])
+def test_the_parser_refuses_a_log_it_cannot_read_whole(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_distill_log(text, STUDENT_CONFIGS)
+
+
+def _import(tmp_path, log_text, seeds=(0,)):
+    log = tmp_path / "run.log"
+    log.write_text(log_text)
+    return import_log(log, "abc123", "the command", MEASURED_DIR / "throughput" / "manifest.json",
+                      replace(DistillSettings(), seeds=seeds), "stopped by a test", 4, "cuda", tmp_path / "measured")
+
+
+def test_an_imported_log_keeps_the_run_s_provenance_and_says_it_is_incomplete(tmp_path):
+    folder = _import(tmp_path, _log({("manipulation", 0): 5, ("nature", 0): 6}))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    throughput = json.loads((MEASURED_DIR / "throughput" / "manifest.json").read_text())
+    assert manifest["provenance"]["git_commit"] == "abc123" and manifest["provenance"]["kind"] == "measured"
+    assert manifest["provenance"]["machine"] == throughput["provenance"]["machine"]
+    assert manifest["parameters"]["device"] == "cuda" and manifest["parameters"]["seeds"] == [0]
+    assert manifest["summary"]["complete"] is False and manifest["summary"]["stopped"] == "stopped by a test"
+    assert sorted(manifest["files"]) == ["curve.csv", "distill.log"]
+    assert (folder / "distill.log").read_text() == (tmp_path / "run.log").read_text()
+    result = load_results(folder.parent)
+    assert result.tasks is None and result.common_round() == 5
+
+
+def test_a_log_of_other_students_is_refused_and_nothing_is_written(tmp_path):
+    (tmp_path / "measured" / "distill").mkdir(parents=True)
+    (tmp_path / "measured" / "distill" / "curve.csv").write_text("kept\n")
+    with pytest.raises(ValueError, match="pass the --seeds the run used"):
+        _import(tmp_path, _log({("manipulation", 0): 1, ("nature", 0): 1}), seeds=(0, 1))
+    assert (tmp_path / "measured" / "distill" / "curve.csv").read_text() == "kept\n"
+
+
+def test_the_committed_control_pushes_on_the_students_budget():
+    """The positive control: the state policy taught on exactly the pixel students' budgets pushes in every seed,
+    so a pixel student that stays in the failure band fails for want of reading the puck from pixels."""
+    control, students = load_results(experiment="distill_control"), load_results()
+    budgets = {k: v for k, v in json.loads(json.dumps(asdict(DistillSettings()))).items()
+               if k not in ("encoders", "seeds", "device")}
+    for result in (control, students):
+        assert {k: result.manifest["parameters"][k] for k in budgets} == budgets
+    final = control.curve[control.curve["round"] == students.common_round()]["success_rate"]
+    assert len(final) == 3 and final.min() > PUSHES, final
+
+
+def test_the_chapter_s_facts_are_the_committed_curve_s():
+    result = load_results()
+    facts = distill_facts(result)
+    at = result.curve[result.curve["round"] == result.common_round()]
+    for encoder, rows in at.groupby("encoder"):
+        mean = rows["success_rate"].mean()
+        assert facts[f"distill_{encoder}_final"].startswith(format_value(mean, "fraction"))
+        assert f"{100 * rows['success_rate'].min():.0f}" in facts[f"distill_{encoder}_final"]
+    assert facts["distill_labels"] == format_value(float(at["labels"].max()), "steps")
+    assert facts["distill_seeds"] == f"{result.curve['seed'].nunique()} seeds"
+    pushing = {e for e, rows in at.groupby("encoder") if rows["success_rate"].min() > PUSHES}
+    assert facts["distill_pushes"].startswith({0: "neither", 1: "only", 2: "both"}[len(pushing)])
+    if result.manifest["summary"].get("complete") is False:
+        assert facts["distill_stopped"] == result.manifest["summary"]["stopped"]
+        assert "stopped before it wrote its CPU times" in facts["distill_cost"]
+
+
+def test_the_committed_students_never_saw_the_puck_position():
+    """The run's parameters: the students are the pixels-only configs, which never feed ``achieved_goal``."""
+    from pixelpush_lib.core.configs import get_config
+
+    params = load_results().manifest["parameters"]
+    for encoder, config in params["student_configs"].items():
+        assert config == STUDENT_CONFIGS[encoder] and not get_config(config).policy_sees_achieved_goal
+    assert pd.read_csv(DATA_DIR / "measured" / "distill" / "curve.csv")["config"].isin(
+        set(STUDENT_CONFIGS.values())).all()
