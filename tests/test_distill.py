@@ -4,7 +4,7 @@ its refusals of bad input, and that a student never reads the puck's true positi
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import numpy as np
 import pandas as pd
@@ -151,3 +151,46 @@ def test_facts_and_figure_state_what_the_curve_holds(quick_run):
     fig = distill_figure(result, measured)
     lines = [ln for ln in fig.axes[0].get_lines() if len(ln.get_xdata()) > 2 or ln.get_marker() == "o"]
     assert len(lines) == len(STUDENT_CONFIGS) * len(QUICK.seeds)  # one line per student, through its rounds
+
+
+def test_a_stopped_run_keeps_its_finished_students_and_a_rerun_teaches_only_the_rest(tmp_path, monkeypatch):
+    import pixelpush_lib.experiments.distill as distill_module
+
+    real, taught = distill_module._teach_in_worker, []
+
+    def stopped_at_nature(args):
+        taught.append(args[:2])
+        if args[0] == "nature":
+            raise RuntimeError("stopped")  # as a time limit would, after ManipulationCNN's student finished
+        return real(args)
+
+    (tmp_path / "distill").mkdir()
+    (tmp_path / "distill" / "curve.csv").write_text("kept\n")
+    monkeypatch.setattr(distill_module, "_teach_in_worker", stopped_at_nature)
+    with pytest.raises(RuntimeError, match="stopped"):
+        precompute(quick=True, measured_dir=tmp_path, command="pytest")
+    partial = tmp_path / ".distill.partial"
+    assert (partial / "manipulation_s0.json").exists() and (partial / "manipulation_s0.zip").exists()
+    assert not (partial / "nature_s0.json").exists()
+    assert (tmp_path / "distill" / "curve.csv").read_text() == "kept\n"  # the committed result is untouched
+
+    taught.clear()
+    monkeypatch.setattr(distill_module, "_teach_in_worker", lambda args: (taught.append(args[:2]), real(args))[1])
+    folder = precompute(quick=True, measured_dir=tmp_path, command="pytest")
+    assert taught == [("nature", 0)]
+    curve = pd.read_csv(folder / "curve.csv")
+    assert set(curve["encoder"]) == set(STUDENT_CONFIGS) and not partial.exists()
+    load_student(folder / "student_manipulation.zip", "manipulation")  # the kept student made it into the result
+
+
+def test_students_kept_from_other_settings_are_not_reused(tmp_path, monkeypatch):
+    import pixelpush_lib.experiments.distill as distill_module
+
+    partial = tmp_path / ".distill.partial"
+    partial.mkdir()
+    (partial / "parameters.json").write_text(json.dumps({**asdict(QUICK), "train_steps": 999}))
+    (partial / "manipulation_s0.json").write_text("{}")
+    real, taught = distill_module._teach_in_worker, []
+    monkeypatch.setattr(distill_module, "_teach_in_worker", lambda args: (taught.append(args[:2]), real(args))[1])
+    precompute(quick=True, measured_dir=tmp_path, command="pytest")
+    assert sorted(taught) == [("manipulation", 0), ("nature", 0)]

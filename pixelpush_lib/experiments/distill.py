@@ -9,18 +9,19 @@ that no round collects labels from, the same episodes for every encoder and seed
 
 ``python -m pixelpush_lib.experiments distill`` writes ``data/measured/distill/``: ``curve.csv`` (success against
 expert labels, per encoder, seed and round), ``tasks.csv`` (time, CPU time and frames/s per student) and the best
-student of each encoder as an SB3 ``.zip`` (register it with ``pixelpush checkpoints add``). ``distill_control``
-teaches the state policy, which reads the puck's position, by the same procedure and budgets: a positive control
-that must push before a pixel student's failure can be blamed on its eyes.
+student of each encoder as an SB3 ``.zip`` (register it with ``pixelpush checkpoints add``). Until every student has
+finished, the finished ones wait in ``data/measured/.distill.partial/``, and a re-run teaches only the others.
+``distill_control`` teaches the state policy, which reads the puck's position, by the same procedure and budgets:
+a positive control that must push before a pixel student's failure can be blamed on its eyes.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import multiprocessing
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -33,6 +34,7 @@ import torch as th
 from stable_baselines3 import SAC
 
 from pixelpush_lib.core.configs import RunConfig, get_config
+from pixelpush_lib.core.files import write_json_atomic
 from pixelpush_lib.core.paths import MEASURED_DIR
 from pixelpush_lib.env.expert import PushExpert
 from pixelpush_lib.env.wrappers import make_env
@@ -75,7 +77,7 @@ class DistillSettings:
     """Adam's step size for the actor (encoder and head) at the start of each round."""
     anneal: bool = True
     """Decay the step size linearly to zero within each round, so each round ends on a converged fit of all labels
-    so far rather than on Adam's last noisy step (round-to-round swings in the control were that noise)."""
+    so far rather than on Adam's last noisy step."""
     validation_episodes: int = 20
     """Episodes that score the student after each round (never labelled)."""
     expert: PushExpert = PushExpert()
@@ -224,16 +226,34 @@ def load_student(path: Path | str, encoder: str) -> SAC:
 def distill(settings: DistillSettings, out_dir: Path, jobs: int = 1,
             allowed: dict[str, str] = STUDENT_CONFIGS) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Teach every (encoder, seed) student of ``settings``, ``jobs`` at a time (a process each, the cores shared
-    between them); each final student is saved as ``out_dir/<encoder>_s<seed>.zip``. Returns (curve, tasks)."""
+    between them). Returns (curve, tasks).
+
+    Each student is kept in ``out_dir`` as soon as it finishes: ``<encoder>_s<seed>.zip`` and, written last,
+    ``<encoder>_s<seed>.json`` (its rows and task). A run stopped part-way keeps every student it finished, and a
+    re-run into the same ``out_dir`` teaches only the students without a ``.json``.
+    """
     settings.check(allowed)
-    tasks = [(e, s) for e in settings.encoders for s in settings.seeds]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    students = [(e, s) for e in settings.encoders for s in settings.seeds]
+    records = {(e, s): out_dir / f"{e}_s{s}.json" for e, s in students}
+    results = [json.loads(records[key].read_text()) for key in students if records[key].exists()]
+    todo = [key for key in students if not records[key].exists()]
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    args = [(e, s, settings, out_dir / f"{e}_s{s}.zip", threads) for e, s in tasks]
-    if jobs == 1:
-        results = [_teach_in_worker(a) for a in args]
+    args = [(e, s, settings, out_dir / f"{e}_s{s}.zip", threads) for e, s in todo]
+
+    def keep(result: dict[str, Any]) -> None:
+        write_json_atomic(records[(result["task"]["encoder"], result["task"]["seed"])], result)
+        results.append(result)
+
+    if jobs == 1 or len(args) <= 1:
+        for arg in args:
+            keep(_teach_in_worker(arg))
     else:
-        with multiprocessing.get_context("spawn").Pool(jobs) as pool:
-            results = pool.map(_teach_in_worker, args, chunksize=1)
+        with multiprocessing.get_context("spawn").Pool(min(jobs, len(args))) as pool:
+            for result in pool.imap_unordered(_teach_in_worker, args, chunksize=1):
+                keep(result)
+    order = {key: i for i, key in enumerate(students)}
+    results.sort(key=lambda r: order[(r["task"]["encoder"], r["task"]["seed"])])
     curve = pd.DataFrame([row for r in results for row in r["rows"]])
     return curve, pd.DataFrame([r["task"] for r in results])
 
@@ -275,24 +295,35 @@ def _measure(experiment: str, settings: DistillSettings, allowed: dict[str, str]
     settings.check(allowed)  # before anything is written
     jobs = jobs or (1 if quick else min(os.cpu_count() or 1, len(settings.encoders) * len(settings.seeds)))
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="pixelpush-distill-") as scratch:
-        curve, tasks = distill(settings, Path(scratch), jobs, allowed)
-        best = best_students(curve)
-        writers: dict[str, Callable[[Path], None]] = {
-            "curve.csv": lambda p: curve.to_csv(p, index=False, float_format="%.5g"),
-            "tasks.csv": lambda p: tasks.to_csv(p, index=False, float_format="%.5g")}
-        if allowed is STUDENT_CONFIGS:  # the pixel students are kept for the registry; the control is not needed
-            for encoder, seed in best.items():
-                source = Path(scratch) / f"{encoder}_s{seed}.zip"
-                writers[f"student_{encoder}.zip"] = lambda p, src=source: shutil.copyfile(src, p)
-        wall = time.perf_counter() - start
-        summary = {"best_seed": best, "labels_per_student": settings.labels_per_student(),
-                   "cpu_s_total": float(tasks["cpu_s"].sum()), "wall_s": wall, "jobs": jobs,
-                   "cpus": os.cpu_count()}
-        parameters = {**asdict(settings), "student_configs": {e: allowed[e] for e in settings.encoders},
-                      "validation_seed": VALIDATION_SEED, "collect_seed_stride": COLLECT_SEED_STRIDE,
-                      "quick": quick}
-        return write_measured(experiment, writers, parameters, command, wall, summary, measured_dir)
+    partial = Path(measured_dir) / f".{experiment}.partial"  # finished students survive a stopped run here
+    parameters = {**asdict(settings), "student_configs": {e: allowed[e] for e in settings.encoders},
+                  "validation_seed": VALIDATION_SEED, "collect_seed_stride": COLLECT_SEED_STRIDE, "quick": quick}
+    kept = json.loads((partial / "parameters.json").read_text()) if (partial / "parameters.json").exists() else None
+    if kept is not None and _budgets(kept) != _budgets(json.loads(json.dumps(parameters))):
+        print(f"{partial}: kept students were taught on other settings; starting afresh", flush=True)
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(partial / "parameters.json", parameters)
+    curve, tasks = distill(settings, partial, jobs, allowed)
+    best = best_students(curve)
+    writers: dict[str, Callable[[Path], None]] = {
+        "curve.csv": lambda p: curve.to_csv(p, index=False, float_format="%.5g"),
+        "tasks.csv": lambda p: tasks.to_csv(p, index=False, float_format="%.5g")}
+    if allowed is STUDENT_CONFIGS:  # the pixel students are kept for the registry; the control is not needed
+        for encoder, seed in best.items():
+            source = partial / f"{encoder}_s{seed}.zip"
+            writers[f"student_{encoder}.zip"] = lambda p, src=source: shutil.copyfile(src, p)
+    wall = time.perf_counter() - start
+    summary = {"best_seed": best, "labels_per_student": settings.labels_per_student(),
+               "cpu_s_total": float(tasks["cpu_s"].sum()), "wall_s": wall, "jobs": jobs, "cpus": os.cpu_count()}
+    folder = write_measured(experiment, writers, parameters, command, wall, summary, measured_dir)
+    shutil.rmtree(partial)
+    return folder
+
+
+def _budgets(parameters: dict[str, Any]) -> dict[str, Any]:
+    """What must match for kept students to join a run: everything but where it runs."""
+    return {k: v for k, v in parameters.items() if k != "device"}
 
 
 __all__ = ["DistillSettings", "STUDENT_CONFIGS", "best_students", "distill",
