@@ -34,6 +34,15 @@ def test_committed_without_outputs(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_cell_has_a_unique_id(path):
+    """nbformat 4.5 cells carry ids (papermill and myst-nb warn, and future nbformat refuses, without them)."""
+    import json
+
+    ids = [cell.get("id") for cell in json.loads(path.read_text())["cells"]]
+    assert None not in ids and len(set(ids)) == len(ids), f"{path.name}: cells without an id or with a repeated one"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_one_parameters_cell_with_the_contract(path):
     cells = [c for c in _read(path).cells if "parameters" in c.metadata.get("tags", [])]
     assert len(cells) == 1
