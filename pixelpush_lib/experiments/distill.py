@@ -41,6 +41,7 @@ from pixelpush_lib.env.wrappers import make_env
 from pixelpush_lib.experiments.expert import run_episodes
 from pixelpush_lib.experiments.store import write_measured
 from pixelpush_lib.replay.labelled import LabelStore, VectorStore
+from pixelpush_lib.results.students import budgets
 from pixelpush_lib.training.build import EPISODE_STEPS, policy_and_kwargs
 from pixelpush_lib.training.pretrained import EVAL_SEED
 
@@ -296,10 +297,9 @@ def _measure(experiment: str, settings: DistillSettings, allowed: dict[str, str]
     jobs = jobs or (1 if quick else min(os.cpu_count() or 1, len(settings.encoders) * len(settings.seeds)))
     start = time.perf_counter()
     partial = Path(measured_dir) / f".{experiment}.partial"  # finished students survive a stopped run here
-    parameters = {**asdict(settings), "student_configs": {e: allowed[e] for e in settings.encoders},
-                  "validation_seed": VALIDATION_SEED, "collect_seed_stride": COLLECT_SEED_STRIDE, "quick": quick}
+    parameters = manifest_parameters(settings, allowed, quick)
     kept = json.loads((partial / "parameters.json").read_text()) if (partial / "parameters.json").exists() else None
-    if kept is not None and _budgets(kept) != _budgets(json.loads(json.dumps(parameters))):
+    if kept is not None and budgets(kept) != budgets(parameters):
         print(f"{partial}: kept students were taught on other settings; starting afresh", flush=True)
         shutil.rmtree(partial)
     partial.mkdir(parents=True, exist_ok=True)
@@ -321,11 +321,14 @@ def _measure(experiment: str, settings: DistillSettings, allowed: dict[str, str]
     return folder
 
 
-def _budgets(parameters: dict[str, Any]) -> dict[str, Any]:
-    """What must match for kept students to join a run: everything but where it runs."""
-    return {k: v for k, v in parameters.items() if k != "device"}
+def manifest_parameters(settings: DistillSettings, allowed: dict[str, str] = STUDENT_CONFIGS,
+                        quick: bool = False) -> dict[str, Any]:
+    """The settings as the experiment's manifest records them (JSON types: tuples become lists)."""
+    return json.loads(json.dumps({**asdict(settings), "student_configs": {e: allowed[e] for e in settings.encoders},
+                                  "validation_seed": VALIDATION_SEED, "collect_seed_stride": COLLECT_SEED_STRIDE,
+                                  "quick": quick}))
 
 
 __all__ = ["DistillSettings", "STUDENT_CONFIGS", "best_students", "distill",
-           "load_student", "precompute", "precompute_control", "teach_student",
+           "load_student", "manifest_parameters", "precompute", "precompute_control", "teach_student",
            "train_student"]

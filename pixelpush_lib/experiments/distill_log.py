@@ -18,12 +18,12 @@ import argparse
 import json
 import shutil
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 from pixelpush_lib.core.files import utc_from_timestamp
 from pixelpush_lib.core.paths import MEASURED_DIR
-from pixelpush_lib.experiments.distill import COLLECT_SEED_STRIDE, STUDENT_CONFIGS, VALIDATION_SEED, DistillSettings
+from pixelpush_lib.experiments.distill import STUDENT_CONFIGS, DistillSettings, manifest_parameters
 from pixelpush_lib.experiments.store import write_measured
 from pixelpush_lib.results.students import parse_distill_log
 
@@ -49,8 +49,7 @@ def import_log(log: Path, commit: str, command: str, machine_from: Path, setting
     summary = {"complete": all(r == settings.dagger_rounds for r in rounds.values()), "rounds_completed": rounds,
                "stopped": stopped, "jobs": jobs, "cpus": other["machine"]["cpus"],
                "wall_s": float(curve["elapsed_s"].max())}
-    parameters = {**asdict(settings), "device": device, "student_configs": {e: STUDENT_CONFIGS[e] for e in settings.encoders},
-                  "validation_seed": VALIDATION_SEED, "collect_seed_stride": COLLECT_SEED_STRIDE, "quick": False}
+    parameters = {**manifest_parameters(settings), "device": device}
     writers = {"curve.csv": lambda p: curve.to_csv(p, index=False, float_format="%.5g"),
                "distill.log": lambda p: shutil.copyfile(log, p)}
     return write_measured("distill", writers, parameters, command, provenance["wall_time_s"], summary, measured_dir,

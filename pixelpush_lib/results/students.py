@@ -113,6 +113,12 @@ BUDGET_FIELDS = ("demo_episodes", "dagger_rounds", "episodes_per_round", "train_
                  "learning_rate", "anneal", "validation_episodes", "expert")
 
 
+def budgets(parameters: dict[str, Any]) -> dict[str, Any]:
+    """The parameters (as a manifest stores them) that must match for two distillation runs' students to be
+    compared or joined: every budget and the teacher, not the seeds, encoders or device."""
+    return {k: parameters.get(k) for k in BUDGET_FIELDS}
+
+
 def control_for(result: DistillResult, measured_dir: Path = MEASURED_DIR) -> DistillResult | None:
     """The positive control (``distill_control``: the state policy taught the same way) when it ran on the same
     budgets as ``result``, else None."""
@@ -121,7 +127,7 @@ def control_for(result: DistillResult, measured_dir: Path = MEASURED_DIR) -> Dis
     except FileNotFoundError:
         return None
     ours, theirs = result.manifest["parameters"], control.manifest["parameters"]
-    return None if any(ours.get(k) != theirs.get(k) for k in BUDGET_FIELDS) else control
+    return None if budgets(ours) != budgets(theirs) else control
 
 
 def _cost(result: DistillResult) -> str:
@@ -165,9 +171,7 @@ def distill_facts(result: DistillResult, measured_dir: Path = MEASURED_DIR) -> d
         facts[f"distill_{encoder}_bc"] = seed_spread(per_round[0][encoder], "fraction")
         facts[f"distill_{encoder}_final"] = seed_spread(per_round[last][encoder], "fraction")
         facts[f"distill_{encoder}_loss"] = f"{rows['train_loss'].mean():.4f}"
-    losses = at[last].groupby("encoder")["train_loss"].mean()
-    closer, looser = (("nature", "manipulation") if losses.get("nature", 1) < losses.get("manipulation", 1)
-                      else ("manipulation", "nature"))
+    closer, looser = at[last].groupby("encoder")["train_loss"].mean().sort_values().index
     facts["distill_fit"] = (f"{STUDENT_NAMES[closer]} students fit their training labels more closely than "
                             f"{STUDENT_NAMES[looser]}")
     matching = control_for(result, measured_dir)
