@@ -10,7 +10,8 @@ CONSTRAINTS := requirements/constraints.txt
 TORCH_PIP_ARGS ?=
 export MUJOCO_GL ?= egl
 
-.PHONY: venv test book book-clean bench-env bench-update bench-memory bench-book bench-train-state clean
+.PHONY: venv test book book-clean bench-env bench-update bench-memory bench-book bench-train-state bench-train \
+	bench-train-bf16 bench-vec clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +43,15 @@ bench-update: venv
 # State-agent training, env-steps/s: this project's pipeline vs stock SB3 SAC + HerReplayBuffer, same config.
 bench-train-state: venv
 	$(PY) -m pixelpush_lib.bench train-state
+
+bench-train: venv
+	$(PY) -m pixelpush_lib.bench train --config step2
+
+bench-train-bf16: venv
+	$(PY) -m pixelpush_lib.bench train --config step2 --precision bf16
+
+bench-vec: venv
+	$(PY) -m pixelpush_lib.bench vec --config step2
 
 bench-memory: venv
 	$(PY) -m pixelpush_lib.bench memory

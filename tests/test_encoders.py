@@ -3,6 +3,7 @@ import pytest
 import torch as th
 from torch import nn
 
+from pixelpush_lib.core.configs import get_config
 from pixelpush_lib.nets.encoders import (
     ManipulationCNN,
     ManipulationExtractor,
@@ -92,14 +93,67 @@ def test_default_extractors_ignore_achieved_goal(pixel_env, make, dim):
     assert not th.equal(seeing(moved), seeing(obs))
 
 
-def test_extractor_scales_pixels_itself(pixel_env):
+@pytest.mark.parametrize("dtype", [th.uint8, th.float32], ids=["uint8", "SB3's float copy"])
+def test_extractor_scales_pixels_itself(pixel_env, dtype):
     extractor = ManipulationExtractor(pixel_env.observation_space)
-    seen = {}
-    extractor.cnn.register_forward_pre_hook(lambda m, args: seen.setdefault("x", args[0]))
+    seen = []
+    extractor.cnn.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
     obs = _batch(pixel_env.observation_space)
-    obs["pixels"][:] = 255
-    extractor(obs)
-    assert float(seen["x"].max()) == 1.0
+    obs["pixels"][:, :, :2] = 255
+    obs["pixels"][:, :, 2:] = 0
+    extractor(dict(obs, pixels=obs["pixels"].to(dtype)))
+    assert (float(seen[0].min()), float(seen[0].max())) == (0.0, 1.0)
+
+
+def _plain_float32_convs(cnn: ManipulationCNN, pixels: th.Tensor) -> th.Tensor:
+    """The conv stack computed layer by layer in the default (NCHW) layout, as PyTorch would without our help."""
+    x = pixels.contiguous()
+    for layer in cnn.net:
+        if isinstance(layer, nn.Conv2d):
+            x = nn.functional.conv2d(x, layer.weight.contiguous(), layer.bias, layer.stride, layer.padding)
+        else:
+            x = th.relu(x)
+    return x
+
+
+def test_channels_last_convs_compute_the_plain_float32_convolutions():
+    th.manual_seed(0)
+    cnn = ManipulationCNN(12)
+    assert all(layer.weight.is_contiguous(memory_format=th.channels_last)
+               for layer in cnn.net if isinstance(layer, nn.Conv2d))
+    pixels = th.rand(4, 12, 84, 84)
+    out = cnn(pixels)
+    assert out.dtype == th.float32
+    th.testing.assert_close(out, _plain_float32_convs(cnn, pixels), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("make", [ManipulationExtractor, NatureExtractor], ids=["manipulation", "nature"])
+def test_bf16_convs_are_mixed_precision_close_to_float32(pixel_env, make):
+    space = pixel_env.observation_space
+    th.manual_seed(0)
+    fp32, bf16 = make(space), make(space, precision="bf16")
+    bf16.load_state_dict(fp32.state_dict())
+    obs = _batch(space, n=8)
+    with th.no_grad():
+        expected = fp32(obs)
+    out = bf16(obs)
+    assert out.dtype == th.float32
+    # bfloat16 keeps 8 significant bits: features agree to about 1% of their spread, not exactly.
+    assert not th.equal(out, expected)
+    assert float((out.detach() - expected).abs().max()) < 0.02 * float(expected.std())
+    out.square().sum().backward()
+    for name, parameter in bf16.named_parameters():
+        assert parameter.dtype == th.float32 and parameter.grad is not None, name
+        assert parameter.grad.dtype == th.float32 and bool(th.isfinite(parameter.grad).all()), name
+
+
+def test_unknown_conv_precision_names_the_choices(pixel_env):
+    with pytest.raises(ValueError, match=r"'fp16'.*fp32.*bf16"):
+        ManipulationCNN(12, precision="fp16")
+    with pytest.raises(ValueError, match="fp16"):
+        NatureExtractor(pixel_env.observation_space, precision="fp16")
+    with pytest.raises(ValueError, match=r"conv_precision='fp16'.*bf16"):
+        get_config("step2", {"conv_precision": "fp16"})
 
 
 def test_vector_keys_are_explicit():

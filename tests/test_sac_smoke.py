@@ -7,14 +7,16 @@ from stable_baselines3 import SAC, HerReplayBuffer
 from pixelpush_lib.nets.encoders import ManipulationExtractor, NatureExtractor
 
 
-@pytest.mark.parametrize("extractor", [ManipulationExtractor, NatureExtractor])
-def test_sac_her_200_steps_on_pixels(pixel_env, extractor):
+@pytest.mark.parametrize("extractor, precision", [(ManipulationExtractor, "fp32"), (NatureExtractor, "fp32"),
+                                                   (ManipulationExtractor, "bf16")])
+def test_sac_her_200_steps_on_pixels(pixel_env, extractor, precision):
     model = SAC(
         "MultiInputPolicy",
         pixel_env,
         replay_buffer_class=HerReplayBuffer,
         replay_buffer_kwargs={"n_sampled_goal": 4, "goal_selection_strategy": "future"},
-        policy_kwargs={"features_extractor_class": extractor, "normalize_images": False},
+        policy_kwargs={"features_extractor_class": extractor, "normalize_images": False,
+                       "features_extractor_kwargs": {"precision": precision}},
         batch_size=4,
         buffer_size=300,
         learning_starts=100,

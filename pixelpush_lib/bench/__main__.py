@@ -13,6 +13,8 @@ import sys
 import time
 from collections.abc import Callable
 
+from pixelpush_lib.core.configs import CONV_PRECISIONS
+
 
 def _steps_per_second(env, n_steps: int, render: bool) -> float:
     env.reset(seed=0)
@@ -127,14 +129,21 @@ def bench_train_state() -> float:
     return measure()
 
 
-def bench_train(config: str = "step2", device: str = "cpu", steps: int = 400) -> float:
+def bench_train(config: str = "step2", device: str = "cpu", steps: int = 400, precision: str = "fp32") -> float:
     from pixelpush_lib.bench.train_loop import bench_train_loop
 
-    return bench_train_loop(config, steps=steps, device=device)
+    return bench_train_loop(config, steps=steps, device=device, conv_precision=precision)
+
+
+def bench_vec(config: str = "step2") -> float:
+    from pixelpush_lib.bench.vec_env import bench_vec_env
+
+    return bench_vec_env(config)
 
 
 BENCHMARKS: dict[str, Callable[..., float]] = {
     "train": bench_train,
+    "vec": bench_vec,
     "train-state": bench_train_state,
     "env": bench_env,
     "update": bench_update,
@@ -169,15 +178,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("name", choices=sorted(BENCHMARKS))
     parser.add_argument("--busy", type=int, default=0, metavar="N",
                         help="keep N cores busy while measuring (both sides alike), as a second run would")
-    parser.add_argument("--config", default="step2", help="train: the pixel config to run (default step2)")
+    parser.add_argument("--config", default="step2", help="train, vec: the pixel config to run (default step2)")
     parser.add_argument("--device", default="cpu", help="train: torch device, e.g. cuda (default cpu)")
     parser.add_argument("--steps", type=int, default=400, help="train: env steps timed per repeat (default 400)")
+    parser.add_argument("--precision", default="fp32", choices=CONV_PRECISIONS,
+                        help="train: our pipeline's conv arithmetic (stock SB3 is always fp32; default fp32)")
     args = parser.parse_args(argv)
     if args.busy < 0:
         parser.error(f"--busy {args.busy}: give 0 or more busy processes")
     if args.steps < 1:
         parser.error(f"--steps {args.steps}: give at least 1")
-    options = {"config": args.config, "device": args.device, "steps": args.steps} if args.name == "train" else {}
+    options: dict = {}
+    if args.name == "train":
+        options = {"config": args.config, "device": args.device, "steps": args.steps, "precision": args.precision}
+    elif args.name == "vec":
+        options = {"config": args.config}
     with _busy(args.busy):
         if args.busy:
             print(f"{args.busy} busy process(es) running beside the benchmark")

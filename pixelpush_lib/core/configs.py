@@ -14,6 +14,10 @@ from typing import Any
 
 ROUTINGS = ("critic_encoder", "sb3_shared", "sb3_separate")
 ENCODERS = ("nature", "manipulation", "state_mlp")
+# The pixel encoder's convolutions. "bf16" is mixed precision: the convolutions multiply in bfloat16 while weights,
+# gradients, optimizers and everything after the conv stack stay float32; AMX CPUs and tensor-core GPUs run it
+# several times faster. "fp32" is what the author's runs used, and every config's default.
+CONV_PRECISIONS = ("fp32", "bf16")
 REPLAY_BUFFERS = ("frame_her", "sb3_her")  # frame_her: each rendered frame stored once (replay/frame_her.py)
 
 # Fields that name a config and its reported run: an override would make a different experiment
@@ -57,9 +61,10 @@ class RunConfig:
     cnn_channels: int = 32  # ManipulationCNN's filters
     net_arch: tuple[int, ...] = (256, 256)
     replay_buffer: str = "frame_her"  # pixels; "sb3_her" = SB3's HerReplayBuffer (8 copies of each frame)
-    # "dummy": one process; "subproc": one per env; "auto": one per env for pixel configs on a machine with a core per
-    # env and one for training, so rendering runs in parallel (training.build.resolve_vec_env)
+    # "dummy": one process; "subproc": one per env; "auto": one per env for pixel configs with two or more envs on a
+    # machine with two or more cores, so rendering runs in parallel (training.build.resolve_vec_env)
     vec_env: str = "auto"
+    conv_precision: str = "fp32"  # one of CONV_PRECISIONS
 
     def with_overrides(self, overrides: dict[str, Any] | None) -> RunConfig:
         """A copy with some fields replaced; unknown keys or wrong types raise ``ValueError``."""
@@ -86,6 +91,7 @@ class RunConfig:
             ("routing", self.routing in ROUTINGS, f"one of {ROUTINGS}"),
             ("replay_buffer", self.replay_buffer in REPLAY_BUFFERS, f"one of {REPLAY_BUFFERS}"),
             ("vec_env", self.vec_env in ("auto", "dummy", "subproc"), "'auto', 'dummy' or 'subproc'"),
+            ("conv_precision", self.conv_precision in CONV_PRECISIONS, f"one of {CONV_PRECISIONS}"),
             (
                 "replay_buffer",
                 self.obs_mode == "pixels" or self.replay_buffer == "sb3_her",

@@ -23,6 +23,7 @@ EXPERIMENTS = {
     "throughput": "throughput",
     "distill": "distill",
     "distill_control": "distill_control",
+    "precision": "precision",
 }
 
 __all__ = ["EXPERIMENTS", "precompute"]

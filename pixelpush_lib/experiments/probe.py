@@ -68,16 +68,18 @@ QUICK = ProbeProtocol(n_train=48, n_test=16, steps=30, batch_size=8, eval_every=
 class PuckProbe(nn.Module):
     """An encoder and one linear head: ``(B, 3, H, W)`` uint8-range floats in [0, 1] -> ``(B, 2)`` puck (x, y)."""
 
-    def __init__(self, encoder: str, channels: int = 32, image_size: int = 84) -> None:
+    def __init__(self, encoder: str, channels: int = 32, image_size: int = 84, precision: str = "fp32") -> None:
         super().__init__()
         self.kind = encoder
+        if encoder == "nature" and precision != "fp32":
+            raise ValueError(f"precision={precision!r}: the probe runs SB3's NatureCNN in fp32 only")
         if encoder == "nature":
             space = spaces.Box(0, 255, (3, image_size, image_size), np.uint8)
             self.cnn: nn.Module = NatureCNN(space, features_dim=256, normalized_image=False)
             self.pool: nn.Module = nn.Identity()
             dim = 256
         elif encoder == "manipulation":
-            self.cnn = ManipulationCNN(3, channels)
+            self.cnn = ManipulationCNN(3, channels, precision)
             self.pool = SpatialSoftmax(learnable_temperature=True)
             dim = 2 * channels
         else:
@@ -116,11 +118,12 @@ def localisation_errors_px(model: PuckProbe, frames: FrameSet, batch: int = 64) 
     return (pred - target).norm(dim=1).numpy() * PX_PER_UNIT
 
 
-def train_probe(encoder: str, train: FrameSet, test: FrameSet, seed: int,
-                protocol: ProbeProtocol = PROTOCOL) -> tuple[PuckProbe, pd.DataFrame]:
-    """Train one probe; returns the model and its curve (step, train_loss, test_median_px)."""
+def train_probe(encoder: str, train: FrameSet, test: FrameSet, seed: int, protocol: ProbeProtocol = PROTOCOL,
+                precision: str = "fp32") -> tuple[PuckProbe, pd.DataFrame]:
+    """Train one probe (its convolutions in ``precision``); returns the model and its curve (step, train_loss,
+    test_median_px)."""
     th.manual_seed(seed)  # same seed -> same batch order for both encoders (init differs by architecture)
-    model = PuckProbe(encoder, protocol.channels)
+    model = PuckProbe(encoder, protocol.channels, precision=precision)
     images, target = _tensors(train)
     order = th.Generator().manual_seed(seed)
     optimizer = th.optim.Adam(model.parameters(), lr=protocol.learning_rate)

@@ -37,6 +37,14 @@ class FeatureCache:
         self._obs, self._features = None, None
 
 
+def _extract(model: Actor | ContinuousCritic, obs: PyTorchObs) -> th.Tensor:
+    extractor = model.features_extractor
+    if getattr(extractor, "reads_raw_observations", False):
+        # It scales the uint8 pixels itself; SB3's preprocessing would first copy them all to float32.
+        return extractor(obs)
+    return BaseModel.extract_features(model, obs, extractor)
+
+
 def _encode(model: Actor | ContinuousCritic, obs: PyTorchObs, cache: FeatureCache) -> th.Tensor:
     """Encoder features for ``obs``, computed once per training batch.
 
@@ -45,7 +53,7 @@ def _encode(model: Actor | ContinuousCritic, obs: PyTorchObs, cache: FeatureCach
     """
     features = cache.get(obs)
     if features is None:
-        features = BaseModel.extract_features(model, obs, model.features_extractor)
+        features = _extract(model, obs)
         if th.is_grad_enabled():
             cache.put(obs, features)
     return features
@@ -82,7 +90,7 @@ class TargetCritic(ContinuousCritic):
 
     def forward(self, obs: PyTorchObs, actions: th.Tensor) -> tuple[th.Tensor, ...]:
         with th.no_grad():
-            features = self.extract_features(obs, self.features_extractor)
+            features = _extract(self, obs)
         return tuple(q_net(th.cat([features, actions], dim=1)) for q_net in self.q_networks)
 
 

@@ -23,14 +23,15 @@ EPISODE_STEPS = 50  # FetchPush-v4's TimeLimit
 def resolve_vec_env(config: RunConfig, cpus: int | None = None) -> str:
     """``"subproc"`` or ``"dummy"`` for the config on a machine with ``cpus`` cores (default: this one's).
 
-    ``"auto"`` renders pixel envs in one process each when every env gets a core and training keeps one; state
-    envs step in microseconds, so a process each would cost more in messages than it saves.
+    ``"auto"`` renders pixel envs in one process each as soon as there are two envs and two cores: software
+    rendering then runs on both cores (``python -m pixelpush_lib.bench vec`` measures the gain). State envs step in
+    microseconds, so a process each would cost more in messages than it saves.
     """
     if config.vec_env != "auto":
         return config.vec_env
     if cpus is None:
         cpus = os.cpu_count() or 1
-    return "subproc" if config.obs_mode == "pixels" and cpus >= config.n_envs + 1 else "dummy"
+    return "subproc" if config.obs_mode == "pixels" and config.n_envs >= 2 and cpus >= 2 else "dummy"
 
 
 def make_training_env(config: RunConfig, seed: int = 0) -> VecEnv:
@@ -52,7 +53,7 @@ def policy_and_kwargs(config: RunConfig) -> tuple[Any, dict[str, Any]]:
     else:
         extractor = ManipulationExtractor
         extractor_kwargs = {"channels": config.cnn_channels, "spatial_softmax": config.spatial_softmax}
-    extractor_kwargs["policy_sees_achieved_goal"] = config.policy_sees_achieved_goal
+    extractor_kwargs.update(policy_sees_achieved_goal=config.policy_sees_achieved_goal, precision=config.conv_precision)
     kwargs.update(features_extractor_class=extractor, features_extractor_kwargs=extractor_kwargs, normalize_images=False)
     if config.routing == "critic_encoder":
         return CriticEncoderPolicy, kwargs

@@ -23,7 +23,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from pixelpush_lib.core.configs import RunConfig, get_config
 from pixelpush_lib.env.wrappers import make_env
-from pixelpush_lib.training.build import build_model
+from pixelpush_lib.training.build import build_model, resolve_vec_env
 
 
 def _stock(config: RunConfig, seed: int, device: str) -> SAC:
@@ -51,9 +51,13 @@ def _steps_per_second(model: SAC, steps: int) -> float:
 
 
 def measure_train_loop(config_name: str = "step2", steps: int = 400, repeats: int = 3, device: str = "cpu",
-                       batch_size: int = 32, buffer_size: int = 20_000) -> dict[str, Any]:
-    """Median env-steps/s of ours and of stock SB3 (each repeat printed), with what was run."""
-    config = get_config(config_name, {"batch_size": batch_size, "buffer_size": buffer_size})
+                       batch_size: int = 32, buffer_size: int = 20_000, conv_precision: str = "fp32") -> dict[str, Any]:
+    """Median env-steps/s of ours and of stock SB3 (each repeat printed), with what was run.
+
+    ``conv_precision`` is our pipeline's (``RunConfig.conv_precision``); stock SB3 always runs in float32.
+    """
+    config = get_config(config_name, {"batch_size": batch_size, "buffer_size": buffer_size,
+                                      "conv_precision": conv_precision})
     ours, stock = [], []
     for r in range(repeats):
         stock.append(_steps_per_second(_stock(config, r, device), steps))
@@ -64,4 +68,4 @@ def measure_train_loop(config_name: str = "step2", steps: int = 400, repeats: in
             "batch_size": batch_size, "buffer_size": buffer_size, "steps": steps, "repeats": repeats,
             "learning_starts": config.learning_starts, "stock_steps_per_s": statistics.median(stock),
             "ours_steps_per_s": statistics.median(ours), "pipeline": f"{config.encoder}, {config.routing}, "
-            f"{config.replay_buffer}, {config.vec_env}"}
+            f"{config.replay_buffer}, {resolve_vec_env(config)}, {config.conv_precision} convs"}
