@@ -5,7 +5,7 @@ import pytest
 from pixelpush_lib.experiments.store import write_measured
 from pixelpush_lib.results.measured import REQUIRED_PROVENANCE, load_manifest
 
-PRECOMPUTED = ("probe", "drq_noise", "footprint", "gradflow", "memory")
+PRECOMPUTED = ("probe", "drq_noise", "footprint", "gradflow", "memory", "precision")
 
 
 @pytest.mark.parametrize("experiment", PRECOMPUTED)

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from pixelpush_lib.experiments import EXPERIMENTS, precision
-from pixelpush_lib.results.measured import load_manifest
+from pixelpush_lib.results.measured import load_manifest, precision_facts
 
 
 @pytest.fixture(scope="module")
@@ -29,10 +29,15 @@ def test_quick_run_trains_each_seed_in_both_precisions(quick_folder):
 
 def test_the_sentence_reads_the_measured_summary(quick_folder):
     summary = load_manifest("precision", quick_folder.parent)["summary"]
-    sentence = precision.precision_facts(quick_folder.parent)["precision_result"]
+    sentence = precision_facts(quick_folder.parent)["precision_result"]
     assert f"{summary['bf16_speedup']:.1f} times as fast" in sentence
-    assert f"to {summary['median_px']['bf16']:.2f} px" in sentence
-    assert f"against {summary['median_px']['fp32']:.2f} px in float32 (measured" in sentence
+    lo, hi = summary["range_px"]["fp32"]
+    assert f"to {summary['median_px']['bf16']:.2f} px (" in sentence
+    assert f"against {summary['median_px']['fp32']:.2f} px ({lo:.2f} to {hi:.2f} px) in float32" in sentence
+
+
+def test_without_a_measurement_the_page_says_none_was_made(tmp_path):
+    assert precision_facts(tmp_path)["precision_result"].startswith("No measurement of bf16")
 
 
 def test_the_committed_measurement_is_the_full_protocol_on_both_precisions():

@@ -117,6 +117,30 @@ def test_encoder_runs_once_on_obs_per_update(trained):
     assert len(calls) == 2 and not th.equal(calls[0], calls[1])  # obs once, next_obs once
 
 
+def test_encoders_read_the_buffers_uint8_pixels_and_match_sb3s_preprocessing(trained):
+    """CriticEncoderPolicy hands its extractors the sampled tensors as they are (no float32 copy of the pixels);
+    the features are those SB3's own path (preprocess, then extract) gives."""
+    from stable_baselines3.common.policies import BaseModel
+
+    model = trained["critic_encoder"]
+    seen = []
+    hooks = [net.features_extractor.register_forward_hook(lambda m, args, out: seen.append(args[0]["pixels"].dtype))
+             for net in (model.critic, model.critic_target)]
+    try:
+        model.train(gradient_steps=1, batch_size=8)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert seen and set(seen) == {th.uint8}
+    batch = _batch(model)
+    with th.no_grad():
+        for net in (model.critic, model.critic_target):
+            sb3_features = BaseModel.extract_features(net, batch.observations, net.features_extractor)
+            assert sb3_features.dtype == th.float32
+            th.testing.assert_close(net.features_extractor(batch.observations), sb3_features, rtol=0, atol=0)
+            model.policy.feature_cache.clear()
+
+
 def test_save_load_gives_identical_deterministic_actions(trained, pixel_env, tmp_path):
     model = trained["critic_encoder"]
     model.save(tmp_path / "model.zip")

@@ -87,18 +87,3 @@ def load_table(measured_dir: Path = MEASURED_DIR) -> pd.DataFrame:
     """The measured table (validated manifest first)."""
     load_manifest("precision", measured_dir)
     return pd.read_csv(Path(measured_dir) / "precision" / TABLE)
-
-
-def precision_facts(measured_dir: Path = MEASURED_DIR) -> dict[str, str]:
-    """Reproduce It's sentence on mixed precision, for ``{glue:text}`` (``precision_result``)."""
-    manifest = load_manifest("precision", measured_dir)
-    summary, params = manifest["summary"], manifest["parameters"]
-    fp32, bf16 = summary["median_px"]["fp32"], summary["median_px"]["bf16"]
-    lo, hi = summary["range_px"]["bf16"]
-    machine = manifest["provenance"]["machine"]
-    return {"precision_result": (
-        f"On this project's {machine['cpus']}-core CPU machine (native bfloat16: {params['cpu_bf16']}, "
-        f"{params['torch_threads']} torch thread(s)), Step 1's probe trained {summary['bf16_speedup']:.1f} times "
-        f"as fast with bf16 convolutions, and located the puck to {bf16:.2f} px (median over {summary['seeds']} "
-        f"seeds; {lo:.2f} to {hi:.2f} px) against {fp32:.2f} px in float32 (measured, "
-        f"data/measured/precision)")}

@@ -64,3 +64,20 @@ def gpu_throughput_facts(measured_dir: Path = MEASURED_DIR) -> dict[str, str]:
                              f"{format_value(AUTHOR_TIMED_STEPS, 'steps')} steps (reported, {author.source}); at the "
                              f"measured speed the same steps would take about {hours:.1f} h on one {summary['gpu']} (from a "
                              f"benchmark of a few thousand steps, not a whole run)"}
+
+
+def precision_facts(measured_dir: Path = MEASURED_DIR) -> dict[str, str]:
+    """Reproduce It's sentence on bf16 mixed precision against float32 (``experiments.precision``), for
+    ``{glue:text}`` (``precision_result``), or that no measurement has been made."""
+    if not (Path(measured_dir) / "precision" / MANIFEST).exists():
+        return {"precision_result": "No measurement of bf16 against float32 has been made yet "
+                                    "(python -m pixelpush_lib.experiments precision makes one)"}
+    manifest = load_manifest("precision", measured_dir)
+    summary, params, machine = manifest["summary"], manifest["parameters"], manifest["provenance"]["machine"]
+    located = {p: f"{summary['median_px'][p]:.2f} px ({summary['range_px'][p][0]:.2f} to "
+                  f"{summary['range_px'][p][1]:.2f} px)" for p in ("bf16", "fp32")}
+    return {"precision_result": (
+        f"On this project's {machine['cpus']}-core CPU machine (native bfloat16 instructions: {params['cpu_bf16']}; "
+        f"torch threads: {params['torch_threads']}), Step 1's probe trained {summary['bf16_speedup']:.1f} times as fast "
+        f"with bf16 convolutions and located the puck to {located['bf16']} against {located['fp32']} in float32 "
+        f"(median error over {summary['seeds']} seeds, and its range; measured, data/measured/precision)")}
