@@ -20,6 +20,7 @@ ALLOWED = [
     r"\[-1, 1\]",  # SpatialSoftmax's coordinate range
     r"^\s*\d+\.\s",  # numbered-list markers
     r"\b\d+-D\b",  # dimensions: 3-D
+    r"\b(?:b?float|bf|BF|fp|u?int)(?:8|16|32)\b|\bAVX-512\b",  # number formats and instruction sets: float32, bf16
 ]
 STRIP = [
     r"```.*?```",  # fenced code and directives
@@ -65,6 +66,8 @@ def test_the_checker_catches_typed_numbers():
     assert _hand_typed_numbers("success reached 96% at 4M steps") == ["96%", "4M"]
     assert _hand_typed_numbers("a 0.07 critic loss") == ["0.07"]
     assert _hand_typed_numbers("Step 2 on 84x84 frames, {glue:text}`step2_success_4m` `--seed 0`") == []
+    assert _hand_typed_numbers("bfloat16 against float32 on uint8 pixels, AVX-512 BF16") == []
+    assert _hand_typed_numbers("bf16 ran 2.7 times as fast") == ["2.7"]
 
 
 def test_book_builds_clean_with_warnings_as_errors(built_book):

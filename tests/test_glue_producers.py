@@ -62,9 +62,10 @@ def produced() -> dict[str, str]:
     facts.update(footprint_facts(measure_footprint(n_states=2, seed=0)))
     facts.update(probe_facts(load_probe().errors))
     facts.update(gradflow_facts(measure_gradient_flow()))
-    from pixelpush_lib.results.measured import gpu_throughput_facts
+    from pixelpush_lib.results.measured import gpu_throughput_facts, precision_facts
 
     facts.update(gpu_throughput_facts())
+    facts.update(precision_facts())
     from pixelpush_lib.results.students import distill_facts, load_results as load_students
 
     facts.update(distill_facts(load_students()))
