@@ -20,3 +20,16 @@ def test_a_negative_busy_count_is_refused(capsys):
     with pytest.raises(SystemExit):
         main(["memory", "--busy", "-1"])
     assert "--busy -1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--steps", "--batch-size", "--buffer-size"])
+def test_a_train_size_below_one_is_refused(capsys, flag):
+    with pytest.raises(SystemExit):
+        main(["train", flag, "0"])
+    assert f"{flag} 0: give at least 1" in capsys.readouterr().err
+
+
+def test_an_unknown_precision_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--precision", "fp16"])
+    assert "fp16" in capsys.readouterr().err
