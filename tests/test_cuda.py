@@ -29,6 +29,13 @@ def test_critic_encoder_policy_drq_and_frame_ring_live_on_the_gpu():
     assert model.logger.name_to_value.get("train/critic_loss") is not None
 
 
+def test_bf16_convolutions_train_on_the_gpu_with_float32_weights():
+    model = build_model(get_config("step2", {**SMALL, "conv_precision": "bf16"}), device="cuda")
+    model.learn(300)
+    assert np.isfinite(model.logger.name_to_value["train/critic_loss"])
+    assert all(p.is_cuda and p.dtype == th.float32 for p in model.policy.parameters())
+
+
 def test_pixelpush_train_on_cuda_then_load_and_resume_on_cpu(tmp_path):
     run = tmp_path / "step2_cuda"
     train(plan_new_run("step2", run, seed=0, total_steps=2000, overrides=SMALL), device="cuda",

@@ -94,7 +94,8 @@ class ManipulationCNN(nn.Module):
         self.precision = check_conv_precision(precision)
         layers: list[nn.Module] = []
         for i, (kernel, stride, padding) in enumerate(MANIPULATION_LAYERS):
-            layers += [nn.Conv2d(in_channels if i == 0 else channels, channels, kernel, stride, padding), nn.ReLU()]
+            conv = nn.Conv2d(in_channels if i == 0 else channels, channels, kernel, stride, padding)
+            layers += [conv, nn.ReLU(inplace=True)]  # in place: the convolution's backward never reads its output
         self.net = nn.Sequential(*layers).to(memory_format=th.channels_last)
 
     def forward(self, pixels: th.Tensor) -> th.Tensor:
