@@ -57,6 +57,7 @@ def total_stride(layers: tuple[ConvLayer, ...]) -> int:
 
 
 def check_conv_precision(precision: str) -> str:
+    """``precision`` itself, or ``ValueError`` naming the allowed ones."""
     if precision not in CONV_PRECISIONS:
         raise ValueError(f"conv precision {precision!r} is not valid; allowed: {CONV_PRECISIONS}")
     return precision
@@ -193,7 +194,8 @@ class ManipulationExtractor(_PixelsPlusVectors):
     """ManipulationCNN, then SpatialSoftmax keypoints (``2 * channels`` values) or, with
     ``spatial_softmax=False``, the flattened 21x21 map (``channels * 21 * 21`` values).
 
-    Output ``(B, pixel_dim + vectors)``; 32 channels, proprio and desired goal give 64 + 10 + 3 = 77.
+    Output ``(B, pixel_dim + vectors)``; 32 channels, proprio and desired goal give 64 + 10 + 3 = 77. The
+    convolutions compute in ``precision`` (:func:`run_convs`).
     """
 
     def __init__(
