@@ -22,7 +22,7 @@ def test_a_negative_busy_count_is_refused(capsys):
     assert "--busy -1" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("flag", ["--steps", "--batch-size", "--buffer-size"])
+@pytest.mark.parametrize("flag", ["--steps", "--repeats", "--batch-size", "--buffer-size"])
 def test_a_train_size_below_one_is_refused(capsys, flag):
     with pytest.raises(SystemExit):
         main(["train", flag, "0"])

@@ -130,11 +130,11 @@ def bench_train_state() -> float:
 
 
 def bench_train(config: str = "step2", device: str = "cpu", steps: int = 400, precision: str = "fp32",
-                batch_size: int = 32, buffer_size: int = 20_000) -> float:
+                batch_size: int = 32, buffer_size: int = 20_000, repeats: int = 3) -> float:
     from pixelpush_lib.bench.train_loop import bench_train_loop
 
-    return bench_train_loop(config, steps=steps, device=device, batch_size=batch_size, buffer_size=buffer_size,
-                            conv_precision=precision)
+    return bench_train_loop(config, steps=steps, repeats=repeats, device=device, batch_size=batch_size,
+                            buffer_size=buffer_size, conv_precision=precision)
 
 
 def bench_vec(config: str = "step2") -> float:
@@ -183,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default="step2", help="train, vec: the pixel config to run (default step2)")
     parser.add_argument("--device", default="cpu", help="train: torch device, e.g. cuda (default cpu)")
     parser.add_argument("--steps", type=int, default=400, help="train: env steps timed per repeat (default 400)")
+    parser.add_argument("--repeats", type=int, default=3, help="train: alternating repeats of both (default 3)")
     parser.add_argument("--batch-size", type=int, default=32, help="train: SAC batch (default 32, short on a CPU)")
     parser.add_argument("--buffer-size", type=int, default=20_000, help="train: replay capacity (default 20,000)")
     parser.add_argument("--precision", default="fp32", choices=CONV_PRECISIONS,
@@ -190,13 +191,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.busy < 0:
         parser.error(f"--busy {args.busy}: give 0 or more busy processes")
-    for flag, value in (("--steps", args.steps), ("--batch-size", args.batch_size), ("--buffer-size", args.buffer_size)):
+    sizes = (("--steps", args.steps), ("--repeats", args.repeats), ("--batch-size", args.batch_size),
+             ("--buffer-size", args.buffer_size))
+    for flag, value in sizes:
         if value < 1:
             parser.error(f"{flag} {value}: give at least 1")
     options: dict = {}
     if args.name == "train":
         options = {"config": args.config, "device": args.device, "steps": args.steps, "precision": args.precision,
-                   "batch_size": args.batch_size, "buffer_size": args.buffer_size}
+                   "batch_size": args.batch_size, "buffer_size": args.buffer_size, "repeats": args.repeats}
     elif args.name == "vec":
         options = {"config": args.config}
     with _busy(args.busy):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pixelpush_lib.training.throughput import measure_train_loop
+from pixelpush_lib.training.throughput import describe_shares, measure_train_loop
 
 
 def bench_train_loop(config_name: str = "step2", steps: int = 400, repeats: int = 3, device: str = "cpu",
@@ -12,6 +12,8 @@ def bench_train_loop(config_name: str = "step2", steps: int = 400, repeats: int 
     print(f"{config_name} on {device}{' (' + m['gpu'] + ')' if m['gpu'] else ''}, {m['torch_threads']} torch threads, "
           f"batch {batch_size}, buffer {buffer_size:,}, {repeats} x {steps} steps after learning_starts="
           f"{m['learning_starts']}")
-    print(f"stock SB3 (MultiInputPolicy, HerReplayBuffer, DummyVecEnv): median {m['stock_steps_per_s']:.1f} env-steps/s")
-    print(f"pixelpush {config_name} pipeline ({m['pipeline']}): median {m['ours_steps_per_s']:.1f} env-steps/s")
+    print(f"stock SB3 (MultiInputPolicy, HerReplayBuffer, DummyVecEnv): median {m['stock_steps_per_s']:.1f} env-steps/s"
+          f"; {describe_shares(m['stock_time_shares'])}")
+    print(f"pixelpush {config_name} pipeline ({m['pipeline']}): median {m['ours_steps_per_s']:.1f} env-steps/s"
+          f"; {describe_shares(m['ours_time_shares'])}")
     return m["ours_steps_per_s"] / m["stock_steps_per_s"]

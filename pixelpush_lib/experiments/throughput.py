@@ -16,7 +16,7 @@ import torch as th
 from pixelpush_lib.core.configs import get_config
 from pixelpush_lib.core.paths import MEASURED_DIR
 from pixelpush_lib.experiments.store import write_measured
-from pixelpush_lib.training.throughput import measure_train_loop
+from pixelpush_lib.training.throughput import describe_shares, measure_train_loop
 
 
 def precompute(quick: bool = False, measured_dir: Path = MEASURED_DIR,
@@ -34,6 +34,8 @@ def precompute(quick: bool = False, measured_dir: Path = MEASURED_DIR,
     result["ratio"] = result["ours_steps_per_s"] / result["stock_steps_per_s"]
     print(f"{result['gpu']}: stock SB3 {result['stock_steps_per_s']:.1f} env-steps/s, pixelpush "
           f"{result['ours_steps_per_s']:.1f} env-steps/s ({result['hours_per_5m_steps']:.1f} h per 5M steps)")
+    print(f"stock SB3: {describe_shares(result['stock_time_shares'])}")
+    print(f"pixelpush: {describe_shares(result['ours_time_shares'])}")
     print(f"ratio={result['ratio']:.3f}", flush=True)
     return write_measured("throughput", {"throughput.json": lambda p: p.write_text(json.dumps(result, indent=2))},
                           {"quick": quick, "config": "step2"}, command, time.perf_counter() - start, result,
