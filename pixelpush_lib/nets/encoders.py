@@ -74,7 +74,7 @@ def run_convs(convs: nn.Module, pixels: th.Tensor, precision: str) -> th.Tensor:
     """``convs(pixels)`` for ``(B, C, H, W)`` pixels in [0, 1], in channels-last layout and in ``precision``;
     the result is float32.
 
-    Channels-last (NHWC) is the layout oneDNN and cuDNN run small convolutions fastest in, with the same float32
+    Channels-last (NHWC) is the layout oneDNN and cuDNN prefer for small convolutions, with the same float32
     arithmetic (measured on this project's CPU machine: ``python -m pixelpush_lib.bench train``).
     """
     pixels = pixels.contiguous(memory_format=th.channels_last)
