@@ -90,7 +90,8 @@ def test_register_records_hash_steps_and_measured_success(served, registry):
     assert entry.sha256 == sha256_file(model_zip) and entry.size_bytes == model_zip.stat().st_size
     assert entry.steps == 200 and entry.n_episodes == EPISODES and 0 <= entry.success_rate <= 1
     assert entry.evaluated["deterministic"] and entry.evaluated["commit"]
-    assert "tiny_step2: 200 steps" in availability("step2", registry)
+    assert entry.trained_by == "sac_her"
+    assert "tiny_step2: trained by SAC + HER for 200 environment steps" in availability("step2", registry)
     assert registered_checkpoints("step4", registry) == []
     with pytest.raises(CheckpointError, match="already has a checkpoint named 'tiny_step2'"):
         register_checkpoint(model_zip, "tiny_step2", "step2", registry=registry, n_episodes=1, overrides=TINY)
@@ -185,3 +186,22 @@ def test_unknown_name_and_broken_registry(registry, tmp_path):
     bad = _variant(registry, tmp_path, success_rate=37.0)  # a percentage where a fraction belongs
     with pytest.raises(CheckpointError, match="success rate in \\[0, 1\\]"):
         registered_checkpoints(registry=bad)
+    unknown = _variant(registry, tmp_path, trained_by="magic")
+    with pytest.raises(CheckpointError, match="'tiny_step2' has trained_by='magic'.*sac_her, imitation"):
+        registered_checkpoints(registry=unknown)
+
+
+def test_a_student_is_registered_as_taught_by_imitation_and_its_steps_are_labels(served, tmp_path):
+    """A pixel student's num_timesteps count expert labels, not environment steps of RL: the registry, the
+    listing and the watch caption say which."""
+    model_zip, _ = served
+    registry = tmp_path / "checkpoints.json"
+    with pytest.raises(CheckpointError, match="trained_by='dagger' is unknown; choose from sac_her, imitation"):
+        register_checkpoint(model_zip, "student", "step2", n_episodes=1, overrides=TINY, registry=registry,
+                            device="cpu", trained_by="dagger")
+    assert not registry.exists()  # refused before anything was written
+    entry = register_checkpoint(model_zip, "student", "step2", n_episodes=1, overrides=TINY, registry=registry,
+                                device="cpu", trained_by="imitation")
+    assert registered_checkpoints("step2", registry) == [entry] and entry.trained_by == "imitation"
+    assert availability("step2", registry).startswith(
+        "student: taught by imitation of the scripted expert (DAgger) on 200 expert labels, success")

@@ -107,6 +107,41 @@ def test_a_student_never_reads_the_puck_position(quick_run):
         _assert_blind_to_the_puck_position(load_student(quick_run / f"student_{encoder}.zip", encoder))
 
 
+def test_a_registered_student_loads_acts_blind_to_the_puck_and_is_shown_as_taught(quick_run, tmp_path):
+    """The path a reader takes: register the student (evaluated), load it through the registry, watch it."""
+    from pixelpush_lib.chapter.watching import watch_side_by_side
+    from pixelpush_lib.sweeps.checkpoints import register_checkpoint
+    from pixelpush_lib.training import load_pretrained
+
+    registry = tmp_path / "checkpoints.json"
+    entry = register_checkpoint(quick_run / "student_nature.zip", "student_nature_s0", STUDENT_CONFIGS["nature"],
+                                n_episodes=1, registry=registry, device="cpu", trained_by="imitation")
+    assert entry.steps == QUICK.labels_per_student() and entry.trained_by == "imitation"
+    student = load_pretrained("student_nature_s0", registry=registry, cache_dir=tmp_path / "cache", device="cpu")
+    _assert_blind_to_the_puck_position(student)
+    html = watch_side_by_side([(STUDENT_CONFIGS["nature"], "student_nature_s0")], n_episodes=1,
+                              registry=registry, cache_dir=tmp_path / "cache")
+    assert html.count("<figure") == 1 and "flex-wrap" in html
+    assert f"taught by imitation of the scripted expert (DAgger) on {QUICK.labels_per_student():,} expert labels" in html
+
+
+def test_a_student_registered_under_the_other_encoder_s_config_is_refused(quick_run, tmp_path):
+    from pixelpush_lib.sweeps.checkpoints import register_checkpoint
+
+    registry = tmp_path / "checkpoints.json"
+    registry.write_text('{"schema_version": 1, "checkpoints": []}')
+    student, wrong = quick_run / "student_nature.zip", STUDENT_CONFIGS["manipulation"]
+    with pytest.raises(ValueError, match=r"student_nature\.zip does not fit config 'step1_pixels_only' "
+                                         r"\(Observation spaces do not match.*\); pass the config"):
+        register_checkpoint(student, "wrong", wrong, n_episodes=1, registry=registry, device="cpu")
+    # With the frame stack overridden to fit, the spaces match and only the encoder gives it away.
+    with pytest.raises(ValueError, match=r"student_nature\.zip was saved with encoder NatureExtractor.*but config "
+                                         r"'step1_pixels_only' builds ManipulationExtractor.*pass the config"):
+        register_checkpoint(student, "wrong", wrong, n_episodes=1, registry=registry, device="cpu",
+                            overrides={"frame_stack": get_config(STUDENT_CONFIGS["nature"]).frame_stack})
+    assert registry.read_text() == '{"schema_version": 1, "checkpoints": []}'
+
+
 def test_a_student_file_of_the_other_encoder_is_refused(quick_run):
     with pytest.raises(ValueError, match=r"student_nature\.zip is not a manipulation student"):
         load_student(quick_run / "student_nature.zip", "manipulation")

@@ -66,7 +66,7 @@ def produced() -> dict[str, str]:
 
     facts.update(gpu_throughput_facts())
     facts.update(precision_facts())
-    from pixelpush_lib.results.students import distill_facts, load_results as load_students
+    from pixelpush_lib.results.students import distill_facts, load_students
 
     facts.update(distill_facts(load_students()))
     facts["table_provenance"] = ""  # book/intro.md: provenance_summary(), tested in test_data_numbers

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Sequence
 
 from pixelpush_lib.core.paths import DATA_DIR
 from pixelpush_lib.results.registry import REGISTRY, CheckpointError, registered_checkpoints
@@ -43,10 +44,19 @@ def watch_registered(config: str, n_episodes: int = 5, seed: int = 10_000, regis
     rollout = watch(model, n_episodes=n_episodes, seed=seed)
     shown = sum(rollout.successes)
     data = base64.b64encode(gif_bytes(rollout)).decode("ascii")
-    caption = (f"<code>{html.escape(entry.name)}</code>: {entry.steps:,} environment steps of training; measured "
+    caption = (f"<code>{html.escape(entry.name)}</code>: {html.escape(entry.training())}; measured "
                f"success {entry.success_rate:.0%} over {entry.n_episodes} evaluation episodes "
                f"(<code>{html.escape(str((DATA_DIR / 'checkpoints.json').relative_to(DATA_DIR.parent)))}</code>). "
                f"In the {n_episodes} episodes shown here it succeeded {shown} times.")
     return (f'<figure class="pixelpush-rollout"><img src="data:image/gif;base64,{data}" '
             f'alt="rollout of {html.escape(entry.name)}" style="max-width:100%;height:auto">'
             f"<figcaption>{caption}</figcaption></figure>")
+
+
+def watch_side_by_side(checkpoints: Sequence[tuple[str, str]], n_episodes: int = 3, seed: int = 10_000,
+                       registry=REGISTRY, cache_dir=None) -> str:
+    """HTML: each registered ``(config, name)`` checkpoint rolled out on the same ``n_episodes`` (same env seed),
+    one captioned GIF per checkpoint in a row that wraps on a narrow page."""
+    cells = [watch_registered(config, n_episodes, seed, registry, cache_dir, name) for config, name in checkpoints]
+    return ('<div class="pixelpush-rollouts" style="display:flex;flex-wrap:wrap;gap:1em">'
+            + "".join(f'<div style="flex:1 1 280px;min-width:0">{cell}</div>' for cell in cells) + "</div>")

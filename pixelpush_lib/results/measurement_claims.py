@@ -8,7 +8,7 @@ import pandas as pd
 
 from pixelpush_lib.results.evidence import FAR_BELOW, HAIR, LOW_BAND, Evidence
 from pixelpush_lib.results.loaders import load_facts
-from pixelpush_lib.results.students import load_results
+from pixelpush_lib.results.students import load_results, load_students
 
 
 def memory_fits_now(data: Evidence) -> list[str]:
@@ -137,7 +137,7 @@ def imitation_control_pushes(data: Evidence) -> list[str]:
     """Step 1's imitation section: the state policy, taught on the pixel students' labels and training, pushes
     (above the failure band in every seed) at the last round every pixel student finished."""
     measured = data.data_dir / "measured"
-    last = load_results(measured).common_round()
+    last = load_students(measured).common_round()
     control = load_results(measured, "distill_control").curve
     at = control[control["round"] == last]
     claim = "CLAIM BROKEN 'the state control pushes on the students' budget'"

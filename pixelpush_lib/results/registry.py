@@ -4,7 +4,8 @@
 only writer: it hashes a real model file, loads it, evaluates it and records the result). Each entry::
 
     name, url (http(s)://, file://, or a path relative to the registry), sha256, size_bytes,
-    config, overrides, steps, success_rate, n_episodes, evaluated {at, commit, host, seed, deterministic}
+    config, overrides, steps, success_rate, n_episodes, evaluated {at, commit, host, seed, deterministic},
+    trained_by (optional: "sac_her", the default, or "imitation")
 
 ``fetch(entry)`` downloads into a cache: a temporary file, renamed only once its size and sha256 match, because
 ``model.zip`` holds pickled objects and an unverified file could run code. Loading and evaluating a model is
@@ -44,8 +45,9 @@ class CheckpointError(ValueError):
 
 @dataclass(frozen=True)
 class CheckpointEntry:
-    """One registered checkpoint. ``steps``: environment steps trained; ``success_rate``: a fraction in [0, 1]
-    measured over ``n_episodes`` evaluation episodes."""
+    """One registered checkpoint. ``steps``: what it trained on, environment steps for ``trained_by="sac_her"`` and
+    expert labels (one per environment step the expert labelled) for ``"imitation"``; ``success_rate``: a fraction
+    in [0, 1] measured over ``n_episodes`` evaluation episodes."""
 
     name: str
     url: str
@@ -57,7 +59,17 @@ class CheckpointEntry:
     n_episodes: int
     overrides: dict[str, Any] = field(default_factory=dict)
     evaluated: dict[str, Any] = field(default_factory=dict)
+    trained_by: str = "sac_her"
 
+    def training(self) -> str:
+        """How it was trained, in words, with its budget: for a caption or a listing."""
+        if self.trained_by == "imitation":
+            return f"taught by imitation of the scripted expert (DAgger) on {self.steps:,} expert labels"
+        return f"trained by SAC + HER for {self.steps:,} environment steps"
+
+
+#: How a registered checkpoint can have been trained (``CheckpointEntry.trained_by``).
+TRAINED_BY = ("sac_her", "imitation")
 
 # --- Registry ------------------------------------------------------------------------------------
 
@@ -86,6 +98,9 @@ def _entry_from_dict(entry: dict[str, Any], path: Path) -> CheckpointEntry:
     if len(parsed.sha256) != 64 or not 0 <= parsed.success_rate <= 1 or parsed.n_episodes < 1:
         raise CheckpointError(f"{path}: entry {parsed.name!r} needs a 64-hex sha256, a success rate in [0, 1] "
                               "and n_episodes >= 1; re-register it")
+    if parsed.trained_by not in TRAINED_BY:
+        raise CheckpointError(f"{path}: entry {parsed.name!r} has trained_by={parsed.trained_by!r}; it must be one of "
+                              f"{', '.join(TRAINED_BY)}; re-register it with --trained-by")
     return parsed
 
 
@@ -104,7 +119,7 @@ def availability(config: str, registry: Path | str = REGISTRY) -> str:
         return (f"No checkpoint is registered for {config}: nobody has trained and evaluated one yet, so there is "
                 f"no trained agent to watch. Train one with `pixelpush reproduce --steps {config} ...`, then "
                 "register it with `pixelpush checkpoints add`.")
-    return "; ".join(f"{e.name}: {e.steps:,} steps, success {e.success_rate:.0%} over {e.n_episodes} episodes"
+    return "; ".join(f"{e.name}: {e.training()}, success {e.success_rate:.0%} over {e.n_episodes} episodes"
                      for e in entries)
 
 

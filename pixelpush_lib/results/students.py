@@ -5,8 +5,9 @@ Pure pandas, like the rest of :mod:`pixelpush_lib.results`: the facts load witho
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +18,24 @@ from pixelpush_lib.results.evidence import LOW_BAND
 from pixelpush_lib.results.measured import load_manifest
 from pixelpush_lib.results.own_runs import seed_spread
 from pixelpush_lib.results.quoted_numbers import format_value
+from pixelpush_lib.results.registry import REGISTRY, registered_checkpoints
 
 
 @dataclass(frozen=True)
 class DistillResult:
     """``data/measured/distill`` (or ``distill_control``): ``curve`` (one row per encoder, seed and round),
     ``tasks`` (one per student; ``None`` for a run read back from its log, which prints no CPU times),
-    ``manifest`` (provenance, parameters, summary) and its ``folder``."""
+    ``manifest`` (provenance, parameters, summary) and its ``folder``.
+
+    A result joined from several runs (:func:`load_students`) keeps the first run's ``manifest`` and ``folder``,
+    every run's in ``parts`` (folder name -> manifest), the folder of each row in ``curve["part"]``, and ``tasks``
+    from the runs that recorded them."""
 
     curve: pd.DataFrame
     tasks: pd.DataFrame | None
     manifest: dict[str, Any]
     folder: Path
+    parts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def common_round(self) -> int:
         """The last round every student completed (a run stopped early ends unevenly)."""
@@ -36,11 +43,38 @@ class DistillResult:
 
 
 def load_results(measured_dir: Path = MEASURED_DIR, experiment: str = "distill") -> DistillResult:
-    """A committed distillation measurement (validated manifest)."""
+    """A committed distillation measurement, one run's folder (validated manifest)."""
     manifest = load_manifest(experiment, measured_dir)
     folder = Path(measured_dir) / experiment
     tasks = pd.read_csv(folder / "tasks.csv") if "tasks.csv" in manifest["files"] else None
-    return DistillResult(pd.read_csv(folder / "curve.csv"), tasks, manifest, folder)
+    curve = pd.read_csv(folder / "curve.csv").assign(part=experiment)
+    return DistillResult(curve, tasks, manifest, folder, {experiment: manifest})
+
+
+def load_students(measured_dir: Path = MEASURED_DIR) -> DistillResult:
+    """Every committed run of the pixel students, joined: ``measured_dir/distill`` first, then each other folder
+    whose manifest says ``"experiment": "distill"`` (seeds taught later, perhaps on another machine, by
+    ``python -m pixelpush_lib.experiments distill --seeds N --out DIR``, whose ``DIR/distill`` is committed under
+    another name). Runs join only when every budget and the teacher match and no student is in two of them;
+    otherwise ``ValueError`` names the folders."""
+    main = load_results(measured_dir)
+    others = sorted(p.parent.name for p in Path(measured_dir).glob("*/manifest.json")
+                    if p.parent.name != "distill" and json.loads(p.read_text()).get("experiment") == "distill")
+    runs = [main, *(load_results(measured_dir, name) for name in others)]
+    for run in runs[1:]:
+        if budgets(run.manifest["parameters"]) != budgets(main.manifest["parameters"]):
+            raise ValueError(f"{run.folder}: its students were taught on other budgets than {main.folder}'s, so "
+                             "the two cannot be joined; re-run it with the same settings or move it out of "
+                             f"{measured_dir}")
+    curve = pd.concat([run.curve for run in runs], ignore_index=True)
+    students = curve.groupby(["encoder", "seed"])["part"].nunique()
+    if (students > 1).any():
+        twice = ", ".join(f"{e} seed {s}" for e, s in students[students > 1].index)
+        raise ValueError(f"{measured_dir}: {twice} appear in more than one of {', '.join(r.folder.name for r in runs)}"
+                         "; keep each student in one run's folder")
+    recorded = [run.tasks.assign(part=run.folder.name) for run in runs if run.tasks is not None]
+    tasks = pd.concat(recorded, ignore_index=True) if recorded else None
+    return DistillResult(curve, tasks, main.manifest, main.folder, {r.folder.name: r.manifest for r in runs})
 
 
 # One line per round, as experiments.distill.teach_student prints it.
@@ -130,26 +164,63 @@ def control_for(result: DistillResult, measured_dir: Path = MEASURED_DIR) -> Dis
     return None if budgets(ours) != budgets(theirs) else control
 
 
-def _cost(result: DistillResult) -> str:
-    """What the students cost: CPU time when the run recorded it, else the wall time its log shows."""
-    summary, machine = result.manifest["summary"], result.manifest["provenance"]["machine"]
-    where = f"one {machine['gpu']} and {machine['cpus']} CPU cores" if machine.get("gpu") else \
+def _seed_list(seeds: pd.Series) -> str:
+    """'seed 2' or 'seeds 0 and 1'."""
+    names = [str(s) for s in sorted(seeds.unique())]
+    return f"seed {names[0]}" if len(names) == 1 else f"seeds {', '.join(names[:-1])} and {names[-1]}"
+
+
+def _where(manifest: dict[str, Any]) -> str:
+    machine = manifest["provenance"]["machine"]
+    return f"one {machine['gpu']} and {machine['cpus']} CPU cores" if machine.get("gpu") else \
         f"{machine['cpus']} CPU cores"
-    if result.tasks is not None:
-        tasks = result.tasks
-        return (f"{tasks['cpu_s'].sum() / 3600:.1f} CPU-hours for all students, {summary['wall_s'] / 3600:.1f} h "
-                f"of wall time on {where} with {summary['jobs']} students at a time, each rendering about "
+
+
+def _part_cost(result: DistillResult, part: str) -> str:
+    """What one run's students cost: CPU time when the run recorded it, else the wall time its log shows."""
+    manifest, rows = result.parts[part], result.curve[result.curve["part"] == part]
+    summary, where = manifest["summary"], _where(manifest)
+    head = f"{_seed_list(rows['seed'])} ({rows['encoder'].nunique()} encoders)"
+    tasks = None if result.tasks is None else result.tasks[result.tasks["part"] == part]
+    if tasks is not None and len(tasks):
+        return (f"{head}: {tasks['cpu_s'].sum() / 3600:.1f} CPU-hours, {summary['wall_s'] / 3600:.1f} h of wall "
+                f"time on {where} with {summary['jobs']} students at a time, each rendering about "
                 f"{tasks['env_steps_per_s'].median():.0f} frames/s")
-    wall = result.curve.groupby(["encoder", "seed"])["elapsed_s"].max().max()
-    return (f"{wall / 60:.0f} minutes of wall time on {where} with {summary['jobs']} students at a time (the run "
-            f"stopped before it wrote its CPU times)")
+    wall = rows.groupby(["encoder", "seed"])["elapsed_s"].max().max()
+    return (f"{head}: {wall / 60:.0f} minutes of wall time on {where} with {summary['jobs']} students at a time "
+            f"(the run stopped before it wrote its CPU times)")
 
 
-def distill_facts(result: DistillResult, measured_dir: Path = MEASURED_DIR) -> dict[str, str]:
+def _cost(result: DistillResult) -> str:
+    """What the students cost, run by run."""
+    return "; ".join(_part_cost(result, part) for part in result.parts)
+
+
+def _how_it_went(result: DistillResult) -> str:
+    """How each run ended: its recorded stop, or that every student finished."""
+    said = [(part, m["summary"].get("stopped", "every student finished every round")) for part, m in result.parts.items()]
+    if len(said) == 1:
+        return said[0][1]
+    return "; ".join(f"{_seed_list(result.curve.loc[result.curve['part'] == part, 'seed'])} "
+                     f"(data/measured/{part}): {text}" for part, text in said)
+
+
+def _registered_student(config: str, registry: Path) -> str:
+    """The best registered student of ``config``, with its measured success, or that none is registered."""
+    students = [e for e in registered_checkpoints(config, registry) if e.trained_by == "imitation"]
+    if not students:
+        return f"no student of {config} is registered"
+    best = max(students, key=lambda e: (e.success_rate, e.name))
+    return (f"{best.name}, {format_value(best.success_rate, 'fraction')} over {best.n_episodes} evaluation "
+            f"episodes that no round collected or validated on")
+
+
+def distill_facts(result: DistillResult, measured_dir: Path = MEASURED_DIR,
+                  registry: Path = REGISTRY) -> dict[str, str]:
     """What the chapter states about the pixel students, for ``{glue:text}``: budgets, each encoder's success after
     behaviour cloning and at the last round every student completed (mean and range over seeds), the state
-    control's at that round, the teacher's measured success, whether the students push, which encoder wins, and
-    what the experiment cost."""
+    control's at that round, the teacher's measured success, whether the students push, which encoder wins, where
+    each run's seeds were taught and what they cost, and each encoder's best student in ``registry``."""
     curve, params = result.curve, result.manifest["parameters"]
     last = result.common_round()
     at = {r: curve[curve["round"] == r] for r in (0, last)}
@@ -166,11 +237,15 @@ def distill_facts(result: DistillResult, measured_dir: Path = MEASURED_DIR) -> d
              "distill_push_bar": format_value(PUSHES, "fraction"),
              "distill_verdict": _verdict(per_round[last]),
              "distill_cost": _cost(result),
-             "distill_stopped": result.manifest["summary"].get("stopped", "every student finished every round")}
+             "distill_stopped": _how_it_went(result),
+             "distill_where": "; ".join(f"{_seed_list(result.curve.loc[result.curve['part'] == part, 'seed'])} on "
+                                        f"{_where(manifest)} (data/measured/{part})"
+                                        for part, manifest in result.parts.items())}
     for encoder, rows in at[last].groupby("encoder"):
         facts[f"distill_{encoder}_bc"] = seed_spread(per_round[0][encoder], "fraction")
         facts[f"distill_{encoder}_final"] = seed_spread(per_round[last][encoder], "fraction")
         facts[f"distill_{encoder}_loss"] = f"{rows['train_loss'].mean():.4f}"
+        facts[f"distill_{encoder}_checkpoint"] = _registered_student(params["student_configs"][encoder], registry)
     closer, looser = at[last].groupby("encoder")["train_loss"].mean().sort_values().index
     facts["distill_fit"] = (f"{STUDENT_NAMES[closer]} students fit their training labels more closely than "
                             f"{STUDENT_NAMES[looser]}")

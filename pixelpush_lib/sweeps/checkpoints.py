@@ -18,6 +18,7 @@ from pixelpush_lib.results.registry import (
     REGISTRY,
     REGISTRY_COMMENT,
     CheckpointEntry,
+    TRAINED_BY,
     CheckpointError,
     availability,
     read_registry,
@@ -32,8 +33,13 @@ from pixelpush_lib.training.runs import parse_overrides
 
 def register_checkpoint(model_path: Path | str, name: str, config: str, *, url: str | None = None,
                         n_episodes: int = 100, overrides: dict[str, Any] | None = None, seed: int = EVAL_SEED,
-                        registry: Path | str = REGISTRY, device: str = "auto", replace: bool = False) -> CheckpointEntry:
+                        registry: Path | str = REGISTRY, device: str = "auto", replace: bool = False,
+                        trained_by: str = "sac_her") -> CheckpointEntry:
     """Hash, load and evaluate a real ``model.zip``, then add it to the registry (atomic write).
+
+    ``trained_by`` says how (:data:`TRAINED_BY`): ``"sac_her"`` for a training run, whose ``num_timesteps`` are
+    environment steps, or ``"imitation"`` for a pixel student, whose ``num_timesteps`` are the expert labels it
+    learnt from.
 
     ``url`` is where readers download it from (default: ``model_path`` itself, relative to the registry when
     it lies under it). The success rate recorded is the one measured here over ``n_episodes``, on an env seeded
@@ -41,6 +47,8 @@ def register_checkpoint(model_path: Path | str, name: str, config: str, *, url: 
     """
 
     model_path, registry = Path(model_path), Path(registry)
+    if trained_by not in TRAINED_BY:
+        raise CheckpointError(f"trained_by={trained_by!r} is unknown; choose from {', '.join(TRAINED_BY)}")
     payload = read_registry(registry)
     if any(e["name"] == name for e in payload["checkpoints"]) and not replace:
         raise CheckpointError(f"{registry} already has a checkpoint named {name!r}; choose another name or replace it")
@@ -53,7 +61,8 @@ def register_checkpoint(model_path: Path | str, name: str, config: str, *, url: 
         size_bytes=model_path.stat().st_size, config=config, steps=int(model.num_timesteps),
         success_rate=result["success_rate"], n_episodes=n_episodes, overrides=dict(overrides or {}),
         evaluated={"at": utc_now(), "commit": git_commit(),
-                   "host": platform.node(), "seed": seed, "deterministic": True, "device": device})
+                   "host": platform.node(), "seed": seed, "deterministic": True, "device": device},
+        trained_by=trained_by)
     payload["checkpoints"] = [e for e in payload["checkpoints"] if e["name"] != name] + [asdict(entry)]
     payload.setdefault("comment", REGISTRY_COMMENT)
     registry.parent.mkdir(parents=True, exist_ok=True)
@@ -91,6 +100,9 @@ def add_checkpoints_command(subparsers: Any) -> argparse.ArgumentParser:
     add.add_argument("--registry", type=Path, default=REGISTRY)
     add.add_argument("--device", default="auto")
     add.add_argument("--replace", action="store_true")
+    add.add_argument("--trained-by", choices=TRAINED_BY, default="sac_her",
+                     help="sac_her (a training run; steps are env steps) or imitation (a pixel student; steps are "
+                          "expert labels)")
     add.set_defaults(func=_add_command)
     return parser
 
@@ -100,7 +112,7 @@ def _list_command(args: argparse.Namespace) -> int:
     if not entries:
         print(availability(args.config) if args.config else f"no checkpoint registered in {args.registry}")
     for e in entries:
-        print(f"{e.name}\t{e.config}\t{e.steps} steps\tsuccess {e.success_rate:.3f} (n={e.n_episodes})\t{e.url}")
+        print(f"{e.name}\t{e.config}\t{e.training()}\tsuccess {e.success_rate:.3f} (n={e.n_episodes})\t{e.url}")
     return 0
 
 
@@ -109,7 +121,7 @@ def _add_command(args: argparse.Namespace) -> int:
         entry = register_checkpoint(args.model, args.name, args.config, url=args.url, n_episodes=args.episodes,
                                     seed=args.eval_seed,
                                     overrides=parse_overrides(args.set), registry=args.registry, device=args.device,
-                                    replace=args.replace)
+                                    replace=args.replace, trained_by=args.trained_by)
     except ValueError as error:
         print(f"pixelpush checkpoints add: error: {error}", file=sys.stderr)
         return 2

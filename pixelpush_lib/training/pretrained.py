@@ -16,7 +16,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 from pixelpush_lib.core.configs import get_config
 from pixelpush_lib.core.files import atomic_write
 from pixelpush_lib.results.registry import DEFAULT_CACHE, REGISTRY, fetch, get_entry
-from pixelpush_lib.training.build import make_training_env
+from pixelpush_lib.training.build import make_training_env, policy_and_kwargs
 
 
 def single_env(config_name: str, overrides: dict[str, Any] | None, seed: int = 0) -> Any:
@@ -31,9 +31,31 @@ def load_model(path: Path | str, config: str, overrides: dict[str, Any] | None =
     Only call this on a file you trust or verified: SB3 unpickles parts of the zip.
     """
     env, run_config = single_env(config, overrides)
-    model = SAC.load(path, env=env, device=device)
+    try:
+        model = SAC.load(path, env=env, device=device)
+    except ValueError as error:  # SB3: "Observation spaces do not match: ..."
+        raise ValueError(f"{path} does not fit config {config!r} ({error}); pass the config (and --set overrides) it "
+                         "was trained with") from None
+    _check_encoder(model, run_config, path)
     model.pixelpush_config = run_config  # evaluate()/rollout_gif() build their envs from it
     return model
+
+
+def _check_encoder(model: SAC, config: Any, path: Path | str) -> None:
+    """Refuse a model whose pixel encoder or inputs are not the ones ``config`` builds: SB3 loads any model whose
+    observation space fits, so a file of another config would otherwise be evaluated and registered under this
+    one's name (and a policy that reads ``achieved_goal`` could pass for one that does not)."""
+    wanted = policy_and_kwargs(config)[1]
+    saved = model.policy_kwargs
+    found = (saved.get("features_extractor_class"),
+             {k: v for k, v in saved.get("features_extractor_kwargs", {}).items() if k != "precision"})
+    expected = (wanted.get("features_extractor_class"),
+                {k: v for k, v in wanted.get("features_extractor_kwargs", {}).items() if k != "precision"})
+    if found != expected:
+        def name(pair: tuple[Any, dict[str, Any]]) -> str:
+            return f"{getattr(pair[0], '__name__', 'SB3 default')}({pair[1]})"
+        raise ValueError(f"{path} was saved with encoder {name(found)}, but config {config.name!r} builds "
+                         f"{name(expected)}; pass the config (and --set overrides) it was trained with")
 
 
 # Training seeds its envs with seed + env index, and seed + episodes after a resume (small numbers); evaluating
