@@ -122,7 +122,8 @@ def test_a_registered_student_loads_acts_blind_to_the_puck_and_is_shown_as_taugh
     html = watch_side_by_side([(STUDENT_CONFIGS["nature"], "student_nature_s0")], n_episodes=1,
                               registry=registry, cache_dir=tmp_path / "cache")
     assert html.count("<figure") == 1 and "flex-wrap" in html
-    assert f"taught by imitation of the scripted expert (DAgger) on {QUICK.labels_per_student():,} expert labels" in html
+    labels = QUICK.labels_per_student()
+    assert f"taught by imitation of the scripted expert (DAgger) on {labels:,} expert labels" in html
 
 
 def test_a_student_registered_under_the_other_encoder_s_config_is_refused(quick_run, tmp_path):

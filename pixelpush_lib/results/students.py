@@ -198,7 +198,8 @@ def _cost(result: DistillResult) -> str:
 
 def _how_it_went(result: DistillResult) -> str:
     """How each run ended: its recorded stop, or that every student finished."""
-    said = [(part, m["summary"].get("stopped", "every student finished every round")) for part, m in result.parts.items()]
+    said = [(part, manifest["summary"].get("stopped", "every student finished every round"))
+            for part, manifest in result.parts.items()]
     if len(said) == 1:
         return said[0][1]
     return "; ".join(f"{_seed_list(result.curve.loc[result.curve['part'] == part, 'seed'])} "
