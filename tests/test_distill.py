@@ -119,9 +119,12 @@ def test_a_registered_student_loads_acts_blind_to_the_puck_and_is_shown_as_taugh
     assert entry.steps == QUICK.labels_per_student() and entry.trained_by == "imitation"
     student = load_pretrained("student_nature_s0", registry=registry, cache_dir=tmp_path / "cache", device="cpu")
     _assert_blind_to_the_puck_position(student)
-    html = watch_side_by_side([(STUDENT_CONFIGS["nature"], "student_nature_s0")], n_episodes=1,
+    html = watch_side_by_side([(STUDENT_CONFIGS["nature"], "student_nature_s0"),
+                               (STUDENT_CONFIGS["manipulation"], "student_manipulation_s0")], n_episodes=1,
                               registry=registry, cache_dir=tmp_path / "cache")
     assert html.count("<figure") == 1 and "flex-wrap" in html
+    assert html.endswith("<p>Not registered yet, so not shown: <code>student_manipulation_s0</code> "
+                         "(step1_pixels_only).</p>")
     labels = QUICK.labels_per_student()
     assert f"taught by imitation of the scripted expert (DAgger) on {labels:,} expert labels" in html
 
@@ -141,6 +144,34 @@ def test_a_student_registered_under_the_other_encoder_s_config_is_refused(quick_
         register_checkpoint(student, "wrong", wrong, n_episodes=1, registry=registry, device="cpu",
                             overrides={"frame_stack": get_config(STUDENT_CONFIGS["nature"]).frame_stack})
     assert registry.read_text() == '{"schema_version": 1, "checkpoints": []}'
+
+
+def test_each_encoder_s_registered_student_is_evaluated_on_unseen_episodes_and_blind_to_the_puck(tmp_path):
+    """The committed students (issue 12) in data/checkpoints.json: each a file in the repository,
+    evaluated over 100 episodes whose first seed no round collected or validated on, and acting the same when only
+    ``achieved_goal`` changes."""
+    import re
+
+    from pixelpush_lib.experiments.distill import COLLECT_SEED_STRIDE, VALIDATION_SEED
+    from pixelpush_lib.results.registry import registered_checkpoints
+    from pixelpush_lib.results.students import load_students
+    from pixelpush_lib.training import load_pretrained
+    from pixelpush_lib.training.build import EPISODE_STEPS
+
+    students = [e for e in registered_checkpoints() if e.trained_by == "imitation"]
+    assert students and {e.config for e in students} <= set(STUDENT_CONFIGS.values())
+    joined = load_students()
+    labels = DistillSettings().labels_per_student()
+    for entry in students:
+        assert not re.match(r"^[a-z]+://", entry.url) and (DATA_DIR / entry.url).is_file()
+        assert entry.n_episodes == 100 and entry.steps == labels == joined.curve["labels"].max()
+        first = entry.evaluated["seed"]
+        used = [(VALIDATION_SEED, VALIDATION_SEED + DistillSettings().validation_episodes)]
+        used += [(COLLECT_SEED_STRIDE * (s + 1), COLLECT_SEED_STRIDE * (s + 1) + labels // EPISODE_STEPS)
+                 for s in joined.curve["seed"].unique()]
+        assert all(not lo <= first + k < hi for lo, hi in used for k in range(entry.n_episodes))
+        student = load_pretrained(entry.name, cache_dir=tmp_path, device="cpu")
+        _assert_blind_to_the_puck_position(student)
 
 
 def test_a_student_file_of_the_other_encoder_is_refused(quick_run):
@@ -179,7 +210,7 @@ def test_facts_and_figure_state_what_the_curve_holds(quick_run):
     for encoder in STUDENT_CONFIGS:
         assert facts[f"distill_{encoder}_final"] == f"{100 * final[encoder]:.0f}%"
     assert facts["distill_labels"] == f"{QUICK.labels_per_student()}"
-    assert facts["distill_seeds"] == "1 seed"
+    assert facts["distill_seeds"] == "1 seed per encoder"
     pushing = set(final[final > PUSHES].index)
     opening = {0: "neither", 1: "only", 2: "both"}[len(pushing)]
     assert facts["distill_pushes"].startswith(opening)

@@ -13,7 +13,14 @@ from pixelpush_lib.core.paths import DATA_DIR, MEASURED_DIR
 from pixelpush_lib.experiments.distill import STUDENT_CONFIGS, DistillSettings
 from pixelpush_lib.experiments.distill_log import import_log
 from pixelpush_lib.results.quoted_numbers import format_value
-from pixelpush_lib.results.students import PUSHES, distill_facts, load_results, load_students, parse_distill_log
+from pixelpush_lib.results.students import (
+    PUSHES,
+    STUDENT_NAMES,
+    distill_facts,
+    load_results,
+    load_students,
+    parse_distill_log,
+)
 
 LINE = "[distill {e} seed {s}] round {r}: {n} labels, validation success {p}% over 20 episodes, loss 0.0{l}, {t} s"
 
@@ -94,7 +101,11 @@ def test_the_chapter_s_facts_are_the_committed_curve_s():
         assert facts[f"distill_{encoder}_final"].startswith(format_value(mean, "fraction"))
         assert f"{100 * rows['success_rate'].min():.0f}" in facts[f"distill_{encoder}_final"]
     assert facts["distill_labels"] == format_value(float(at["labels"].max()), "steps")
-    assert facts["distill_seeds"] == f"{result.curve['seed'].nunique()} seeds"
+    counts = result.curve.groupby("encoder")["seed"].nunique()
+    if counts.nunique() == 1:
+        assert facts["distill_seeds"] == f"{counts.iloc[0]} seeds per encoder"
+    else:
+        assert facts["distill_seeds"] == " and ".join(f"{n} seeds of {STUDENT_NAMES[e]}" for e, n in counts.items())
     pushing = {e for e, rows in at.groupby("encoder") if rows["success_rate"].min() > PUSHES}
     assert facts["distill_pushes"].startswith({0: "neither", 1: "only", 2: "both"}[len(pushing)])
     if result.manifest["summary"].get("complete") is False:
@@ -135,7 +146,7 @@ def test_runs_of_other_seeds_join_the_committed_students(tmp_path):
                                                                                   "distill_seed1": [1]}
     assert joined.common_round() == 5  # the first run stopped after round 5 of ManipulationCNN
     facts = distill_facts(joined, tmp_path / "measured")
-    assert facts["distill_seeds"] == "2 seeds"
+    assert facts["distill_seeds"] == "2 seeds per encoder"
     assert facts["distill_where"].count("(data/measured/distill") == 2 and "seed 1 on" in facts["distill_where"]
     assert facts["distill_stopped"] == ("seed 0 (data/measured/distill): stopped by a test; "
                                         "seed 1 (data/measured/distill_seed1): stopped again")
@@ -151,3 +162,12 @@ def test_runs_on_other_budgets_or_with_the_same_student_are_not_joined(tmp_path)
     _second_run(tmp_path, "distill_again", {("manipulation", 0): 2, ("nature", 0): 2}, (0,))
     with pytest.raises(ValueError, match=r"manipulation seed 0, nature seed 0 appear in more than one"):
         load_students(tmp_path / "measured")
+
+
+def test_a_run_of_one_encoder_joins_and_the_seed_counts_say_so(tmp_path):
+    _import(tmp_path, _log({("manipulation", 0): 5, ("nature", 0): 6}))
+    _second_run(tmp_path, "distill_nature", {("nature", 1): 6}, (1,), encoders=("nature",))
+    (tmp_path / "measured" / "expert").symlink_to(MEASURED_DIR / "expert")
+    facts = distill_facts(load_students(tmp_path / "measured"), tmp_path / "measured")
+    assert facts["distill_seeds"] == "1 seed of ManipulationCNN's and 2 seeds of NatureCNN's"
+    assert "n=" not in facts["distill_manipulation_final"] and facts["distill_nature_final"].endswith(", n=2)")

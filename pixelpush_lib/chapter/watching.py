@@ -56,7 +56,12 @@ def watch_registered(config: str, n_episodes: int = 5, seed: int = 10_000, regis
 def watch_side_by_side(checkpoints: Sequence[tuple[str, str]], n_episodes: int = 3, seed: int = 10_000,
                        registry=REGISTRY, cache_dir=None) -> str:
     """HTML: each registered ``(config, name)`` checkpoint rolled out on the same ``n_episodes`` (same env seed),
-    one captioned GIF per checkpoint in a row that wraps on a narrow page."""
-    cells = [watch_registered(config, n_episodes, seed, registry, cache_dir, name) for config, name in checkpoints]
-    return ('<div class="pixelpush-rollouts" style="display:flex;flex-wrap:wrap;gap:1em">'
-            + "".join(f'<div style="flex:1 1 280px;min-width:0">{cell}</div>' for cell in cells) + "</div>")
+    one captioned GIF per checkpoint in a row that wraps on a narrow page; a sentence names those not registered."""
+    registered = {entry.name for entry in registered_checkpoints(None, registry)}
+    shown = [(config, name) for config, name in checkpoints if name in registered]
+    missing = [f"<code>{html.escape(name)}</code> ({html.escape(config)})" for config, name in checkpoints
+               if name not in registered]
+    cells = [watch_registered(config, n_episodes, seed, registry, cache_dir, name) for config, name in shown]
+    row = ('<div class="pixelpush-rollouts" style="display:flex;flex-wrap:wrap;gap:1em">'
+           + "".join(f'<div style="flex:1 1 280px;min-width:0">{cell}</div>' for cell in cells) + "</div>")
+    return row + (f"<p>Not registered yet, so not shown: {', '.join(missing)}.</p>" if missing else "")

@@ -46,7 +46,7 @@ def load_results(measured_dir: Path = MEASURED_DIR, experiment: str = "distill")
     """A committed distillation measurement, one run's folder (validated manifest)."""
     manifest = load_manifest(experiment, measured_dir)
     folder = Path(measured_dir) / experiment
-    tasks = pd.read_csv(folder / "tasks.csv") if "tasks.csv" in manifest["files"] else None
+    tasks = pd.read_csv(folder / "tasks.csv").assign(part=experiment) if "tasks.csv" in manifest["files"] else None
     curve = pd.read_csv(folder / "curve.csv").assign(part=experiment)
     return DistillResult(curve, tasks, manifest, folder, {experiment: manifest})
 
@@ -72,7 +72,7 @@ def load_students(measured_dir: Path = MEASURED_DIR) -> DistillResult:
         twice = ", ".join(f"{e} seed {s}" for e, s in students[students > 1].index)
         raise ValueError(f"{measured_dir}: {twice} appear in more than one of {', '.join(r.folder.name for r in runs)}"
                          "; keep each student in one run's folder")
-    recorded = [run.tasks.assign(part=run.folder.name) for run in runs if run.tasks is not None]
+    recorded = [run.tasks for run in runs if run.tasks is not None]
     tasks = pd.concat(recorded, ignore_index=True) if recorded else None
     return DistillResult(curve, tasks, main.manifest, main.folder, {r.folder.name: r.manifest for r in runs})
 
@@ -170,6 +170,15 @@ def _seed_list(seeds: pd.Series) -> str:
     return f"seed {names[0]}" if len(names) == 1 else f"seeds {', '.join(names[:-1])} and {names[-1]}"
 
 
+def _seed_counts(curve: pd.DataFrame) -> str:
+    """'3 seeds per encoder', or each encoder's count when they differ (a run of some encoders only)."""
+    counts = curve.groupby("encoder")["seed"].nunique()
+    plural = {n: f"{n} seed" + ("s" if n != 1 else "") for n in counts}
+    if counts.nunique() == 1:
+        return f"{plural[counts.iloc[0]]} per encoder"
+    return " and ".join(f"{plural[n]} of {STUDENT_NAMES.get(e, e)}" for e, n in counts.items())
+
+
 def _where(manifest: dict[str, Any]) -> str:
     machine = manifest["provenance"]["machine"]
     return f"one {machine['gpu']} and {machine['cpus']} CPU cores" if machine.get("gpu") else \
@@ -183,7 +192,8 @@ def _part_cost(result: DistillResult, part: str) -> str:
     head = f"{_seed_list(rows['seed'])} ({rows['encoder'].nunique()} encoders)"
     tasks = None if result.tasks is None else result.tasks[result.tasks["part"] == part]
     if tasks is not None and len(tasks):
-        return (f"{head}: {tasks['cpu_s'].sum() / 3600:.1f} CPU-hours, {summary['wall_s'] / 3600:.1f} h of wall "
+        wall_s = max(summary["wall_s"], tasks["wall_s"].max())  # a resumed run's own time can be the shorter
+        return (f"{head}: {tasks['cpu_s'].sum() / 3600:.1f} CPU-hours, {wall_s / 3600:.1f} h of wall "
                 f"time on {where} with {summary['jobs']} students at a time, each rendering about "
                 f"{tasks['env_steps_per_s'].median():.0f} frames/s")
     wall = rows.groupby(["encoder", "seed"])["elapsed_s"].max().max()
@@ -210,7 +220,7 @@ def _registered_student(config: str, registry: Path) -> str:
     """The best registered student of ``config``, with its measured success, or that none is registered."""
     students = [e for e in registered_checkpoints(config, registry) if e.trained_by == "imitation"]
     if not students:
-        return f"no student of {config} is registered"
+        return f"no student of {config} is registered yet"
     best = max(students, key=lambda e: (e.success_rate, e.name))
     return (f"{best.name}, {format_value(best.success_rate, 'fraction')} over {best.n_episodes} evaluation "
             f"episodes that no round collected or validated on")
@@ -226,8 +236,7 @@ def distill_facts(result: DistillResult, measured_dir: Path = MEASURED_DIR,
     last = result.common_round()
     at = {r: curve[curve["round"] == r] for r in (0, last)}
     per_round = {r: {e: g["success_rate"] for e, g in rows.groupby("encoder")} for r, rows in at.items()}
-    n_seeds = curve["seed"].nunique()
-    facts = {"distill_seeds": f"{n_seeds} seed" + ("s" if n_seeds != 1 else ""),
+    facts = {"distill_seeds": _seed_counts(curve),
              "distill_rounds": str(last),
              "distill_dagger_rounds": str(params["dagger_rounds"]),
              "distill_bc_labels": format_value(float(at[0]["labels"].max()), "steps"),
