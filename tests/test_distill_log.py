@@ -170,4 +170,6 @@ def test_a_run_of_one_encoder_joins_and_the_seed_counts_say_so(tmp_path):
     (tmp_path / "measured" / "expert").symlink_to(MEASURED_DIR / "expert")
     facts = distill_facts(load_students(tmp_path / "measured"), tmp_path / "measured")
     assert facts["distill_seeds"] == "1 seed of ManipulationCNN's and 2 seeds of NatureCNN's"
+    assert facts["distill_cost"].startswith("seed 0 of ManipulationCNN's and NatureCNN's students: ")
+    assert "; seed 1 of NatureCNN's students: " in facts["distill_cost"]
     assert "n=" not in facts["distill_manipulation_final"] and facts["distill_nature_final"].endswith(", n=2)")

@@ -189,7 +189,8 @@ def _part_cost(result: DistillResult, part: str) -> str:
     """What one run's students cost: CPU time when the run recorded it, else the wall time its log shows."""
     manifest, rows = result.parts[part], result.curve[result.curve["part"] == part]
     summary, where = manifest["summary"], _where(manifest)
-    head = f"{_seed_list(rows['seed'])} ({rows['encoder'].nunique()} encoders)"
+    encoders = " and ".join(STUDENT_NAMES.get(e, e) for e in sorted(rows["encoder"].unique()))
+    head = f"{_seed_list(rows['seed'])} of {encoders} students"
     tasks = None if result.tasks is None else result.tasks[result.tasks["part"] == part]
     if tasks is not None and len(tasks):
         wall_s = max(summary["wall_s"], tasks["wall_s"].max())  # a resumed run's own time can be the shorter
