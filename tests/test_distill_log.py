@@ -20,6 +20,7 @@ from pixelpush_lib.results.students import (
     load_results,
     load_students,
     parse_distill_log,
+    runs_table,
 )
 
 LINE = "[distill {e} seed {s}] round {r}: {n} labels, validation success {p}% over 20 episodes, loss 0.0{l}, {t} s"
@@ -108,9 +109,16 @@ def test_the_chapter_s_facts_are_the_committed_curve_s():
         assert facts["distill_seeds"] == " and ".join(f"{n} seeds of {STUDENT_NAMES[e]}" for e, n in counts.items())
     pushing = {e for e, rows in at.groupby("encoder") if rows["success_rate"].min() > PUSHES}
     assert facts["distill_pushes"].startswith({0: "neither", 1: "only", 2: "both"}[len(pushing)])
-    if result.manifest["summary"].get("complete") is False:
-        assert result.manifest["summary"]["stopped"] in facts["distill_stopped"]
-        assert "stopped before it wrote its CPU times" in facts["distill_cost"]
+    assert facts["distill_runs"] == f"{len(result.parts)} run" + ("s" if len(result.parts) > 1 else "")
+    table = runs_table(result)
+    assert list(table.index) == [f"data/measured/{part}" for part in result.parts]
+    for part, manifest in result.parts.items():
+        row = table.loc[f"data/measured/{part}"]
+        if manifest["summary"].get("complete") is False:
+            assert row["how it ended"] == manifest["summary"]["stopped"]
+            assert row["cost"].endswith("CPU time not recorded (the run stopped before it wrote it)")
+        else:
+            assert row["how it ended"] == "every student finished every round" and "CPU-hours" in row["cost"]
 
 
 def test_the_committed_students_never_saw_the_puck_position():
@@ -147,10 +155,13 @@ def test_runs_of_other_seeds_join_the_committed_students(tmp_path):
     assert joined.common_round() == 5  # the first run stopped after round 5 of ManipulationCNN
     facts = distill_facts(joined, tmp_path / "measured")
     assert facts["distill_seeds"] == "2 seeds per encoder"
-    assert facts["distill_where"].count("(data/measured/distill") == 2 and "seed 1 on" in facts["distill_where"]
-    assert facts["distill_stopped"] == ("seed 0 (data/measured/distill): stopped by a test; "
-                                        "seed 1 (data/measured/distill_seed1): stopped again")
-    assert facts["distill_cost"].count("stopped before it wrote its CPU times") == 2
+    assert facts["distill_runs"] == "2 runs"
+    table = runs_table(joined)
+    assert table["how it ended"].to_dict() == {"data/measured/distill": "stopped by a test",
+                                               "data/measured/distill_seed1": "stopped again"}
+    assert table["students"].to_dict() == {"data/measured/distill": "seed 0 of ManipulationCNN's and NatureCNN's",
+                                           "data/measured/distill_seed1": "seed 1 of ManipulationCNN's and NatureCNN's"}
+    assert table["cost"].str.contains("CPU time not recorded").all()
 
 
 def test_runs_on_other_budgets_or_with_the_same_student_are_not_joined(tmp_path):
@@ -170,6 +181,6 @@ def test_a_run_of_one_encoder_joins_and_the_seed_counts_say_so(tmp_path):
     (tmp_path / "measured" / "expert").symlink_to(MEASURED_DIR / "expert")
     facts = distill_facts(load_students(tmp_path / "measured"), tmp_path / "measured")
     assert facts["distill_seeds"] == "1 seed of ManipulationCNN's and 2 seeds of NatureCNN's"
-    assert facts["distill_cost"].startswith("seed 0 of ManipulationCNN's and NatureCNN's students: ")
-    assert "; seed 1 of NatureCNN's students: " in facts["distill_cost"]
+    assert runs_table(load_students(tmp_path / "measured"))["students"].tolist() == [
+        "seed 0 of ManipulationCNN's and NatureCNN's", "seed 1 of NatureCNN's"]
     assert "n=" not in facts["distill_manipulation_final"] and facts["distill_nature_final"].endswith(", n=2)")

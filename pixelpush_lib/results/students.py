@@ -187,34 +187,30 @@ def _where(manifest: dict[str, Any]) -> str:
 
 def _part_cost(result: DistillResult, part: str) -> str:
     """What one run's students cost: CPU time when the run recorded it, else the wall time its log shows."""
-    manifest, rows = result.parts[part], result.curve[result.curve["part"] == part]
-    summary, where = manifest["summary"], _where(manifest)
-    encoders = " and ".join(STUDENT_NAMES.get(e, e) for e in sorted(rows["encoder"].unique()))
-    head = f"{_seed_list(rows['seed'])} of {encoders} students"
+    summary, rows = result.parts[part]["summary"], result.curve[result.curve["part"] == part]
     tasks = None if result.tasks is None else result.tasks[result.tasks["part"] == part]
     if tasks is not None and len(tasks):
         wall_s = max(summary["wall_s"], tasks["wall_s"].max())  # a resumed run's own time can be the shorter
-        return (f"{head}: {tasks['cpu_s'].sum() / 3600:.1f} CPU-hours, {wall_s / 3600:.1f} h of wall "
-                f"time on {where} with {summary['jobs']} students at a time, each rendering about "
+        return (f"{tasks['cpu_s'].sum() / 3600:.1f} CPU-hours; {wall_s / 3600:.1f} h of wall time with "
+                f"{summary['jobs']} students at a time, each rendering about "
                 f"{tasks['env_steps_per_s'].median():.0f} frames/s")
     wall = rows.groupby(["encoder", "seed"])["elapsed_s"].max().max()
-    return (f"{head}: {wall / 60:.0f} minutes of wall time on {where} with {summary['jobs']} students at a time "
-            f"(the run stopped before it wrote its CPU times)")
+    return (f"{wall / 60:.0f} minutes of wall time with {summary['jobs']} students at a time; CPU time not "
+            f"recorded (the run stopped before it wrote it)")
 
 
-def _cost(result: DistillResult) -> str:
-    """What the students cost, run by run."""
-    return "; ".join(_part_cost(result, part) for part in result.parts)
-
-
-def _how_it_went(result: DistillResult) -> str:
-    """How each run ended: its recorded stop, or that every student finished."""
-    said = [(part, manifest["summary"].get("stopped", "every student finished every round"))
-            for part, manifest in result.parts.items()]
-    if len(said) == 1:
-        return said[0][1]
-    return "; ".join(f"{_seed_list(result.curve.loc[result.curve['part'] == part, 'seed'])} "
-                     f"(data/measured/{part}): {text}" for part, text in said)
+def runs_table(result: DistillResult) -> pd.DataFrame:
+    """One row per run joined in ``result`` (*measured*): its folder, its students, the machine, how it ended and
+    what it cost."""
+    rows = []
+    for part, manifest in result.parts.items():
+        students = result.curve[result.curve["part"] == part]
+        encoders = " and ".join(STUDENT_NAMES.get(e, e) for e in sorted(students["encoder"].unique()))
+        rows.append({"run": f"data/measured/{part}", "students": f"{_seed_list(students['seed'])} of {encoders}",
+                     "machine": _where(manifest),
+                     "how it ended": manifest["summary"].get("stopped", "every student finished every round"),
+                     "cost": _part_cost(result, part)})
+    return pd.DataFrame(rows).set_index("run")
 
 
 def _registered_student(config: str, registry: Path) -> str:
@@ -231,8 +227,9 @@ def distill_facts(result: DistillResult, measured_dir: Path = MEASURED_DIR,
                   registry: Path = REGISTRY) -> dict[str, str]:
     """What the chapter states about the pixel students, for ``{glue:text}``: budgets, each encoder's success after
     behaviour cloning and at the last round every student completed (mean and range over seeds), the state
-    control's at that round, the teacher's measured success, whether the students push, which encoder wins, where
-    each run's seeds were taught and what they cost, and each encoder's best student in ``registry``."""
+    control's at that round, the teacher's measured success, whether the students push, which encoder wins, how
+    many runs taught them (:func:`runs_table` says where and at what cost), and each encoder's best student in
+    ``registry``."""
     curve, params = result.curve, result.manifest["parameters"]
     last = result.common_round()
     at = {r: curve[curve["round"] == r] for r in (0, last)}
@@ -247,11 +244,7 @@ def distill_facts(result: DistillResult, measured_dir: Path = MEASURED_DIR,
              "distill_train_steps": format_value(float(params["train_steps"]), "steps"),
              "distill_push_bar": format_value(PUSHES, "fraction"),
              "distill_verdict": _verdict(per_round[last]),
-             "distill_cost": _cost(result),
-             "distill_stopped": _how_it_went(result),
-             "distill_where": "; ".join(f"{_seed_list(result.curve.loc[result.curve['part'] == part, 'seed'])} on "
-                                        f"{_where(manifest)} (data/measured/{part})"
-                                        for part, manifest in result.parts.items())}
+             "distill_runs": f"{len(result.parts)} run" + ("s" if len(result.parts) != 1 else "")}
     for encoder, rows in at[last].groupby("encoder"):
         facts[f"distill_{encoder}_bc"] = seed_spread(per_round[0][encoder], "fraction")
         facts[f"distill_{encoder}_final"] = seed_spread(per_round[last][encoder], "fraction")
