@@ -199,7 +199,7 @@ def test_bad_settings_are_refused_before_anything_is_written(tmp_path, bad, mess
 def test_facts_and_figure_state_what_the_curve_holds(quick_run):
     import shutil
 
-    from pixelpush_lib.chapter.figures import distill_figure
+    from pixelpush_lib.chapter.figures import distill_figure, distill_sources
     from pixelpush_lib.results.students import PUSHES, distill_facts, load_results
 
     measured = quick_run.parent
@@ -215,6 +215,9 @@ def test_facts_and_figure_state_what_the_curve_holds(quick_run):
     opening = {0: "neither", 1: "only", 2: "both"}[len(pushing)]
     assert facts["distill_pushes"].startswith(opening)
     assert ("cannot tell" in facts["distill_meaning"]) == (not pushing)
+    sources = distill_sources(result)._repr_html_()
+    assert "<details" in sources and "Where these numbers come from" in sources
+    assert "data/measured/distill</td>" in sources and "every student finished every round" in sources
     fig = distill_figure(result, measured)
     lines = [ln for ln in fig.axes[0].get_lines() if len(ln.get_xdata()) > 2 or ln.get_marker() == "o"]
     assert len(lines) == len(STUDENT_CONFIGS) * len(QUICK.seeds)  # one line per student, through its rounds

@@ -3,6 +3,7 @@
 from pixelpush_lib.chapter.figures.curves import plot_loss_signature, plot_success, success_notes, success_sources
 from pixelpush_lib.chapter.figures.measurements import (
     distill_figure,
+    distill_sources,
     errors_figure,
     footprint_figure,
     gradient_flow_figure,
@@ -13,6 +14,7 @@ from pixelpush_lib.chapter.figures.measurements import (
 
 __all__ = [
     "distill_figure",
+    "distill_sources",
     "errors_figure",
     "footprint_figure",
     "gradient_flow_figure",

@@ -20,7 +20,8 @@ from pixelpush_lib.experiments.patience import replay_stop_rules, step2_loss_tab
 from pixelpush_lib.experiments.probe import ENCODER_LABELS, ENCODERS, ProbeResult, PuckProbe
 from pixelpush_lib.experiments.scenes import FrameSet, keypoint_units_to_pixels
 from pixelpush_lib.results.measured import load_manifest
-from pixelpush_lib.results.students import PUSHES, DistillResult, control_for
+from pixelpush_lib.chapter.figures.curves import SourcesTable
+from pixelpush_lib.results.students import PUSHES, DistillResult, control_for, runs_table
 
 # --- drq_noise -----------------------------------------------------------------------------------
 
@@ -96,6 +97,12 @@ def distill_figure(result: DistillResult, measured_dir: Path = MEASURED_DIR) -> 
     ax.grid(alpha=0.3)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=9, frameon=False)
     return fig
+
+
+def distill_sources(result: DistillResult) -> SourcesTable:
+    """The collapsible "Where these numbers come from" table under ``distill_figure``: each run that taught
+    students, where it ran, how it ended and what it cost (:func:`~pixelpush_lib.results.students.runs_table`)."""
+    return SourcesTable(runs_table(result).reset_index())
 
 
 # --- footprint -----------------------------------------------------------------------------------
