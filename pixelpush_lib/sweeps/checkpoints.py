@@ -17,8 +17,8 @@ from pixelpush_lib.core.files import git_commit, sha256_file, utc_now, write_jso
 from pixelpush_lib.results.registry import (
     REGISTRY,
     REGISTRY_COMMENT,
-    CheckpointEntry,
     TRAINED_BY,
+    CheckpointEntry,
     CheckpointError,
     availability,
     read_registry,

@@ -12,6 +12,7 @@ import pandas as pd
 import torch as th
 from matplotlib.figure import Figure
 
+from pixelpush_lib.chapter.figures.curves import SourcesTable
 from pixelpush_lib.chapter.style import CONFIG_COLORS, OKABE_ITO, PHASE_COLORS
 from pixelpush_lib.core.paths import DATA_DIR, MEASURED_DIR
 from pixelpush_lib.experiments.drq_noise import DrQNoiseResult
@@ -20,7 +21,6 @@ from pixelpush_lib.experiments.patience import replay_stop_rules, step2_loss_tab
 from pixelpush_lib.experiments.probe import ENCODER_LABELS, ENCODERS, ProbeResult, PuckProbe
 from pixelpush_lib.experiments.scenes import FrameSet, keypoint_units_to_pixels
 from pixelpush_lib.results.measured import load_manifest
-from pixelpush_lib.chapter.figures.curves import SourcesTable
 from pixelpush_lib.results.students import PUSHES, DistillResult, control_for, runs_table
 
 # --- drq_noise -----------------------------------------------------------------------------------
