@@ -43,7 +43,7 @@ from pixelpush_lib.experiments.store import write_measured
 from pixelpush_lib.replay.labelled import LabelStore, VectorStore
 from pixelpush_lib.results.students import budgets
 from pixelpush_lib.training.build import EPISODE_STEPS, policy_and_kwargs
-from pixelpush_lib.training.pretrained import EVAL_SEED
+from pixelpush_lib.training.pretrained import EVAL_SEED, check_model_fits
 
 #: encoder name -> the chapter's pixels-only config whose policy network the student is
 STUDENT_CONFIGS = {"manipulation": "step1_pixels_only", "nature": "step0_pixels_only"}
@@ -214,13 +214,10 @@ def load_student(path: Path | str, encoder: str) -> SAC:
         raise ValueError(f"unknown encoder {encoder!r}; choose from {', '.join(STUDENT_CONFIGS)}")
     config = get_config(STUDENT_CONFIGS[encoder])
     model = SAC.load(path, device="cpu")
-    expected = (3 * config.frame_stack, config.image_size, config.image_size)
-    extractor = model.policy_kwargs.get("features_extractor_class")
-    wanted = policy_and_kwargs(config)[1]["features_extractor_class"]
-    if model.observation_space["pixels"].shape != expected or extractor is not wanted:
-        raise ValueError(f"{path} is not a {encoder} student ({config.name}): it was saved with pixels "
-                         f"{model.observation_space['pixels'].shape} and extractor {getattr(extractor, '__name__', None)}"
-                         f"; load it with the encoder it was trained with")
+    try:
+        check_model_fits(model, config, path)
+    except ValueError as error:
+        raise ValueError(f"{path} is not a {encoder} student ({config.name}): {error}") from None
     return model
 
 

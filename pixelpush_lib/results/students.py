@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ class DistillResult:
     tasks: pd.DataFrame | None
     manifest: dict[str, Any]
     folder: Path
-    parts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    parts: dict[str, dict[str, Any]]
 
     def common_round(self) -> int:
         """The last round every student completed (a run stopped early ends unevenly)."""

@@ -36,15 +36,22 @@ def load_model(path: Path | str, config: str, overrides: dict[str, Any] | None =
     except ValueError as error:  # SB3: "Observation spaces do not match: ..."
         raise ValueError(f"{path} does not fit config {config!r} ({error}); pass the config (and --set overrides) it "
                          "was trained with") from None
-    _check_encoder(model, run_config, path)
+    check_model_fits(model, run_config, path)
     model.pixelpush_config = run_config  # evaluate()/rollout_gif() build their envs from it
     return model
 
 
-def _check_encoder(model: SAC, config: Any, path: Path | str) -> None:
-    """Refuse a model whose pixel encoder or inputs are not the ones ``config`` builds: SB3 loads any model whose
-    observation space fits, so a file of another config would otherwise be evaluated and registered under this
-    one's name (and a policy that reads ``achieved_goal`` could pass for one that does not)."""
+def check_model_fits(model: SAC, config: Any, path: Path | str) -> None:
+    """Raise ``ValueError`` unless ``model`` was built for ``config``: the same pixel stack shape and the same encoder
+    (class and every extractor kwarg but precision). SB3 loads any model whose observation space fits, so a file of
+    another config would otherwise be evaluated and registered under this one's name (and a policy that reads
+    ``achieved_goal`` could pass for one that does not)."""
+    if config.obs_mode == "pixels":
+        expected_pixels = (3 * config.frame_stack, config.image_size, config.image_size)
+        saved_pixels = model.observation_space["pixels"].shape if "pixels" in model.observation_space.spaces else None
+        if saved_pixels != expected_pixels:
+            raise ValueError(f"{path} was saved with pixels {saved_pixels}, but config {config.name!r} gives "
+                             f"{expected_pixels}; pass the config (and --set overrides) it was trained with")
     wanted = policy_and_kwargs(config)[1]
     saved = model.policy_kwargs
     found = (saved.get("features_extractor_class"),
