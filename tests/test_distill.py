@@ -242,6 +242,7 @@ def test_a_stopped_run_keeps_its_finished_students_and_a_rerun_teaches_only_the_
     partial = tmp_path / ".distill.partial"
     assert (partial / "manipulation_s0.json").exists() and (partial / "manipulation_s0.zip").exists()
     assert not (partial / "nature_s0.json").exists()
+    assert not list(partial.glob("*.rounds"))  # a finished student's saved rounds are dropped once it is kept
     assert (tmp_path / "distill" / "curve.csv").read_text() == "kept\n"  # the committed result is untouched
 
     taught.clear()

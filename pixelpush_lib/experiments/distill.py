@@ -10,7 +10,8 @@ that no round collects labels from, the same episodes for every encoder and seed
 ``python -m pixelpush_lib.experiments distill`` writes ``data/measured/distill/``: ``curve.csv`` (success against
 expert labels, per encoder, seed and round), ``tasks.csv`` (time, CPU time and frames/s per student) and the best
 student of each encoder as an SB3 ``.zip`` (register it with ``pixelpush checkpoints add``). Until every student has
-finished, the finished ones wait in ``data/measured/.distill.partial/``, and a re-run teaches only the others.
+finished, the finished ones wait in ``data/measured/.distill.partial/`` with the last finished round of the others
+(:mod:`~pixelpush_lib.experiments.distill_rounds`), and a re-run goes on from there.
 ``distill_control`` teaches the state policy, which reads the puck's position, by the same procedure and budgets:
 a positive control that must push before a pixel student's failure can be blamed on its eyes.
 """
@@ -38,6 +39,7 @@ from pixelpush_lib.core.files import write_json_atomic
 from pixelpush_lib.core.paths import MEASURED_DIR
 from pixelpush_lib.env.expert import PushExpert
 from pixelpush_lib.env.wrappers import make_env
+from pixelpush_lib.experiments.distill_rounds import Progress, load_progress, progress_dir, save_progress
 from pixelpush_lib.experiments.expert import run_episodes
 from pixelpush_lib.experiments.store import write_measured
 from pixelpush_lib.replay.labelled import LabelStore, VectorStore
@@ -148,7 +150,9 @@ def teach_student(encoder: str, seed: int, settings: DistillSettings, save_to: P
     """Behaviour cloning, then ``settings.dagger_rounds`` DAgger rounds, for one encoder and seed.
 
     Saves the final student to ``save_to`` (SB3 zip; ``num_timesteps`` = expert labels it trained on) and returns
-    ``rows`` (one per round: labels, validation success, training loss) and ``task`` (times and frames/s).
+    ``rows`` (one per round: labels, validation success, training loss) and ``task`` (times and frames/s). After each
+    round its state goes to ``<save_to stem>.rounds/``; a call that finds one there (same student, same budgets)
+    goes on from the round after it, and ``task``'s times then add up every process's.
     """
     config = get_config({**STUDENT_CONFIGS, **CONTROL_CONFIGS}[encoder], {"n_envs": 1, "vec_env": "dummy"})
     env = make_env(config.obs_mode, frame_stack=config.frame_stack, image_size=config.image_size,
@@ -165,41 +169,51 @@ def teach_student(encoder: str, seed: int, settings: DistillSettings, save_to: P
         return model.predict(obs, deterministic=True)[0]
 
     start_wall, start_cpu = time.perf_counter(), time.process_time()
-    env_seconds, frames, rows = 0.0, 0, []
-    next_seed = COLLECT_SEED_STRIDE * (seed + 1)
+    rounds, key = progress_dir(save_to), {"encoder": encoder, "seed": seed, **budgets(manifest_parameters(settings))}
+    progress = load_progress(rounds, key, model, optimizer, store)
+    if progress is not None:
+        rng.bit_generator.state = progress.rng
+        log(f"[distill {encoder} seed {seed}] resuming after round {progress.rounds_done - 1} ({rounds})")
+    progress = progress or Progress(next_seed=COLLECT_SEED_STRIDE * (seed + 1))
 
     def episodes(n: int, first_seed: int, driver: Any = None, labelled: bool = True) -> list[bool]:
-        nonlocal env_seconds, frames
         tic = time.perf_counter()
         out = run_episodes(env, n, first_seed, expert, driver, store if labelled else None)
-        env_seconds += time.perf_counter() - tic
-        frames += n * EPISODE_STEPS
+        progress.env_seconds += time.perf_counter() - tic
+        progress.frames += n * EPISODE_STEPS
         return [episode["success"] for episode in out]
 
+    def elapsed() -> tuple[float, float]:  # (wall, CPU) seconds, earlier processes' included
+        return (progress.wall_s + time.perf_counter() - start_wall, progress.cpu_s + time.process_time() - start_cpu)
+
     try:
-        expert_success = episodes(settings.demo_episodes, next_seed)
-        next_seed += settings.demo_episodes
-        for round_ in range(settings.dagger_rounds + 1):
+        if progress.rounds_done == 0:
+            progress.expert_success = episodes(settings.demo_episodes, progress.next_seed)
+            progress.next_seed += settings.demo_episodes
+        for round_ in range(progress.rounds_done, settings.dagger_rounds + 1):
             if round_ > 0:
-                episodes(settings.episodes_per_round, next_seed, student)
-                next_seed += settings.episodes_per_round
+                episodes(settings.episodes_per_round, progress.next_seed, student)
+                progress.next_seed += settings.episodes_per_round
             loss = train_student(model, store, config.frame_stack, settings, optimizer, rng)
             success = episodes(settings.validation_episodes, VALIDATION_SEED, student, labelled=False)
-            rows.append({"encoder": encoder, "config": config.name, "seed": seed, "round": round_,
-                         "labels": store.size, "success_rate": float(np.mean(success)),
-                         "n_episodes": len(success), "train_loss": loss})
+            progress.rows.append({"encoder": encoder, "config": config.name, "seed": seed, "round": round_,
+                                  "labels": store.size, "success_rate": float(np.mean(success)),
+                                  "n_episodes": len(success), "train_loss": loss})
+            wall, cpu = elapsed()
+            save_progress(rounds, replace(progress, wall_s=wall, cpu_s=cpu, rng=rng.bit_generator.state), key,
+                          model, optimizer, store)
             log(f"[distill {encoder} seed {seed}] round {round_}: {store.size} labels, validation success "
-                f"{np.mean(success):.0%} over {len(success)} episodes, loss {loss:.4f}, "
-                f"{time.perf_counter() - start_wall:.0f} s")
+                f"{np.mean(success):.0%} over {len(success)} episodes, loss {loss:.4f}, {wall:.0f} s")
         model.num_timesteps = store.size
         model.save(save_to)
     finally:
         env.close()
-    task = {"encoder": encoder, "config": config.name, "seed": seed, "wall_s": time.perf_counter() - start_wall,
-            "cpu_s": time.process_time() - start_cpu, "env_steps": frames,
-            "env_steps_per_s": frames / env_seconds, "expert_success_rate": float(np.mean(expert_success)),
-            "expert_episodes": len(expert_success)}
-    return {"rows": rows, "task": task}
+    wall, cpu = elapsed()
+    task = {"encoder": encoder, "config": config.name, "seed": seed, "wall_s": wall, "cpu_s": cpu,
+            "env_steps": progress.frames, "env_steps_per_s": progress.frames / progress.env_seconds,
+            "expert_success_rate": float(np.mean(progress.expert_success)),
+            "expert_episodes": len(progress.expert_success)}
+    return {"rows": progress.rows, "task": task}
 
 
 def _teach_in_worker(args: tuple[str, int, DistillSettings, Path, int]) -> dict[str, Any]:
@@ -228,7 +242,7 @@ def distill(settings: DistillSettings, out_dir: Path, jobs: int = 1,
 
     Each student is kept in ``out_dir`` as soon as it finishes: ``<encoder>_s<seed>.zip`` and, written last,
     ``<encoder>_s<seed>.json`` (its rows and task). A run stopped part-way keeps every student it finished, and a
-    re-run into the same ``out_dir`` teaches only the students without a ``.json``.
+    re-run into the same ``out_dir`` teaches only the students without a ``.json``, each from its last saved round.
     """
     settings.check(allowed)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -240,7 +254,9 @@ def distill(settings: DistillSettings, out_dir: Path, jobs: int = 1,
     args = [(e, s, settings, out_dir / f"{e}_s{s}.zip", threads) for e, s in todo]
 
     def keep(result: dict[str, Any]) -> None:
-        write_json_atomic(records[(result["task"]["encoder"], result["task"]["seed"])], result)
+        key = (result["task"]["encoder"], result["task"]["seed"])
+        write_json_atomic(records[key], result)
+        shutil.rmtree(progress_dir(out_dir / f"{key[0]}_s{key[1]}.zip"), ignore_errors=True)  # its rounds are done
         results.append(result)
 
     if jobs == 1 or len(args) <= 1:

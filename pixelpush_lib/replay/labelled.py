@@ -10,7 +10,39 @@ import numpy as np
 ACTION_DIM = 4  # FetchPush: gripper dx, dy, dz, finger
 
 
-class VectorStore:
+class _Store:
+    """What both stores share: their filled part as named arrays, to save a run's labels and restore them."""
+
+    size: int
+    actions: np.ndarray
+    vectors: dict[str, np.ndarray]
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {"actions": self.actions, **{f"vector.{key}": array for key, array in self.vectors.items()}}
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The labels so far: each array's first ``size`` rows, by name (what :meth:`restore` takes back)."""
+        return {name: array[:self.size] for name, array in self._arrays().items()}
+
+    def restore(self, saved: dict[str, np.ndarray]) -> None:
+        """Refill an empty store of at least the same capacity from :meth:`state`'s arrays.
+
+        Raises ``ValueError`` naming the array when the names, row counts or shapes do not fit this store.
+        """
+        arrays = self._arrays()
+        if set(saved) != set(arrays):
+            raise ValueError(f"saved labels hold {sorted(saved)}, this store holds {sorted(arrays)}")
+        size = len(saved["actions"])
+        for name, array in arrays.items():
+            if len(saved[name]) != size or saved[name].shape[1:] != array.shape[1:] or size > len(array):
+                raise ValueError(f"saved labels {name!r}: shape {saved[name].shape} does not fit {size} rows of "
+                                 f"{array.shape[1:]} (capacity {len(array)})")
+        for name, array in arrays.items():
+            array[:size] = saved[name]
+        self.size = size
+
+
+class VectorStore(_Store):
     """Expert-labelled state observations (the control's store): the same interface as :class:`LabelStore`."""
 
     def __init__(self, capacity: int, space: Any) -> None:
@@ -31,7 +63,7 @@ class VectorStore:
         return {key: array[indices] for key, array in self.vectors.items()}
 
 
-class LabelStore:
+class LabelStore(_Store):
     """Expert-labelled observations, each frame kept once; frame stacks are rebuilt when a batch is drawn.
 
     Holds, per labelled step: the newest frame (3, H, W) uint8, ``proprio`` (10,), both goals (3,) in metres, the
@@ -61,6 +93,13 @@ class LabelStore:
             array[i] = obs[key]
         self.actions[i], self.episode_start[i] = action, self._start
         self.size += 1
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {**super()._arrays(), "frames": self.frames, "episode_start": self.episode_start}
+
+    def restore(self, saved: dict[str, np.ndarray]) -> None:
+        super().restore(saved)
+        self._start = self.size  # the next label begins a new episode, as every round's episodes do
 
     def observations(self, indices: np.ndarray, frame_stack: int) -> dict[str, np.ndarray]:
         """The observations at ``indices`` as the env gave them: ``pixels`` (B, 3 * frame_stack, H, W) uint8."""
