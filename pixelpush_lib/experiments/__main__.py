@@ -15,8 +15,8 @@ from pixelpush_lib.experiments import EXPERIMENTS, precompute
 ON_A_DEVICE = ("distill", "distill_control")  # the experiments whose precompute takes ``device``
 
 
-def _command_line() -> str:
-    return shlex.join([Path(sys.executable).name, "-m", "pixelpush_lib.experiments", *sys.argv[1:]])
+def _command_line(argv: list[str]) -> str:
+    return shlex.join([Path(sys.executable).name, "-m", "pixelpush_lib.experiments", *argv])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", help=f"torch device, e.g. cuda (only {', '.join(ON_A_DEVICE)}; default cpu)")
     parser.add_argument("--seeds", type=int, nargs="+", help=f"training seeds (only {', '.join(ON_A_DEVICE)}; "
                         "default: the experiment's own)")
+    parser.add_argument("--jobs", type=int, help=f"students taught at a time, a process each, the cores split "
+                        f"between them (only {', '.join(ON_A_DEVICE)}; default: as many as cores and students allow; "
+                        "--jobs 1 gives one student every core)")
     args = parser.parse_args(argv)
     if args.quick and args.out == MEASURED_DIR:
         parser.error("--quick results are not the protocol's: write them elsewhere with --out DIR")
@@ -37,13 +40,16 @@ def main(argv: list[str] | None = None) -> int:
                      "take a device")
     if args.seeds and args.experiment not in ON_A_DEVICE:
         parser.error(f"--seeds: only {', '.join(ON_A_DEVICE)} take seeds")
-    options = {key: value for key, value in (("device", args.device), ("seeds", args.seeds)) if value}
+    if args.jobs is not None and (args.experiment not in ON_A_DEVICE or args.jobs < 1):
+        parser.error(f"--jobs {args.jobs}: only {', '.join(ON_A_DEVICE)} take jobs, and at least 1")
+    options = {key: value for key, value in (("device", args.device), ("seeds", args.seeds), ("jobs", args.jobs))
+               if value}
     import torch
 
     torch.set_num_threads(max(1, args.threads))
     start = time.perf_counter()
-    folder = precompute(args.experiment, quick=args.quick, measured_dir=args.out, command=_command_line(),
-                        **options)
+    command = _command_line(sys.argv[1:] if argv is None else argv)
+    folder = precompute(args.experiment, quick=args.quick, measured_dir=args.out, command=command, **options)
     print(f"wrote {folder} in {time.perf_counter() - start:.1f} s")
     return 0
 
