@@ -118,7 +118,10 @@ def test_the_chapter_s_facts_are_the_committed_curve_s():
             assert row["how it ended"] == manifest["summary"]["stopped"]
             assert row["cost"].endswith("CPU time not recorded (the run stopped before it wrote it)")
         else:
-            assert row["how it ended"] == "every student finished every round" and "CPU-hours" in row["cost"]
+            assert row["how it ended"] == "every student finished every round"
+            tasks = result.tasks[result.tasks["part"] == part]
+            assert row["cost"].startswith(f"{tasks['cpu_s'].sum() / 3600:.1f} CPU-hours; ")
+            assert f"{tasks['wall_s'].max() / 3600:.1f} h of wall time per student" in row["cost"]
 
 
 def test_the_committed_students_never_saw_the_puck_position():

@@ -190,13 +190,16 @@ def _part_cost(result: DistillResult, part: str) -> str:
     summary, rows = result.parts[part]["summary"], result.curve[result.curve["part"] == part]
     tasks = None if result.tasks is None else result.tasks[result.tasks["part"] == part]
     if tasks is not None and len(tasks):
-        wall_s = max(summary["wall_s"], tasks["wall_s"].max())  # a resumed run's own time can be the shorter
-        return (f"{tasks['cpu_s'].sum() / 3600:.1f} CPU-hours; {wall_s / 3600:.1f} h of wall time with "
-                f"{summary['jobs']} students at a time, each rendering about "
-                f"{tasks['env_steps_per_s'].median():.0f} frames/s")
+        # Each student's own times: a resumed run's students may have been taught in several processes, some at
+        # once and some alone, so the run's wall time and its jobs would not describe them.
+        low, high = tasks["wall_s"].min() / 3600, tasks["wall_s"].max() / 3600
+        wall = f"{high:.1f} h" if f"{low:.1f}" == f"{high:.1f}" else f"{low:.1f}-{high:.1f} h"
+        return (f"{tasks['cpu_s'].sum() / 3600:.1f} CPU-hours; {wall} of wall time per student, each rendering "
+                f"about {tasks['env_steps_per_s'].median():.0f} frames/s")
     wall = rows.groupby(["encoder", "seed"])["elapsed_s"].max().max()
-    return (f"{wall / 60:.0f} minutes of wall time with {summary['jobs']} students at a time; CPU time not "
-            f"recorded (the run stopped before it wrote it)")
+    at_once = f"{summary['jobs']} student" + ("s" if summary["jobs"] != 1 else "")
+    return (f"{wall / 60:.0f} minutes of wall time with {at_once} at a time; CPU time not recorded (the run stopped "
+            f"before it wrote it)")
 
 
 def runs_table(result: DistillResult) -> pd.DataFrame:
