@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch as th
+from stable_baselines3 import SAC
 
 from pixelpush_lib.experiments.distill import QUICK, teach_student
 from pixelpush_lib.experiments.distill_rounds import progress_dir
@@ -29,7 +30,6 @@ def stop_after_round(n: int, messages: list[str]):
 
 
 def weights(path) -> dict[str, th.Tensor]:
-    from stable_baselines3 import SAC
     return SAC.load(path, device="cpu").policy.state_dict()
 
 
@@ -98,3 +98,22 @@ def test_a_label_store_restores_its_labels_and_refuses_another_shape():
         LabelStore(6, 16).restore(store.state())
     with pytest.raises(ValueError, match="capacity 4"):
         LabelStore(4, 8).restore(store.state())
+
+
+def test_a_save_that_fails_leaves_the_last_complete_round_and_no_half_copy(tmp_path, monkeypatch):
+    import pixelpush_lib.experiments.distill_rounds as rounds_module
+
+    save_to = tmp_path / "nature_s0.zip"
+    with pytest.raises(Stopped):
+        teach_student("nature", 0, SETTINGS, save_to, log=stop_after_round(0, []))
+    folder = progress_dir(save_to)
+    before = (folder / "progress.json").read_text()
+
+    def disk_full(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(rounds_module.np, "savez", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        teach_student("nature", 0, SETTINGS, save_to, log=lambda _: None)  # resumes, fails saving round 1
+    assert (folder / "progress.json").read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == [folder.name]

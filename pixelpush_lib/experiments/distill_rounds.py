@@ -63,10 +63,13 @@ def save_progress(folder: Path, progress: Progress, key: dict[str, Any], model: 
     staged = folder.with_name(f".{folder.name}.staged")
     shutil.rmtree(staged, ignore_errors=True)
     staged.mkdir(parents=True)
-    th.save({"policy": model.policy.state_dict(), "optimizer": optimizer.state_dict()}, staged / "weights.pt")
-    np.savez(staged / "labels.npz", **store.state())
-    write_json_atomic(staged / "progress.json", {"key": key, **asdict(progress)})  # written last: marks it complete
-    replace_dir(staged, folder)
+    try:
+        th.save({"policy": model.policy.state_dict(), "optimizer": optimizer.state_dict()}, staged / "weights.pt")
+        np.savez(staged / "labels.npz", **store.state())
+        write_json_atomic(staged / "progress.json", {"key": key, **asdict(progress)})  # last: marks it complete
+        replace_dir(staged, folder)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)  # a failed save leaves the last complete round, not a half copy
 
 
 def load_progress(folder: Path, key: dict[str, Any], model: SAC, optimizer: th.optim.Optimizer,
