@@ -178,6 +178,50 @@ def test_runs_on_other_budgets_or_with_the_same_student_are_not_joined(tmp_path)
         load_students(tmp_path / "measured")
 
 
+def _finished_run(tmp_path, name: str, seed: int) -> None:
+    """A run that taught both students of ``seed`` to the end, as ``distill --seeds N --out DIR`` writes it."""
+    from pixelpush_lib.experiments.distill import manifest_parameters
+    from pixelpush_lib.experiments.store import write_measured
+
+    settings = replace(DistillSettings(), seeds=(seed,))
+    rows = [{"encoder": e, "config": c, "seed": seed, "round": r, "labels": settings.demo_episodes * 50 + 2000 * r,
+             "success_rate": 0.5, "n_episodes": 20, "train_loss": 0.01}
+            for e, c in STUDENT_CONFIGS.items() for r in range(settings.dagger_rounds + 1)]
+    tasks = [{"encoder": e, "config": c, "seed": seed, "wall_s": 3600.0, "cpu_s": 7200.0, "env_steps": 24000,
+              "env_steps_per_s": 100.0, "expert_success_rate": 0.98, "expert_episodes": 100}
+             for e, c in STUDENT_CONFIGS.items()]
+    writers = {"curve.csv": lambda f: pd.DataFrame(rows).to_csv(f, index=False),
+               "tasks.csv": lambda f: pd.DataFrame(tasks).to_csv(f, index=False)}
+    folder = write_measured("distill", writers, manifest_parameters(settings), "the re-run", 7200.0,
+                            {"jobs": 1, "cpus": 2}, tmp_path / name)
+    folder.rename(tmp_path / "measured" / name)
+
+
+def test_a_student_taught_again_to_the_end_replaces_the_stopped_run_s_rounds(tmp_path):
+    _import(tmp_path, _log({("manipulation", 0): 5, ("nature", 0): 6, ("manipulation", 1): 2, ("nature", 1): 3}),
+            seeds=(0, 1))
+    _finished_run(tmp_path, "distill_seed0", 0)
+    (tmp_path / "measured" / "expert").symlink_to(MEASURED_DIR / "expert")
+    joined = load_students(tmp_path / "measured")
+    seeds = joined.curve.groupby("part")["seed"].unique().map(list).to_dict()
+    assert seeds == {"distill": [1], "distill_seed0": [0]}  # seed 0 counted once, from the run that finished it
+    assert len(joined.curve[joined.curve["seed"] == 0]) == 2 * (DistillSettings().dagger_rounds + 1)
+    assert set(joined.replaced["by"]) == {"distill_seed0"} and set(joined.replaced["seed"]) == {0}
+    assert len(joined.replaced) == 6 + 7  # every round the stopped run taught seed 0: kept, not lost
+    assert distill_facts(joined, tmp_path / "measured")["distill_seeds"] == "2 seeds per encoder"
+    table = runs_table(joined)
+    assert table.loc["data/measured/distill", "students"] == "seed 1 of ManipulationCNN's and NatureCNN's"
+    assert table.loc["data/measured/distill", "how it ended"] == (
+        "stopped by a test; seed 0 of ManipulationCNN's and NatureCNN's taught again to the end in "
+        "data/measured/distill_seed0, whose rounds replace these")
+    # the stopped run's cost counts everything it taught, the replaced students too: seed 0's 7 rounds of 70 s
+    assert table.loc["data/measured/distill", "cost"].startswith(f"{70 * 7 / 60:.0f} minutes of wall time")
+    _finished_run(tmp_path, "distill_seed0_again", 0)  # two finished runs of one student: which one counts?
+    with pytest.raises(ValueError, match=r"manipulation seed 0, nature seed 0 appear in more than one .* no single"):
+        load_students(tmp_path / "measured")
+    assert (tmp_path / "measured" / "distill_seed0" / "curve.csv").exists()
+
+
 def test_a_run_of_one_encoder_joins_and_the_seed_counts_say_so(tmp_path):
     _import(tmp_path, _log({("manipulation", 0): 5, ("nature", 0): 6}))
     _second_run(tmp_path, "distill_nature", {("nature", 1): 6}, (1,), encoders=("nature",))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
-import pytest
 
 from pixelpush_lib.env.expert import PushExpert
 from pixelpush_lib.experiments.expert import run_expert

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +29,15 @@ class DistillResult:
 
     A result joined from several runs (:func:`load_students`) keeps the first run's ``manifest`` and ``folder``,
     every run's in ``parts`` (folder name -> manifest), the folder of each row in ``curve["part"]``, and ``tasks``
-    from the runs that recorded them."""
+    from the runs that recorded them. ``replaced`` holds the rows of students that a later run taught again to the
+    end, with the folder that replaced them in ``replaced["by"]``: they are not in ``curve``."""
 
     curve: pd.DataFrame
     tasks: pd.DataFrame | None
     manifest: dict[str, Any]
     folder: Path
     parts: dict[str, dict[str, Any]]
+    replaced: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def common_round(self) -> int:
         """The last round every student completed (a run stopped early ends unevenly)."""
@@ -66,15 +68,40 @@ def load_students(measured_dir: Path = MEASURED_DIR) -> DistillResult:
             raise ValueError(f"{run.folder}: its students were taught on other budgets than {main.folder}'s, so "
                              "the two cannot be joined; re-run it with the same settings or move it out of "
                              f"{measured_dir}")
-    curve = pd.concat([run.curve for run in runs], ignore_index=True)
-    students = curve.groupby(["encoder", "seed"])["part"].nunique()
-    if (students > 1).any():
-        twice = ", ".join(f"{e} seed {s}" for e, s in students[students > 1].index)
-        raise ValueError(f"{measured_dir}: {twice} appear in more than one of {', '.join(r.folder.name for r in runs)}"
-                         "; keep each student in one run's folder")
+    curve, replaced = _one_run_per_student(runs, measured_dir)
     recorded = [run.tasks for run in runs if run.tasks is not None]
     tasks = pd.concat(recorded, ignore_index=True) if recorded else None
-    return DistillResult(curve, tasks, main.manifest, main.folder, {r.folder.name: r.manifest for r in runs})
+    return DistillResult(curve, tasks, main.manifest, main.folder, {r.folder.name: r.manifest for r in runs},
+                         replaced)
+
+
+def _one_run_per_student(runs: list[DistillResult], measured_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every run's rows, each student's from one run only: the joined curve, and the rows it left out.
+
+    A student in two runs is kept from the run that finished it (a ``tasks.csv`` row: the student was taught to its
+    last round and saved) when the other runs stopped before that; its rows from those runs are left out, so that
+    no seed is counted twice. Any other overlap raises ``ValueError``."""
+    curve = pd.concat([run.curve for run in runs], ignore_index=True)
+    finished = {(t.encoder, t.seed, run.folder.name) for run in runs if run.tasks is not None
+                for t in run.tasks.itertuples()}
+    by: dict[tuple[str, int, str], str] = {}
+    clashes = []
+    for (encoder, seed), parts in curve.groupby(["encoder", "seed"])["part"].unique().items():
+        if len(parts) == 1:
+            continue
+        keep = [p for p in parts if (encoder, seed, p) in finished]
+        if len(keep) != 1:
+            clashes.append(f"{encoder} seed {seed}")
+            continue
+        by.update({(encoder, seed, p): keep[0] for p in parts if p != keep[0]})
+    if clashes:
+        raise ValueError(f"{measured_dir}: {', '.join(clashes)} appear in more than one of "
+                         f"{', '.join(r.folder.name for r in runs)} and no single one of them finished the student; "
+                         "keep each student in one run's folder")
+    key = list(zip(curve["encoder"], curve["seed"], curve["part"]))
+    left_out = pd.Series([k in by for k in key], index=curve.index)
+    replaced = curve[left_out].assign(by=[by[k] for k, out in zip(key, left_out) if out])
+    return curve[~left_out].reset_index(drop=True), replaced.reset_index(drop=True)
 
 
 # One line per round, as experiments.distill.teach_student prints it.
@@ -185,9 +212,10 @@ def _where(manifest: dict[str, Any]) -> str:
         f"{machine['cpus']} CPU cores"
 
 
-def _part_cost(result: DistillResult, part: str) -> str:
-    """What one run's students cost: CPU time when the run recorded it, else the wall time its log shows."""
-    summary, rows = result.parts[part]["summary"], result.curve[result.curve["part"] == part]
+def _part_cost(result: DistillResult, part: str, rows: pd.DataFrame) -> str:
+    """What one run's students (``rows``: every round it taught) cost: CPU time when the run recorded it, else the
+    wall time its log shows."""
+    summary = result.parts[part]["summary"]
     tasks = None if result.tasks is None else result.tasks[result.tasks["part"] == part]
     if tasks is not None and len(tasks):
         # Each student's own times: a resumed run's students may have been taught in several processes, some at
@@ -204,16 +232,29 @@ def _part_cost(result: DistillResult, part: str) -> str:
 
 def runs_table(result: DistillResult) -> pd.DataFrame:
     """One row per run joined in ``result`` (*measured*): its folder, its students, the machine, how it ended and
-    what it cost."""
+    what it cost (all it taught, including students a later run taught again)."""
     rows = []
     for part, manifest in result.parts.items():
         students = result.curve[result.curve["part"] == part]
-        encoders = " and ".join(STUDENT_NAMES.get(e, e) for e in sorted(students["encoder"].unique()))
-        rows.append({"run": f"data/measured/{part}", "students": f"{_seed_list(students['seed'])} of {encoders}",
-                     "machine": _where(manifest),
-                     "how it ended": manifest["summary"].get("stopped", "every student finished every round"),
-                     "cost": _part_cost(result, part)})
+        taught = pd.concat([students, result.replaced[result.replaced["part"] == part]] if len(result.replaced)
+                           else [students])
+        ended = manifest["summary"].get("stopped", "every student finished every round")
+        for by, again in (result.replaced.groupby("by") if len(result.replaced) else []):
+            again = again[again["part"] == part]
+            if len(again):
+                ended += (f"; {_students(again)} taught again to the end in data/measured/{by}, whose rounds "
+                          "replace these")
+        rows.append({"run": f"data/measured/{part}",
+                     "students": _students(students) if len(students) else "none left (every one taught again)",
+                     "machine": _where(manifest), "how it ended": ended,
+                     "cost": _part_cost(result, part, taught)})
     return pd.DataFrame(rows).set_index("run")
+
+
+def _students(rows: pd.DataFrame) -> str:
+    """'seed 0 of ManipulationCNN's and NatureCNN's'."""
+    encoders = " and ".join(STUDENT_NAMES.get(e, e) for e in sorted(rows["encoder"].unique()))
+    return f"{_seed_list(rows['seed'])} of {encoders}"
 
 
 def _registered_student(config: str, registry: Path) -> str:
