@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", help=f"torch device, e.g. cuda (only {', '.join(ON_A_DEVICE)}; default cpu)")
     parser.add_argument("--seeds", type=int, nargs="+", help=f"training seeds (only {', '.join(ON_A_DEVICE)}; "
                         "default: the experiment's own)")
+    parser.add_argument("--encoders", nargs="+", metavar="ENCODER",
+                        help="the pixel students to teach (only distill; default: every encoder, "
+                        "manipulation and nature)")
     parser.add_argument("--jobs", type=int, help=f"students taught at a time, a process each, the cores split "
                         f"between them (only {', '.join(ON_A_DEVICE)}; default: as many as cores and students allow; "
                         "--jobs 1 gives one student every core)")
@@ -42,8 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--seeds: only {', '.join(ON_A_DEVICE)} take seeds")
     if args.jobs is not None and (args.experiment not in ON_A_DEVICE or args.jobs < 1):
         parser.error(f"--jobs {args.jobs}: only {', '.join(ON_A_DEVICE)} take jobs, and at least 1")
-    options = {key: value for key, value in (("device", args.device), ("seeds", args.seeds), ("jobs", args.jobs))
-               if value}
+    if args.encoders and args.experiment != "distill":
+        parser.error("--encoders: only distill takes encoders (distill_control teaches the state policy)")
+    options = {key: value for key, value in (("device", args.device), ("seeds", args.seeds), ("jobs", args.jobs),
+                                             ("encoders", args.encoders)) if value}
     import torch
 
     torch.set_num_threads(max(1, args.threads))

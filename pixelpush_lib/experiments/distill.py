@@ -282,10 +282,11 @@ def best_students(curve: pd.DataFrame) -> dict[str, int]:
 def precompute(quick: bool = False, measured_dir: Path = MEASURED_DIR,
                command: str = "python -m pixelpush_lib.experiments distill",
                settings: DistillSettings | None = None, jobs: int | None = None, device: str | None = None,
-               seeds: tuple[int, ...] | None = None) -> Path:
+               seeds: tuple[int, ...] | None = None, encoders: tuple[str, ...] | None = None) -> Path:
     """Run the experiment (``quick``: a tiny budget for tests) and write ``measured_dir/distill/``, with the best
-    student of each encoder. ``device`` and ``seeds`` override the settings' own."""
+    student of each encoder. ``device``, ``seeds`` and ``encoders`` override the settings' own."""
     settings = _override(settings or (QUICK if quick else DistillSettings()), device, seeds)
+    settings = replace(settings, encoders=tuple(encoders)) if encoders else settings
     return _measure("distill", settings, STUDENT_CONFIGS, quick, measured_dir, command, jobs)
 
 
