@@ -171,8 +171,15 @@ def test_each_encoder_s_registered_student_is_evaluated_on_unseen_episodes_and_b
     from pixelpush_lib.training import load_pretrained
     from pixelpush_lib.training.build import EPISODE_STEPS
 
+    from pixelpush_lib.results.students import best_registered_student
+
     students = [e for e in registered_checkpoints() if e.trained_by == "imitation"]
     assert {e.config for e in students} == set(STUDENT_CONFIGS.values())  # a student of each encoder
+    for config in STUDENT_CONFIGS.values():  # the one the chapter shows: the best evaluated of its config
+        ours = [e for e in students if e.config == config]
+        assert best_registered_student(config) in ours
+        assert best_registered_student(config).success_rate == max(e.success_rate for e in ours)
+    assert best_registered_student("state") is None  # the state agent was not taught by imitation
     joined = load_students()
     labels = DistillSettings().labels_per_student()
     for entry in students:

@@ -257,12 +257,18 @@ def _students(rows: pd.DataFrame) -> str:
     return f"{_seed_list(rows['seed'])} of {encoders}"
 
 
+def best_registered_student(config: str, registry: Path = REGISTRY):
+    """The registered student (``trained_by == "imitation"``) of ``config`` with the highest evaluated success
+    (the later name on a tie), or None."""
+    students = [e for e in registered_checkpoints(config, registry) if e.trained_by == "imitation"]
+    return max(students, key=lambda e: (e.success_rate, e.name)) if students else None
+
+
 def _registered_student(config: str, registry: Path) -> str:
     """The best registered student of ``config``, with its measured success, or that none is registered."""
-    students = [e for e in registered_checkpoints(config, registry) if e.trained_by == "imitation"]
-    if not students:
+    best = best_registered_student(config, registry)
+    if best is None:
         return f"no student of {config} is registered yet"
-    best = max(students, key=lambda e: (e.success_rate, e.name))
     return (f"{best.name}, {format_value(best.success_rate, 'fraction')} over {best.n_episodes} evaluation "
             f"episodes that no round collected or validated on")
 
