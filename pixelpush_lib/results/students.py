@@ -18,7 +18,7 @@ from pixelpush_lib.results.evidence import LOW_BAND
 from pixelpush_lib.results.measured import load_manifest
 from pixelpush_lib.results.own_runs import seed_spread
 from pixelpush_lib.results.quoted_numbers import format_value
-from pixelpush_lib.results.registry import REGISTRY, registered_checkpoints
+from pixelpush_lib.results.registry import REGISTRY, CheckpointEntry, registered_checkpoints
 
 
 @dataclass(frozen=True)
@@ -98,9 +98,9 @@ def _one_run_per_student(runs: list[DistillResult], measured_dir: Path) -> tuple
         raise ValueError(f"{measured_dir}: {', '.join(clashes)} appear in more than one of "
                          f"{', '.join(r.folder.name for r in runs)} and no single one of them finished the student; "
                          "keep each student in one run's folder")
-    key = list(zip(curve["encoder"], curve["seed"], curve["part"]))
-    left_out = pd.Series([k in by for k in key], index=curve.index)
-    replaced = curve[left_out].assign(by=[by[k] for k, out in zip(key, left_out) if out])
+    replaced_by = pd.Series(list(zip(curve["encoder"], curve["seed"], curve["part"])), index=curve.index).map(by)
+    left_out = replaced_by.notna()
+    replaced = curve[left_out].assign(by=replaced_by[left_out])
     return curve[~left_out].reset_index(drop=True), replaced.reset_index(drop=True)
 
 
@@ -236,14 +236,11 @@ def runs_table(result: DistillResult) -> pd.DataFrame:
     rows = []
     for part, manifest in result.parts.items():
         students = result.curve[result.curve["part"] == part]
-        taught = pd.concat([students, result.replaced[result.replaced["part"] == part]] if len(result.replaced)
-                           else [students])
+        again = result.replaced[result.replaced["part"] == part] if len(result.replaced) else None
         ended = manifest["summary"].get("stopped", "every student finished every round")
-        for by, again in (result.replaced.groupby("by") if len(result.replaced) else []):
-            again = again[again["part"] == part]
-            if len(again):
-                ended += (f"; {_students(again)} taught again to the end in data/measured/{by}, whose rounds "
-                          "replace these")
+        for by, rows_by in (again.groupby("by") if again is not None else []):
+            ended += f"; {_students(rows_by)} taught again to the end in data/measured/{by}, whose rounds replace these"
+        taught = pd.concat([students, again])  # concat skips None
         rows.append({"run": f"data/measured/{part}",
                      "students": _students(students) if len(students) else "none left (every one taught again)",
                      "machine": _where(manifest), "how it ended": ended,
@@ -257,7 +254,7 @@ def _students(rows: pd.DataFrame) -> str:
     return f"{_seed_list(rows['seed'])} of {encoders}"
 
 
-def best_registered_student(config: str, registry: Path = REGISTRY):
+def best_registered_student(config: str, registry: Path = REGISTRY) -> CheckpointEntry | None:
     """The registered student (``trained_by == "imitation"``) of ``config`` with the highest evaluated success
     (the later name on a tie), or None."""
     students = [e for e in registered_checkpoints(config, registry) if e.trained_by == "imitation"]
