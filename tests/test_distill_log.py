@@ -180,18 +180,20 @@ def test_runs_on_other_budgets_or_with_the_same_student_are_not_joined(tmp_path)
         load_students(tmp_path / "measured")
 
 
-def _finished_run(tmp_path, name: str, seed: int) -> None:
-    """A run that taught both students of ``seed`` to the end, as ``distill --seeds N --out DIR`` writes it."""
+def _finished_run(tmp_path, name: str, seed: int, encoders=tuple(STUDENT_CONFIGS)) -> None:
+    """A run that taught the students of ``seed`` (``encoders``) to the end, as ``distill --seeds N [--encoders E]
+    --out DIR`` writes it."""
     from pixelpush_lib.experiments.distill import manifest_parameters
     from pixelpush_lib.experiments.store import write_measured
 
-    settings = replace(DistillSettings(), seeds=(seed,))
+    settings = replace(DistillSettings(), seeds=(seed,), encoders=tuple(encoders))
+    configs = {e: STUDENT_CONFIGS[e] for e in encoders}
     rows = [{"encoder": e, "config": c, "seed": seed, "round": r, "labels": settings.demo_episodes * 50 + 2000 * r,
              "success_rate": 0.5, "n_episodes": 20, "train_loss": 0.01}
-            for e, c in STUDENT_CONFIGS.items() for r in range(settings.dagger_rounds + 1)]
+            for e, c in configs.items() for r in range(settings.dagger_rounds + 1)]
     tasks = [{"encoder": e, "config": c, "seed": seed, "wall_s": 3600.0, "cpu_s": 7200.0, "env_steps": 24000,
               "env_steps_per_s": 100.0, "expert_success_rate": 0.98, "expert_episodes": 100}
-             for e, c in STUDENT_CONFIGS.items()]
+             for e, c in configs.items()]
     writers = {"curve.csv": lambda f: pd.DataFrame(rows).to_csv(f, index=False),
                "tasks.csv": lambda f: pd.DataFrame(tasks).to_csv(f, index=False)}
     folder = write_measured("distill", writers, manifest_parameters(settings), "the re-run", 7200.0,
@@ -222,6 +224,32 @@ def test_a_student_taught_again_to_the_end_replaces_the_stopped_run_s_rounds(tmp
     with pytest.raises(ValueError, match=r"manipulation seed 0, nature seed 0 appear in more than one .* no single"):
         load_students(tmp_path / "measured")
     assert (tmp_path / "measured" / "distill_seed0" / "curve.csv").exists()
+
+
+def test_a_stopped_run_whose_every_student_was_taught_again_stays_in_the_table_with_its_cost(tmp_path):
+    """Seed 0 re-taught in one run, seed 1 in one run per encoder: the stopped run keeps a row (its cost was spent)
+    but no students, and the comparison moves to the last round, which every re-taught student finished."""
+    _import(tmp_path, _log({("manipulation", 0): 5, ("nature", 0): 6, ("manipulation", 1): 5, ("nature", 1): 2}),
+            seeds=(0, 1))
+    _finished_run(tmp_path, "distill_seed0", 0)
+    _finished_run(tmp_path, "distill_seed1_nature", 1, ("nature",))
+    _finished_run(tmp_path, "distill_seed1_manipulation", 1, ("manipulation",))
+    (tmp_path / "measured" / "expert").symlink_to(MEASURED_DIR / "expert")
+    joined = load_students(tmp_path / "measured")
+    assert "distill" not in set(joined.curve["part"]) and len(joined.replaced) == 6 + 7 + 6 + 3
+    assert joined.common_round() == DistillSettings().dagger_rounds
+    facts = distill_facts(joined, tmp_path / "measured")
+    assert facts["distill_seeds"] == "2 seeds per encoder" and facts["distill_runs"] == "4 runs"
+    table = runs_table(joined)
+    stopped = table.loc["data/measured/distill"]
+    assert stopped["students"] == "none left (every one taught again)"
+    assert stopped["how it ended"] == (
+        "stopped by a test; seed 0 of ManipulationCNN's and NatureCNN's taught again to the end in "
+        "data/measured/distill_seed0, whose rounds replace these; seed 1 of ManipulationCNN's taught again to the "
+        "end in data/measured/distill_seed1_manipulation, whose rounds replace these; seed 1 of NatureCNN's taught "
+        "again to the end in data/measured/distill_seed1_nature, whose rounds replace these")
+    assert stopped["cost"].startswith(f"{70 * 7 / 60:.0f} minutes of wall time")  # its longest student
+    assert table.loc["data/measured/distill_seed1_nature", "students"] == "seed 1 of NatureCNN's"
 
 
 def test_a_run_of_one_encoder_joins_and_the_seed_counts_say_so(tmp_path):
