@@ -20,6 +20,7 @@ import pytest
 from pixelpush_lib.core.paths import DATA_DIR
 from pixelpush_lib.results.claims import CLAIMS, broken_claims
 from pixelpush_lib.results.importer import write_run
+from pixelpush_lib.results.students import load_students
 
 
 def test_every_claim_holds_on_the_committed_data():
@@ -71,6 +72,7 @@ def _success_point(config: str, step_at_least: int = 0, step_below: int = 10**9)
 
 
 STEPS = np.arange(40_000, 2_000_001, 40_000)
+STUDENTS_ROUND = load_students().common_round()
 EDITS: dict[str, tuple[Callable[[Path], None], str]] = {
     "step0_flat": (lambda d: _measured(d, "m_step0", "step0", STEPS, np.where(STEPS > 1_500_000, 0.9, 0.05)),
                    "measured m_step0 at step 1,520,000: 0.9"),
@@ -124,10 +126,11 @@ EDITS: dict[str, tuple[Callable[[Path], None], str]] = {
         d, lambda r: r["config"] == "step2" and r["metric"] == "critic_loss" and r["kind"] == "phase_summary"
         and r["step"] == "2200000", value_low="0.001", value_high="0.002"), "phase2_critic"),
     "probe_finds_the_puck": (lambda d: _edit_probe(d), "nature seed 1 median 9"),
+    # at the round the chapter compares: the last one every committed pixel student finished
     "imitation_control_pushes": (lambda d: _edit_csv(d / "measured" / "distill_control" / "curve.csv",
                                                      lambda t: t.assign(success_rate=t["success_rate"].where(
-                                                         (t["seed"] != 1) | (t["round"] != 5), 0.1))),
-                                 "seed 1 reads 10% at round 5"),
+                                                         (t["seed"] != 1) | (t["round"] != STUDENTS_ROUND), 0.1))),
+                                 f"seed 1 reads 10% at round {STUDENTS_ROUND}"),
     "drq_log_range_is_the_tail": (lambda d: _edit_drq(d, "nsr_puck_estimate", lambda v: 3 * v), "median noise"),
     "drq_large_noise_not_reproduced": (lambda d: _edit_drq(d, "puck_estimate", lambda v: v.where(v.index != 0, 0.5)),
                                        "state 0 moved the puck estimate by 0.5"),
