@@ -84,7 +84,7 @@ def test_identity_fields_cannot_be_overridden_and_combinations_are_checked():
 def test_every_config_has_notes_about_its_reported_run():
     notes = load_config_notes()
     assert set(notes["config"]) == set(CONFIGS)
-    pixel_configs = {name for name, c in CONFIGS.items() if c.obs_mode == "pixels"}
+    pixel_configs = {name for name, c in CONFIGS.items() if c.obs_mode in ("pixels", "eyes")}
     assert set(notes[notes["kind"] == "difference"]["config"]) == pixel_configs  # the state run differs in defaults only
     assert set(notes[notes["kind"] == "unreported_default"]["config"]) >= {"state", "step0"}
 

@@ -143,7 +143,14 @@ def bench_vec(config: str = "step2") -> float:
     return bench_vec_env(config)
 
 
+def bench_eyes_first(repeats: int = 3) -> float:
+    from pixelpush_lib.bench.eyes_first import bench_eyes_first as measure
+
+    return measure(repeats=repeats)
+
+
 BENCHMARKS: dict[str, Callable[..., float]] = {
+    "eyes-first": bench_eyes_first,
     "train": bench_train,
     "vec": bench_vec,
     "train-state": bench_train_state,
@@ -202,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
                    "batch_size": args.batch_size, "buffer_size": args.buffer_size, "repeats": args.repeats}
     elif args.name == "vec":
         options = {"config": args.config}
+    elif args.name == "eyes-first":
+        options = {"repeats": args.repeats}
     with _busy(args.busy):
         if args.busy:
             print(f"{args.busy} busy process(es) running beside the benchmark")

@@ -19,6 +19,7 @@ ENCODERS = ("nature", "manipulation", "state_mlp")
 # compute bfloat16 natively (data/measured/precision has the speed-up on this project's CPU; no GPU was measured).
 # "fp32" is what the author's runs used, and every config's default.
 CONV_PRECISIONS = ("fp32", "bf16")
+OBS_MODES = ("pixels", "state", "eyes")
 REPLAY_BUFFERS = ("frame_her", "sb3_her")  # frame_her: each rendered frame stored once (replay/frame_her.py)
 
 # Fields that name a config and its reported run: an override would make a different experiment
@@ -34,7 +35,7 @@ class RunConfig:
     name: str
     arc_step: str  # "state", "0", "1", "2", "4"
     description: str
-    obs_mode: str  # "pixels" or "state"
+    obs_mode: str  # "pixels", "state" or "eyes" (pixels read by frozen eyes, nets.eyes.EyesObservation)
     encoder: str  # one of ENCODERS
     spatial_softmax: bool
     routing: str  # one of ROUTINGS
@@ -66,6 +67,9 @@ class RunConfig:
     # machine with two or more cores, so rendering runs in parallel (training.build.resolve_vec_env)
     vec_env: str = "auto"
     conv_precision: str = "fp32"  # one of CONV_PRECISIONS
+    # obs_mode="eyes": which committed eyes (data/measured/eyes) of ``encoder`` read the frames; -1 = the seed with
+    # the lowest validation error. The run records the file's sha256 and refuses to resume with other eyes.
+    eyes_seed: int = -1
 
     def with_overrides(self, overrides: dict[str, Any] | None) -> RunConfig:
         """A copy with some fields replaced; unknown keys or wrong types raise ``ValueError``."""
@@ -87,7 +91,7 @@ class RunConfig:
 
     def validate(self) -> None:
         checks = [
-            ("obs_mode", self.obs_mode in ("pixels", "state"), "'pixels' or 'state'"),
+            ("obs_mode", self.obs_mode in OBS_MODES, f"one of {OBS_MODES}"),
             ("encoder", self.encoder in ENCODERS, f"one of {ENCODERS}"),
             ("routing", self.routing in ROUTINGS, f"one of {ROUTINGS}"),
             ("replay_buffer", self.replay_buffer in REPLAY_BUFFERS, f"one of {REPLAY_BUFFERS}"),
@@ -96,7 +100,7 @@ class RunConfig:
             (
                 "replay_buffer",
                 self.obs_mode == "pixels" or self.replay_buffer == "sb3_her",
-                "'sb3_her' for state observations (frame_her stores pixel frames)",
+                "'sb3_her' for state and eyes observations (frame_her stores pixel frames)",
             ),
             (
                 "encoder",
@@ -264,6 +268,36 @@ def _pixels_only(config: RunConfig) -> RunConfig:
 
 CONFIGS: dict[str, RunConfig] = dict(_BASE)
 CONFIGS.update({f"{n}_pixels_only": _pixels_only(c) for n, c in _BASE.items() if c.obs_mode == "pixels"})
+
+# --- Eyes first: SAC + HER on what frozen, label-trained eyes report (not one of the author's runs) ------------
+
+_EYES_FIRST = dataclasses.replace(
+    _STEP2,
+    name="eyes_first",
+    arc_step="3",
+    description=(
+        "Eyes first: SAC + HER from pixels through Step 1's ManipulationCNN + SpatialSoftmax, trained beforehand "
+        "with simulator labels to report the puck's position and velocity (data/measured/eyes) and frozen. The "
+        "policy and critic read only what the eyes report, proprio and desired_goal; achieved_goal feeds HER's "
+        "rewards only. SAC and HER as Step 2; 2M steps, as the state runs."
+    ),
+    obs_mode="eyes",
+    routing="sb3_separate",  # no encoder is trained, so there is nothing to route
+    policy_sees_achieved_goal=False,
+    replay_buffer="sb3_her",  # a few numbers per observation: nothing to deduplicate
+    total_steps=2_000_000,
+    reference_run="cellA_nodrq_ss_criticenc_seed0",  # the author's Step 2 run, the one it is compared with
+)
+_EYES_FIRST_NATURE = dataclasses.replace(
+    _EYES_FIRST,
+    name="eyes_first_nature",
+    description=_EYES_FIRST.description.replace("Step 1's ManipulationCNN + SpatialSoftmax", "Step 0's NatureCNN")
+    .replace("position and velocity", "position (one frame shows no motion)"),
+    encoder="nature",
+    spatial_softmax=False,
+    frame_stack=1,
+)
+CONFIGS.update({c.name: c for c in (_EYES_FIRST, _EYES_FIRST_NATURE)})
 
 
 def config_names() -> list[str]:

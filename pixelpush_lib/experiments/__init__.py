@@ -25,6 +25,7 @@ EXPERIMENTS = {
     "distill_control": "distill_control",
     "precision": "precision",
     "eyes": "eyes",
+    "state_on_eyes": "state_on_eyes",
 }
 
 __all__ = ["EXPERIMENTS", "precompute"]

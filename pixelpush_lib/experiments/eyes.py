@@ -46,7 +46,7 @@ from pixelpush_lib.core.paths import MEASURED_DIR
 from pixelpush_lib.env.expert import PushExpert
 from pixelpush_lib.env.puck_state import GRIP_POS, PUCK_POS, puck_labels
 from pixelpush_lib.experiments.store import write_measured
-from pixelpush_lib.nets.eyes import EyesSpec, PuckEyes, load_eyes, save_eyes
+from pixelpush_lib.nets.eyes import EyesSpec, PuckEyes, load_measured_eyes, save_eyes
 from pixelpush_lib.results.measured import load_manifest
 
 EXPERIMENT = "eyes"
@@ -453,21 +453,6 @@ def load_results(measured_dir: Path = MEASURED_DIR) -> EyesResult:
     return EyesResult(pd.read_csv(folder / "errors.csv"), pd.read_csv(folder / "curves.csv"),
                       pd.read_csv(folder / "runs.csv"), manifest["summary"], manifest["parameters"],
                       manifest["provenance"])
-
-
-def load_measured_eyes(encoder: str, seed: int | None = None, measured_dir: Path = MEASURED_DIR) -> PuckEyes:
-    """The committed eyes of ``encoder`` (``seed``: default the best by validation), verified by the sha256 the
-    manifest records; ``ValueError`` names the file when it does not match."""
-    summary = load_manifest(EXPERIMENT, measured_dir)["summary"]
-    if encoder not in summary["weights"]:
-        raise ValueError(f"no eyes of encoder {encoder!r} in {Path(measured_dir) / EXPERIMENT}; "
-                         f"measured: {sorted(summary['weights'])}")
-    seed = summary["best_seed_by_validation"][encoder] if seed is None else seed
-    entry = summary["weights"][encoder].get(str(seed))
-    if entry is None:
-        raise ValueError(f"no eyes of {encoder} seed {seed} in {Path(measured_dir) / EXPERIMENT}; "
-                         f"seeds: {sorted(summary['weights'][encoder])}")
-    return load_eyes(Path(measured_dir) / EXPERIMENT / entry["file"], entry["sha256"])
 
 
 def held_out_errors(result: EyesResult) -> pd.DataFrame:

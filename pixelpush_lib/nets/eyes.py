@@ -17,14 +17,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.torch_layers import NatureCNN
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
 from torch import nn
 
 from pixelpush_lib.core.files import atomic_write, sha256_file
-from pixelpush_lib.nets.encoders import ManipulationCNN, SpatialSoftmax, run_convs, unit_pixels
+from pixelpush_lib.nets.encoders import ManipulationCNN, SpatialSoftmax, policy_vector_keys, run_convs, unit_pixels
 
 EYES_ENCODERS = ("manipulation", "nature")
 POSITION_SCALE_M = 0.15  # FetchPush samples the puck within +/-0.15 m of the table's centre
@@ -148,3 +149,84 @@ def load_eyes(path: Path | str, sha256: str) -> PuckEyes:
                          f"(mismatched: {wrong[:4]}{' ...' if len(wrong) > 4 else ''})")
     eyes.load_state_dict(payload["state_dict"])
     return eyes.eval()
+
+
+def load_measured_eyes(encoder: str, seed: int | None = None, measured_dir: Path | str | None = None) -> PuckEyes:
+    """The committed eyes of ``encoder`` from ``data/measured/eyes`` (``seed``: default the best by validation),
+    verified against the sha256 its manifest records; ``ValueError`` names the file when it does not match."""
+    from pixelpush_lib.core.paths import MEASURED_DIR
+    from pixelpush_lib.results.measured import load_manifest
+
+    measured_dir = Path(measured_dir or MEASURED_DIR)
+    summary = load_manifest("eyes", measured_dir)["summary"]
+    if encoder not in summary["weights"]:
+        raise ValueError(f"no eyes of encoder {encoder!r} in {measured_dir / 'eyes'}; measured: "
+                         f"{sorted(summary['weights'])}")
+    seed = summary["best_seed_by_validation"][encoder] if seed is None or seed < 0 else seed
+    entry = summary["weights"][encoder].get(str(seed))
+    if entry is None:
+        raise ValueError(f"no eyes of {encoder} seed {seed} in {measured_dir / 'eyes'}; seeds: "
+                         f"{sorted(summary['weights'][encoder])}")
+    eyes = load_eyes(measured_dir / "eyes" / entry["file"], entry["sha256"])
+    eyes.sha256 = entry["sha256"]  # what a training run records, so it cannot resume with other eyes
+    eyes.seed = int(seed)
+    return eyes
+
+
+class EyesObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """Runs frozen eyes on every observation of ``make_env("pixels")`` and replaces ``pixels`` by what they report.
+
+    The observation becomes ``eyes`` (float32: the puck's ``x, y`` in metres and, from a stack, ``vx, vy`` in metres
+    per step), ``proprio``, ``achieved_goal`` and ``desired_goal``. The eyes run once per environment step, here,
+    never inside a gradient update, so a replay buffer stores 2 or 4 numbers per observation instead of frames.
+    ``achieved_goal`` stays for HER's rewards; whether the policy reads it is the extractor's business
+    (:class:`EyesExtractor`). ``render()`` is the newest frame, as for the pixel env.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 25}
+
+    def __init__(self, env: gym.Env, eyes: PuckEyes) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self, eyes=eyes)
+        gym.Wrapper.__init__(self, env)
+        stack = env.observation_space["pixels"].shape[0] // 3
+        if stack < eyes.spec.frame_stack:
+            raise ValueError(f"these eyes read {eyes.spec.frame_stack} frames, the env stacks {stack}")
+        self.eyes = eyes.eval()
+        spaces_ = {k: v for k, v in env.observation_space.spaces.items() if k != "pixels"}
+        self.observation_space = spaces.Dict(
+            {"eyes": spaces.Box(-np.inf, np.inf, (len(eyes.spec.outputs),), np.float32), **spaces_})
+
+    def _observation(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        frames = obs["pixels"][-3 * self.eyes.spec.frame_stack:]
+        out = {k: v for k, v in obs.items() if k != "pixels"}
+        return {"eyes": self.eyes.read(frames).astype(np.float32), **out}
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        return self._observation(obs), info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return self._observation(obs), reward, terminated, truncated, info
+
+    def compute_reward(self, achieved_goal, desired_goal, info):
+        return self.env.compute_reward(achieved_goal, desired_goal, info)
+
+
+class EyesExtractor(BaseFeaturesExtractor):
+    """Concatenates what the eyes report with the vectors the policy may read: ``(B, eyes + proprio + goal)``.
+
+    ``achieved_goal`` (the puck's true position) is left out unless ``policy_sees_achieved_goal``; SB3's default
+    ``CombinedExtractor`` would concatenate every key of the observation, that one included.
+    """
+
+    def __init__(self, observation_space: spaces.Dict, policy_sees_achieved_goal: bool = False) -> None:
+        self.keys = ("eyes",) + policy_vector_keys(policy_sees_achieved_goal)
+        missing = [k for k in self.keys if k not in observation_space.spaces]
+        if missing:
+            raise ValueError(f"observation space lacks {missing}; EyesExtractor expects the Dict of EyesObservation")
+        super().__init__(observation_space, features_dim=sum(int(observation_space[k].shape[0]) for k in self.keys))
+        self.policy_sees_achieved_goal = policy_sees_achieved_goal
+
+    def forward(self, observations: dict[str, th.Tensor]) -> th.Tensor:
+        return th.cat([observations[k].float() for k in self.keys], dim=1)

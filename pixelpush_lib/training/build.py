@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import torch as th
 from stable_baselines3 import SAC, HerReplayBuffer
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
@@ -13,6 +14,7 @@ from pixelpush_lib.core.configs import RunConfig, get_config
 from pixelpush_lib.env.wrappers import make_env
 from pixelpush_lib.nets.augment import DrQShift
 from pixelpush_lib.nets.encoders import ManipulationExtractor, NatureExtractor
+from pixelpush_lib.nets.eyes import EyesExtractor, EyesObservation, PuckEyes, load_measured_eyes
 from pixelpush_lib.nets.routing import CriticEncoderPolicy
 from pixelpush_lib.replay.drq_her import DrQHerReplayBuffer
 from pixelpush_lib.replay.frame_her import FrameHerReplayBuffer
@@ -31,13 +33,35 @@ def resolve_vec_env(config: RunConfig, cpus: int | None = None) -> str:
         return config.vec_env
     if cpus is None:
         cpus = os.cpu_count() or 1
-    return "subproc" if config.obs_mode == "pixels" and config.n_envs >= 2 and cpus >= 2 else "dummy"
+    renders = config.obs_mode in ("pixels", "eyes")
+    return "subproc" if renders and config.n_envs >= 2 and cpus >= 2 else "dummy"
+
+
+def make_config_env(config: RunConfig) -> Any:
+    """One env of the config: the pixel env, the state env, or the pixel env read by the config's frozen eyes."""
+    if config.obs_mode != "eyes":
+        return make_env(config.obs_mode, frame_stack=config.frame_stack, image_size=config.image_size,
+                        camera=config.camera)
+    eyes = config_eyes(config)
+    # One thread per env: with a process per env, more would fight the renderers for two cores.
+    th.set_num_threads(1)
+    pixels = make_env("pixels", frame_stack=config.frame_stack, image_size=config.image_size, camera=config.camera)
+    return EyesObservation(pixels, eyes)
+
+
+def config_eyes(config: RunConfig) -> PuckEyes:
+    """The committed eyes an ``obs_mode="eyes"`` config reads with (hash-checked), fitted to its frame stack."""
+    eyes = load_measured_eyes(config.encoder, config.eyes_seed)
+    if eyes.spec.frame_stack != config.frame_stack:
+        raise ValueError(f"config {config.name!r}: frame_stack={config.frame_stack}, but the {config.encoder} eyes read "
+                         f"{eyes.spec.frame_stack} frame(s); set frame_stack={eyes.spec.frame_stack}")
+    return eyes
 
 
 def make_training_env(config: RunConfig, seed: int = 0) -> VecEnv:
     """``config.n_envs`` copies of the config's env (Monitor-wrapped), seeded ``seed, seed+1, ...``."""
     def env_fn() -> Any:
-        return make_env(config.obs_mode, frame_stack=config.frame_stack, image_size=config.image_size, camera=config.camera)
+        return make_config_env(config)
 
     vec_cls = SubprocVecEnv if resolve_vec_env(config) == "subproc" else DummyVecEnv
     return make_vec_env(env_fn, n_envs=config.n_envs, seed=seed, vec_env_cls=vec_cls)
@@ -47,6 +71,10 @@ def policy_and_kwargs(config: RunConfig) -> tuple[Any, dict[str, Any]]:
     """SB3 policy (class or name) and ``policy_kwargs`` for the config's encoder and routing."""
     kwargs: dict[str, Any] = {"net_arch": list(config.net_arch)}
     if config.obs_mode == "state":
+        return "MultiInputPolicy", kwargs
+    if config.obs_mode == "eyes":  # a vector policy; the extractor keeps achieved_goal out unless the config allows it
+        kwargs.update(features_extractor_class=EyesExtractor,
+                      features_extractor_kwargs={"policy_sees_achieved_goal": config.policy_sees_achieved_goal})
         return "MultiInputPolicy", kwargs
     if config.encoder == "nature":
         extractor, extractor_kwargs = NatureExtractor, {"cnn_dim": config.cnn_dim}

@@ -23,7 +23,7 @@ from stable_baselines3.common.logger import CSVOutputFormat, Logger, TensorBoard
 
 from pixelpush_lib.core.configs import RunConfig, config_names, get_config
 from pixelpush_lib.core.files import git_commit, utc_now
-from pixelpush_lib.training.build import EPISODE_STEPS, build_model, make_training_env
+from pixelpush_lib.training.build import EPISODE_STEPS, build_model, config_eyes, make_training_env
 from pixelpush_lib.training.callbacks import EpisodeBoundaryCheckpoint, RegimeMonitorCallback
 from pixelpush_lib.training.provenance import environment_record
 from pixelpush_lib.training.run_dir import RunDir, RunError
@@ -75,6 +75,7 @@ def plan_new_run(config_name: str, run_dir: Path | str, seed: int, total_steps: 
     steps = _positive_steps(total_steps if total_steps is not None else config.total_steps)
     if RunDir(run_dir).has_run():
         raise RunError(f"{run_dir} already holds a run: extend it with `pixelpush train --resume {run_dir}` or choose another --run-dir")
+    eyes_record(config)  # missing or tampered eyes are refused before anything is written
     return RunPlan(run_dir, config, dict(overrides or {}), int(seed), steps, None, 0)
 
 
@@ -112,7 +113,19 @@ def plan_resume(run_dir: Path | str, total_steps: int | None, config_name: str |
     if steps <= start:
         raise RunError(f"total_steps={steps} must exceed the checkpoint's step {start} in {run_dir}")
     config = get_config(manifest["config_name"], manifest["overrides"])
+    if manifest.get("eyes") != eyes_record(config):
+        raise RunError(f"{run_dir} was trained with eyes {manifest.get('eyes')}, but data/measured/eyes now gives "
+                       f"{eyes_record(config)}: a run keeps its eyes. Restore the eyes it used (git checkout of "
+                       "data/measured/eyes at the run's commit) or start a new run directory")
     return RunPlan(run_dir, config, manifest["overrides"], manifest["seed"], steps, checkpoint, start)
+
+
+def eyes_record(config: RunConfig) -> dict[str, Any] | None:
+    """For an ``obs_mode="eyes"`` config, which committed eyes it reads (encoder, seed, sha256), else None."""
+    if config.obs_mode != "eyes":
+        return None
+    eyes = config_eyes(config)
+    return {"encoder": config.encoder, "seed": eyes.seed, "sha256": eyes.sha256}
 
 
 def torch_threads_for(config: RunConfig, device: str) -> int:
@@ -122,7 +135,7 @@ def torch_threads_for(config: RunConfig, device: str) -> int:
     a two-core machine it fights the simulator for the cores: measured here, one thread ran 334 env-steps/s next to
     another busy process where two threads fell below 30 (``python -m pixelpush_lib.bench train-state``).
     """
-    if config.obs_mode == "state" and not str(device).startswith("cuda"):
+    if config.obs_mode in ("state", "eyes") and not str(device).startswith("cuda"):  # eyes: a vector policy too
         return 1
     return th.get_num_threads()
 
@@ -149,6 +162,7 @@ def _train(plan: RunPlan, *, checkpoint_every: int | None = None, device: str = 
             "seed": plan.seed,
             "total_steps": plan.total_steps,
             "policy_sees_achieved_goal": plan.config.policy_sees_achieved_goal,
+            "eyes": eyes_record(plan.config),
             "created_at": utc_now("microseconds"),
             "command": " ".join(sys.argv),
             "segments": [],

@@ -1,0 +1,155 @@
+"""The eyes' measured results, read without torch or the simulator: what Step 1 shows and glues, and its claims.
+
+Two measured folders (``data/measured``): ``eyes`` (:mod:`pixelpush_lib.experiments.eyes`: held-out errors of
+each encoder's eyes, per seed, beside a predictor that learned nothing) and ``state_on_eyes``
+(:mod:`pixelpush_lib.experiments.state_on_eyes`: the registered state agent's success with its puck entries noised
+or read by the eyes).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from pixelpush_lib.core.paths import MEASURED_DIR
+from pixelpush_lib.results.evidence import FAR_BELOW
+from pixelpush_lib.results.measured import load_manifest
+
+ENCODER_NAMES = {"manipulation": "ManipulationCNN + SpatialSoftmax", "nature": "NatureCNN"}
+FLOOR = "learned nothing"
+
+
+def held_out_errors(measured_dir: Path = MEASURED_DIR) -> pd.DataFrame:
+    """Test-episode position errors (cm) of each encoder's eyes (the chosen mix), one row per encoder and seed, and
+    the learned-nothing floor: ``encoder, seed, all_median, all_p90, near_median, near_p90`` (near: the gripper
+    within 5 cm of the puck)."""
+    summary = load_manifest("eyes", measured_dir)["summary"]
+    errors = pd.read_csv(Path(measured_dir) / "eyes" / "errors.csv")
+    test = errors[(errors["split"] == "test") & (errors["quantity"] == "position")
+                  & errors["frames"].isin(["all", "near gripper"])]
+    test = test[(test["encoder"] == FLOOR) | (test["mix"] == test["encoder"].map(summary["chosen_mix"]))]
+    table = test.pivot_table(index=["encoder", "seed"], columns="frames", values=["median_cm", "p90_cm"])
+    table.columns = [f"{'all' if frames == 'all' else 'near'}_{stat.removesuffix('_cm')}" for stat, frames in
+                     table.columns]
+    return table.reset_index()
+
+
+def errors_by_encoder(measured_dir: Path = MEASURED_DIR) -> pd.DataFrame:
+    """Per encoder (and the floor): median over seeds of each error column, with its min and max."""
+    table = held_out_errors(measured_dir)
+    columns = ["all_median", "all_p90", "near_median", "near_p90"]
+    grouped = table.groupby("encoder")[columns]
+    out = grouped.median().join(grouped.min(), rsuffix="_min").join(grouped.max(), rsuffix="_max")
+    out["seeds"] = table.groupby("encoder")["seed"].nunique()
+    return out
+
+
+def mix_comparison(measured_dir: Path = MEASURED_DIR) -> pd.DataFrame:
+    """Validation median position error (cm) of every mix at the first seed, per encoder: which frames teach best."""
+    errors = pd.read_csv(Path(measured_dir) / "eyes" / "errors.csv")
+    first = int(load_manifest("eyes", measured_dir)["parameters"]["seeds"][0])
+    val = errors[(errors["split"] == "val") & (errors["quantity"] == "position") & (errors["frames"] == "all")
+                 & (errors["seed"] == first)]
+    return val.pivot_table(index="encoder", columns="mix", values="median_cm")
+
+
+def state_on_eyes(measured_dir: Path = MEASURED_DIR) -> pd.DataFrame:
+    """The state agent's conditions, one row each: ``condition`` (true state, rotation zeroed, noise, eyes),
+    ``encoder``, ``eyes_seed``, ``noise_cm``, ``episodes``, ``successes``, ``success_rate``, ``median_error_cm``,
+    ``p90_error_cm``."""
+    load_manifest("state_on_eyes", measured_dir)
+    table = pd.read_csv(Path(measured_dir) / "state_on_eyes" / "success.csv")
+    table["encoder"] = table["encoder"].fillna("")
+    return table
+
+
+def noise_curve(measured_dir: Path = MEASURED_DIR) -> pd.DataFrame:
+    """True state (0 cm) and each noise level: ``noise_cm``, ``success_rate``, ``median_error_cm`` in noise order."""
+    table = state_on_eyes(measured_dir)
+    rows = table[table["condition"].isin(["true state", "noise"])]
+    return rows.sort_values("noise_cm")[["noise_cm", "success_rate", "median_error_cm", "episodes"]]
+
+
+def on_eyes(measured_dir: Path = MEASURED_DIR) -> pd.DataFrame:
+    """The agent on each encoder's eyes: per encoder the mean, min and max success over eyes seeds, the seeds, and
+    the median position error it met (median over seeds)."""
+    table = state_on_eyes(measured_dir)
+    eyes = table[table["condition"] == "eyes"]
+    grouped = eyes.groupby("encoder")
+    return pd.DataFrame({"mean": grouped["success_rate"].mean(), "min": grouped["success_rate"].min(),
+                         "max": grouped["success_rate"].max(), "seeds": grouped["eyes_seed"].nunique(),
+                         "episodes": grouped["episodes"].first(), "error_met_cm": grouped["median_error_cm"].median()})
+
+
+def _cm(value: float) -> str:
+    return f"{value:.1f} cm"
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.0f}%"
+
+
+def eyes_facts(measured_dir: Path = MEASURED_DIR) -> dict[str, str]:
+    """What Step 1's eyes-first section states, for ``{glue:text}``; every value computed from the measured files."""
+    errors = errors_by_encoder(measured_dir)
+    manifest = load_manifest("eyes", measured_dir)
+    chosen = manifest["summary"]["chosen_mix"]
+    mixes = mix_comparison(measured_dir)
+    agent = on_eyes(measured_dir)
+    table = state_on_eyes(measured_dir)
+    true = table[table["condition"] == "true state"].iloc[0]
+    zeroed = table[table["condition"] == "rotation zeroed"].iloc[0]
+    curve = noise_curve(measured_dir).set_index("noise_cm")["success_rate"]
+    facts = {
+        "eyes_seeds": f"{int(errors['seeds'].drop(FLOOR).min())} seeds",
+        "eyes_floor": _cm(errors.loc[FLOOR, "all_median"]),
+        "eyes_cpu_minutes": f"{manifest['summary']['cpu_s_total'] / 60:.0f} CPU-minutes",
+        "eyes_train_samples": f"{manifest['summary']['samples']['train']:,}",
+        "eyes_episodes": str(table["episodes"].iloc[0]),
+        "eyes_true": _pct(true["success_rate"]),
+        "eyes_zeroed": _pct(zeroed["success_rate"]),
+    }
+    for encoder in ENCODER_NAMES:
+        row = errors.loc[encoder]
+        facts.update({
+            f"eyes_{encoder}_median": _cm(row["all_median"]),
+            f"eyes_{encoder}_p90": _cm(row["all_p90"]),
+            f"eyes_{encoder}_near": _cm(row["near_median"]),
+            f"eyes_{encoder}_near_p90": _cm(row["near_p90"]),
+            f"eyes_{encoder}_mix": chosen[encoder],
+            f"eyes_{encoder}_success": _pct(agent.loc[encoder, "mean"]),
+            f"eyes_{encoder}_success_range": f"{_pct(agent.loc[encoder, 'min'])} to {_pct(agent.loc[encoder, 'max'])}",
+            f"eyes_{encoder}_met": _cm(agent.loc[encoder, "error_met_cm"]),
+        })
+        facts[f"eyes_{encoder}_mixes"] = ", ".join(f"{mix} {_cm(mixes.loc[encoder, mix])}"
+                                                    for mix in mixes.columns)
+    for sigma, rate in curve.items():
+        if sigma > 0:
+            facts[f"eyes_noise_{str(sigma).replace('.', '_')}"] = _pct(rate)
+    return facts
+
+
+# --- claims -------------------------------------------------------------------------------------------------------
+
+
+def eyes_see_the_puck(data) -> list[str]:
+    """Every seed of each encoder's eyes locates the puck on held-out episodes far better than learning nothing."""
+    table = held_out_errors(data.data_dir / "measured")
+    floor = float(table.loc[table["encoder"] == FLOOR, "all_median"].iloc[0])
+    bad = table[(table["encoder"] != FLOOR) & (table["all_median"] > FAR_BELOW * floor)]
+    return [f"CLAIM BROKEN 'both encoders' eyes locate the puck far below the learned-nothing {floor:.2g} cm': "
+            f"{r['encoder']} seed {r['seed']} median {r['all_median']:.2g} cm (data/measured/eyes/errors.csv)"
+            for _, r in bad.iterrows()]
+
+
+def precision_matters(data) -> list[str]:
+    """The state agent's success falls as the noise on the puck's position grows: the largest noise costs at least
+    half of what it scores on the true state."""
+    curve = noise_curve(data.data_dir / "measured")
+    true, worst = float(curve["success_rate"].iloc[0]), float(curve["success_rate"].iloc[-1])
+    if worst <= 0.5 * true:
+        return []
+    return [f"CLAIM BROKEN 'a policy must see the puck to within a few centimetres': at "
+            f"{curve['noise_cm'].iloc[-1]:g} cm of noise the state agent still succeeds in {worst:.0%} against "
+            f"{true:.0%} on the true state (data/measured/state_on_eyes/success.csv)"]
