@@ -292,3 +292,32 @@ def test_position_noise_has_the_asked_spread():
     errors = [np.linalg.norm(view(state, None, 0)[1] - state["observation"][PUCK_POS][:2]) * 100 for _ in range(4000)]
     # Two independent axes of 2 cm: the error's median is 2 * sqrt(2 ln 2) = 2.35 cm.
     assert np.median(errors) == pytest.approx(2 * np.sqrt(2 * np.log(2)), rel=0.05)
+
+
+@pytest.mark.parametrize("manipulation, nature, expected", [
+    (0.8, 0.7, "Both encoders' eyes are good enough"),
+    (0.1, 0.2, "Neither encoder's eyes are good enough"),
+    (0.6, 0.1, "ManipulationCNN + SpatialSoftmax's eyes are good enough to push with and NatureCNN's are not"),
+    (0.2, 0.5, "NatureCNN's eyes are good enough to push with and ManipulationCNN + SpatialSoftmax's are not"),
+])
+def test_the_verdict_on_the_eyes_follows_the_measured_success(manipulation, nature, expected):
+    import pandas as pd
+
+    from pixelpush_lib.results.eyes import eyes_meaning
+
+    assert eyes_meaning(pd.Series({"manipulation": manipulation, "nature": nature}), 0.9).startswith(expected)
+
+
+def test_the_state_agent_plays_every_condition_and_records_the_error_it_met(measured):
+    from pixelpush_lib.experiments.state_on_eyes import StateOnEyesProtocol, run
+
+    protocol = StateOnEyesProtocol(episodes=1, noise_cm=(1.0,))
+    table = run(protocol, measured, progress=False)
+    assert list(table["condition"]) == ["true state", "rotation zeroed", "noise", "eyes", "eyes"]
+    assert set(table.loc[table["condition"] == "eyes", "encoder"]) == {"manipulation", "nature"}
+    truth = table.set_index("condition").loc["true state"]
+    assert truth["median_error_cm"] == 0 and truth["episodes"] == 1
+    noise = table.set_index("condition").loc["noise"]
+    assert 0.5 < noise["median_error_cm"] < 2.5  # 1 cm per axis: median 1.18 cm, over 50 draws
+    # Untrained eyes report nonsense: the agent met errors of many centimetres.
+    assert (table.loc[table["condition"] == "eyes", "median_error_cm"] > 3).all()

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from pixelpush_lib.core.paths import DATA_DIR
+from pixelpush_lib.results import eyes
 from pixelpush_lib.results import measurement_claims as measured
 from pixelpush_lib.results.evidence import (
     CONVERGED,
@@ -241,6 +242,10 @@ CLAIMS = [
     Claim("earlier_tutorial_higher", "the earlier tutorial's multi-seed state success is higher than the quoted run",
           _earlier_tutorial_higher),
     Claim("step4_critic_declines", "the failed DrQ run also had a declining critic loss", _step4_critic_declines),
+    Claim("eyes_see_the_puck", "trained with simulator labels, both encoders' eyes locate the puck on held-out "
+          "episodes far below learning nothing", eyes.eyes_see_the_puck),
+    Claim("precision_matters", "a policy must see the puck to within a few centimetres: noise of a few cm costs the "
+          "state agent at least half its success", eyes.precision_matters),
 ]
 
 

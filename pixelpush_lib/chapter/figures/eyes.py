@@ -31,7 +31,7 @@ def eyes_errors_table(measured_dir: Path = MEASURED_DIR) -> pd.DataFrame:
 
 
 def seeing_figure(measured_dir: Path = MEASURED_DIR) -> Figure:
-    """Success of the state agent (100 episodes a point) against the position error it met: the noise levels joined
+    """Success of the state agent (its protocol's episodes a point) against the position error it met: the noise levels joined
     by straight segments, each encoder's eyes (one marker per seed) placed by their own error."""
     curve = noise_curve(measured_dir)
     table = state_on_eyes(measured_dir)
@@ -49,7 +49,7 @@ def seeing_figure(measured_dir: Path = MEASURED_DIR) -> Figure:
         ax.plot(eyes["median_error_cm"], 100 * eyes["success_rate"], EYES_MARKERS[encoder], ls="none",
                 color=EYES_COLORS[encoder], ms=7, label=f"{name} eyes ({len(eyes)} seeds)")
     ax.set_xlabel("median error of the puck position the agent read (cm)")
-    ax.set_ylabel("success over 100 episodes (%)")
+    ax.set_ylabel(f"success over {int(table['episodes'].iloc[0])} episodes (%)")
     ax.set_ylim(-3, 103)
     ax.set_xlim(left=-0.2)
     ax.grid(alpha=0.3)
