@@ -85,7 +85,8 @@ def test_the_peak_before_1m_names_the_highest_measured_reading():
     curve = curve[curve["run_id"].isin(runs["run_id"]) & (curve["step"] <= 1_000_000)]
     peak = curve.loc[curve["value"].idxmax()]
     assert facts["own_state_peak_before_1m"].startswith(f"{100 * peak['value']:.0f}%")
-    assert f"data/runs/{peak['run_id']} at step {int(peak['step']):,}" in facts["own_state_peak_before_1m"]
+    assert f"seed {int(peak['seed'])}," in facts["own_state_peak_before_1m"]
+    assert facts["own_state_peak_before_1m__source"] == f"data/runs/{peak['run_id']} at step {int(peak['step']):,}"
 
 
 def test_step0_sentences_on_where_the_runs_come_from():
