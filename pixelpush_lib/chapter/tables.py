@@ -108,3 +108,18 @@ def drq_display(summary: pd.DataFrame) -> Table:
         shown.loc[row] = [fmt(v) for v in frame.loc[row]]
     shown.index.name = "measured quantity"  # the experiment's long index name says which encoder: the caption does
     return Table(shown)
+
+
+class Bullets:
+    """A short lead-in and a bulleted list (HTML, escaped), for lists a notebook would otherwise print: printed
+    output keeps its line breaks and, on a phone, is cut or scrolls; a list wraps."""
+
+    def __init__(self, lead: str, items: Sequence[str]) -> None:
+        self.lead, self.items = lead, list(items)
+
+    def _repr_html_(self) -> str:
+        items = "".join(f"<li>{html.escape(item)}</li>" for item in self.items)
+        return f'<div class="pixelpush-list"><p>{html.escape(self.lead)}</p><ul>{items}</ul></div>'
+
+    def __repr__(self) -> str:
+        return "\n".join([self.lead, *(f" - {item}" for item in self.items)])
