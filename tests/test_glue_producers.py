@@ -70,6 +70,9 @@ def produced() -> dict[str, str]:
 
     facts.update(distill_facts(load_students()))
     facts["table_provenance"] = ""  # book/intro.md: provenance_summary(), tested in test_data_numbers
+    from pixelpush_lib.chapter.figures.curves import loss_signature_source
+
+    facts["step2_signature_source"] = loss_signature_source("step2", seed=0)  # Step 3's sources box
     return facts
 
 

@@ -29,7 +29,7 @@ from pixelpush_lib.results.quoted_numbers import HEAD_COMMIT, rank_rows
 from pixelpush_lib.results.regime import PHASE_NAMES, label_phases
 from pixelpush_lib.results.schema import CONFIG_NAMES
 
-_MILLIONS = FuncFormatter(lambda x, _: f"{x / 1e6:g}M")
+_MILLIONS = FuncFormatter(lambda x, _: "0" if x == 0 else f"{x / 1e6:g}M")
 MAX_LEGEND = 6  # legend entries; more runs than this are summarised per config
 LINE_MIN_READINGS = 3  # a reported run with at least this many success readings in one source is drawn as a line
 FAINT = {"alpha": 0.35, "ms": 3.5, "linestyle": "none", "marker": "o"}
@@ -269,8 +269,8 @@ class SourcesTable:
 
 
 def success_notes(configs: Sequence[str], data_dir: Path = DATA_DIR) -> SourcesTable:
-    """The sources table to show under ``plot_success(configs)``; the figure's caption, in the notebook cell's
-    metadata, explains how the lines are drawn."""
+    """The sources table to show under ``plot_success(configs)``; how the lines are drawn is explained once, in
+    ``book/data_notes.md`` (label ``success-figures``), which the figures' short captions link to."""
     return SourcesTable(success_sources(configs, data_dir))
 
 
