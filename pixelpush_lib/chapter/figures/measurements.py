@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import torch as th
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from pixelpush_lib.chapter.figures.curves import SourcesTable
 from pixelpush_lib.chapter.style import CONFIG_COLORS, FIG_WIDTH, FONT_MIN, OKABE_ITO, PHASE_COLORS, readable
@@ -94,6 +95,7 @@ def distill_figure(result: DistillResult, measured_dir: Path = MEASURED_DIR) -> 
     ax.axhspan(0, PUSHES, color=OKABE_ITO["black"], alpha=0.06, lw=0, label=f"at or below {PUSHES:.0%}: not pushing")
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlim(left=0)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:g}K" if x else "0"))
     ax.set_xlabel("expert labels trained on (environment steps)")
     ax.set_ylabel("success rate (fraction of\nvalidation episodes)")
     ax.grid(alpha=0.3)
