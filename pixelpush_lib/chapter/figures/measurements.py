@@ -47,7 +47,7 @@ def noise_figure(result: DrQNoiseResult, data_dir: Path = DATA_DIR) -> Figure:
         left.axvline(x, color=OKABE_ITO["black"], ls=ls, lw=1, label=lab)
     left.set_xlabel("keypoint units (0.1 = one cell of the 21x21 map)")
     left.set_ylabel("states")
-    left.set_title("DrQ's noise against the gripper-puck signal")
+    left.set_title("measured: DrQ's noise against the signal")
     fig.suptitle(f"Measured: \u00b1{result.pad} px shifts, obs and next obs shifted independently", fontsize=FONT_MIN + 1)
     left.legend(fontsize=FONT_MIN, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     ratio_bins = np.linspace(0, 2, 41)
@@ -59,7 +59,7 @@ def noise_figure(result: DrQNoiseResult, data_dir: Path = DATA_DIR) -> Figure:
     right.axvline(0.57, color=OKABE_ITO["black"], ls="-.", lw=1, label="log: 57%")
     right.set_xlabel("noise / signal (per state and shift pair; clipped at 2)")
     right.set_ylabel("states")
-    right.set_title("noise-to-signal ratio")
+    right.set_title("measured: noise-to-signal ratio")
     right.legend(fontsize=FONT_MIN, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1, frameon=False)
     return readable(fig)
 
