@@ -286,6 +286,89 @@ return out;
 """
 
 
+_WIDE_BOX_JS = _JS_HELPERS + r"""
+// A table, code block or cell output wider than its box: its content scrolls sideways inside a box that scrolls or
+// clips, or it sticks out of the box it sits in. Collapsed boxes ("Where these numbers come from") are opened for
+// the measurement and closed again, so what a reader unfolds is measured too.
+const [tablesOnly] = arguments;
+const root = column();
+const closed = [...root.querySelectorAll('details:not([open])')];
+closed.forEach(d => { d.open = true; });
+const out = [];
+const seen = new Set();
+const clipsX = (el) => ['auto', 'scroll', 'hidden', 'clip'].includes(getComputedStyle(el).overflowX);
+const visible = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden';
+const BOXES = tablesOnly ? 'table' : 'table, pre, div.highlight, .cell_output, div.output';
+for (const el of root.querySelectorAll(BOXES)) {
+  if (!visible(el)) continue;
+  // the nearest box around it: a scrolling or clipping ancestor inside the column, else the column
+  let box = el.parentElement;
+  while (box && box !== root && !clipsX(box)) box = box.parentElement;
+  box = box || root;
+  const inner = el.getBoundingClientRect();
+  const outer = box.getBoundingClientRect();
+  const left = outer.left + box.clientLeft, right = left + box.clientWidth;
+  let problem = null;
+  if (clipsX(el) && el.scrollWidth > el.clientWidth + 1)
+    problem = `content ${el.scrollWidth}px wide scrolls inside its ${el.clientWidth}px box`;
+  else if (inner.right > right + 1 || inner.left < left - 1)
+    problem = `${Math.round(inner.width)}px wide in a ${box.clientWidth}px box`;
+  else if (box !== root && clipsX(box) && box.scrollWidth > box.clientWidth + 1 && !seen.has(box))
+    problem = `its box scrolls: content ${box.scrollWidth}px wide in ${box.clientWidth}px`;
+  if (problem && !seen.has(box)) {
+    seen.add(box);
+    out.push(`${describe(el)}: ${problem} "${snippet(el.textContent || '').slice(0, 60)}"`);
+  }
+}
+closed.forEach(d => { d.open = false; });
+return out;
+"""
+
+# file:line@commit (tasks/critic_encoder_status.md:192,215-217,226@e871ca2) and a run folder at a step
+# (data/runs/state_s0 @ step 2000000): bookkeeping that belongs in a provenance box, not in a sentence.
+_PROVENANCE_JS = _JS_HELPERS + r"""
+const PATTERNS = [/[\w.\/-]+\.\w+:\d[\d,\-]*@[0-9a-f]{7,}/, /data\/runs\/\S+ @ step \d/];
+// Provenance boxes: collapsible boxes, footnotes, tables of sources, and a container a page marks as provenance.
+const BOXES = 'details, .footnote, aside.footnote, .footnote-list, .pixelpush-provenance, .cell_input, nav, td, th';
+const out = [];
+for (const el of column().querySelectorAll('p, li')) {
+  if (el.closest(BOXES)) continue;
+  const own = [...el.childNodes].filter(n => !(n.nodeType === 1 && n.matches('ul, ol, dl')));
+  const text = own.map(n => n.textContent).join('');
+  for (const pattern of PATTERNS) {
+    const m = text.match(pattern);
+    if (m) { out.push(`${describe(el)}: "${m[0].slice(0, 80)}" in "${snippet(text).slice(0, 70)}"`); break; }
+  }
+}
+return out;
+"""
+
+# Bold marks the few numbers a reader must remember; a paragraph mostly in bold (glued sentences were) is a wall.
+MOSTLY_BOLD = 0.5
+_BOLD_JS = _JS_HELPERS + r"""
+const [share, minChars] = arguments;
+const out = [];
+for (const el of column().querySelectorAll('p, li')) {
+  if (el.closest('nav, .admonition-title, summary, figcaption, .caption, table, .cell_input, .cell_output, .output'))
+    continue;
+  if (el.matches('li') && el.querySelector('p')) continue;  // its paragraphs are checked themselves
+  let total = 0, bold = 0;
+  const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    const parent = node.parentElement;
+    if (parent.closest('ul, ol') !== el.closest('ul, ol')) continue;  // a nested list's text is its own
+    const n = node.nodeValue.replace(/\s+/g, '').length;
+    total += n;
+    if (parseInt(getComputedStyle(parent).fontWeight, 10) >= 600) bold += n;
+  }
+  if (total >= minChars && bold > share * total)
+    out.push(`${describe(el)}: ${Math.round(100 * bold / total)}% bold "${snippet(el.textContent).slice(0, 70)}"`);
+}
+return out;
+"""
+
+
 def overflow_problems(driver) -> list[str]:
     return driver.execute_script(_OVERFLOW_JS)
 
@@ -302,8 +385,23 @@ def error_outputs(driver) -> list[str]:
     return driver.execute_script(_ERRORS_JS)
 
 
+def wide_boxes(driver) -> list[str]:
+    """Tables, code blocks and outputs wider than their box; on a phone only tables (code may scroll there)."""
+    phone = driver.execute_script("return document.documentElement.clientWidth") < WIDTHS[0]
+    return driver.execute_script(_WIDE_BOX_JS, phone)
+
+
+def provenance_in_prose(driver) -> list[str]:
+    return driver.execute_script(_PROVENANCE_JS)
+
+
+def bold_paragraphs(driver) -> list[str]:
+    return driver.execute_script(_BOLD_JS, MOSTLY_BOLD, 40)
+
+
 CHECKS = {"overflow": overflow_problems, "raw pipe table": raw_pipe_tables, "image/video not loaded": broken_media,
-          "error output": error_outputs}
+          "error output": error_outputs, "wider than its box": wide_boxes, "provenance in prose": provenance_in_prose,
+          "mostly bold": bold_paragraphs}
 
 
 def page_problems(driver) -> dict[str, list[str]]:
@@ -361,10 +459,13 @@ _PAGE = """<!DOCTYPE html>
 <style>body {{ margin: 0; }} main {{ max-width: 700px; margin: 0 auto; }}
 .scroll {{ overflow-x: auto; }} pre {{ overflow-x: auto; }}</style></head>
 <body><main><article class="bd-article">
-<h1>A page</h1><p>Some prose.</p>
+<h1>A page</h1><p>Some prose with <strong>one number</strong> to remember, and a few more words around it.</p>
 <div class="pst-scrollable-table-container scroll">
-<table style="width: 3000px"><tr><td>wide but scrolls</td></tr></table></div>
-<div class="highlight"><pre>{long_code}</pre></div>
+<table style="width: 100%"><tr><td>a table that fits</td><td style="overflow-wrap: anywhere">{long_name}</td></tr></table></div>
+<div class="highlight"><pre style="white-space: pre-wrap; overflow-wrap: anywhere">{long_code}</pre></div>
+<details class="pixelpush-sources"><summary>Where these numbers come from</summary>
+<p>Success at 2M: tasks/critic_encoder_status.md:192,215-217,226@e871ca2; data/runs/state_s0 @ step 2000000</p>
+</details>
 <div class="highlight"><pre>| a markdown | table typed as code |
 |---|---|</pre></div>
 <div class="cell docutils container">
@@ -376,6 +477,11 @@ _PAGE = """<!DOCTYPE html>
 """
 
 _BROKEN = """
+<div class="pst-scrollable-table-container scroll">
+<table class="scrolls" style="width: 3000px"><tr><td>wide, so it scrolls: a column out of view</td></tr></table></div>
+<div class="highlight"><pre class="cut">{long_code}</pre></div>
+<p>It reached 89% (reported, tasks/critic_encoder_status.md:81@e871ca2) and 96% from our runs.</p>
+<p><strong>A whole glued sentence in bold, as myst-nb sets glued text</strong>, then a few plain words.</p>
 <div class="too-wide" style="width: 2000px; height: 10px; background: red"></div>
 <p>Inline code that cannot wrap: <code class="docutils literal">{long_name}</code>.</p>
 <p>| step | success |
@@ -394,8 +500,9 @@ def _synthetic_page(tmp_path: Path, broken: bool) -> str:
     (tmp_path / "pixel.png").write_bytes(_PIXEL)
     page = tmp_path / ("broken.html" if broken else "clean.html")
     long_name = "pixelpush_lib." + "_".join(["an_unbreakable_dotted_name"] * 6)
-    page.write_text(_PAGE.format(long_code="x = " + "1 + " * 600 + "1",
-                                 broken=_BROKEN.format(long_name=long_name) if broken else ""))
+    long_code = "x = " + "1 + " * 600 + "1"
+    page.write_text(_PAGE.format(long_code=long_code, long_name=long_name,
+                                 broken=_BROKEN.format(long_name=long_name, long_code=long_code) if broken else ""))
     return page.as_uri()
 
 
@@ -414,12 +521,21 @@ def test_the_checks_catch_a_broken_page(browser, tmp_path, width):
     errors = problems["error output"]
     assert len(errors) == 2, problems
     assert "traceback" in errors[0] and "Traceback" in errors[0] and "RuntimeError" in errors[1], problems
+    wide = " ".join(problems["wider than its box"])
+    assert "<table.scrolls>" in wide, problems  # the table that scrolls, at both widths
+    assert ("<pre.cut>" in wide) == (width == WIDTHS[0]), problems  # code that scrolls: a defect on the desktop
+    assert "a table that fits" not in wide and "pre-wrap" not in wide, problems
+    (prose,) = problems["provenance in prose"]  # the sentence, not the provenance box
+    assert "critic_encoder_status.md:81@e871ca2" in prose and "89%" in prose, problems
+    (bold,) = problems["mostly bold"]
+    assert "A whole glued sentence" in bold, problems
     full_page_screenshot(browser, tmp_path / f"broken_{width}.png")
 
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_the_checks_pass_a_clean_page(browser, tmp_path, width):
-    """Wide content inside scroll containers, pipes in typed code, a warning on stderr: none of it is a defect."""
+    """A long name that wraps in a table, code that wraps, pipes in typed code, a warning on stderr, provenance inside
+    its box and one bold number: none of it is a defect."""
     open_page(browser, _synthetic_page(tmp_path, broken=False), width)
     problems = page_problems(browser)
     assert not any(problems.values()), _format(problems)

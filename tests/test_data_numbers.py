@@ -59,6 +59,7 @@ def test_numbers_are_read_from_data_at_call_time(tmp_path):
 @pytest.mark.parametrize("args, text", [
     ((0.96, "fraction"), "96%"), ((0.103, "fraction"), "10.3%"), ((None, "fraction", 0.05, 0.08), "5-8%"),
     ((None, "fraction", 0.95, None), "95%+"), ((2_200_000, "steps"), "2.2M"), ((169344, "B"), "169,344 B"),
+    ((169.62, "GB"), "169.6 GB"), ((83, "GB"), "83 GB"),
     ((None, "loss", -0.7, -0.2), "-0.7 to -0.2 loss"), ((1_000_000, "steps", 1_000_000, 1_500_000), "1M-1.5M"),
 ])
 def test_prose_format(args, text):

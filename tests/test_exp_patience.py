@@ -7,6 +7,7 @@ import pytest
 from pixelpush_lib.chapter.figures.measurements import stop_rules_figure
 from pixelpush_lib.experiments.patience import (
     STOP_RULES,
+    _share_text,
     budget_ratio,
     bytes_per_transition,
     memory_table,
@@ -50,13 +51,15 @@ def test_patience_facts_are_what_step_3_states():
     facts = patience_facts(numbers, capacity=400)
     expected_keys = {f"phase{p}_{m}_v" for p in (1, 2, 3) for m in ("critic", "actor")} | {
         "q_always_failing_v", "her_k", "her_relabelled", "step4_actor_high", "budget_ratio", "quoted_stops",
-        "quoted_rules", "sb3_1m_gb", "frame_1m_gb", "frame_500k_gb", "buffer_ratio"}
+        "quoted_rules", "quoted_verdict", "sb3_1m_gb", "frame_1m_gb", "frame_500k_gb", "buffer_ratio"}
     assert set(facts.glued) == expected_keys
     assert (facts.glued["her_k"], facts.glued["her_relabelled"]) == ("8", "89%")  # Step 2: k = 8, 8/9 relabelled
     assert not facts.glued["phase1_critic_v"].endswith("loss")
-    assert 0 < float(facts.glued["buffer_ratio"]) < 0.2
+    assert facts.glued["buffer_ratio"].endswith("%") and 0 < float(facts.glued["buffer_ratio"][:-1]) < 20
     quoted = facts.stop_rules[facts.stop_rules["kind"] == "quoted"]
     assert facts.glued["quoted_rules"] == str(len(quoted)) and int(facts.glued["quoted_stops"]) <= len(quoted)
+    stops = int((quoted["decision"] == "STOP").sum())
+    assert facts.glued["quoted_verdict"] == _share_text(stops, len(quoted))
     # the budget rule compares the author's two runs, even where a project run replaced one of the numbers
     state, pixel = (numbers[name].reported or numbers[name] for name in ("state_onset_step", "step2_onset_step"))
     low = pixel.value / (state.high if state.high is not None else state.value)
@@ -70,3 +73,8 @@ def test_budget_ratio_is_a_ratio_or_a_range():
     assert budget_ratio(point) == "4.0"
     ranged = dict(point, state_onset_step=replace(base, value=500_000, low=400_000, high=1_000_000))
     assert budget_ratio(ranged) == "2.0 to 5.0"
+
+
+def test_a_share_of_rules_reads_as_words():
+    assert [_share_text(h, t) for h, t in ((2, 2), (3, 3), (1, 1), (0, 2), (1, 3), (0, 1))] == [
+        "Both rules", "All 3 rules", "The one rule", "None of the 2 rules", "1 of the 3 rules", "Not the one rule"]

@@ -70,6 +70,9 @@ def produced() -> dict[str, str]:
 
     facts.update(distill_facts(load_students()))
     facts["table_provenance"] = ""  # book/intro.md: provenance_summary(), tested in test_data_numbers
+    from pixelpush_lib.chapter.figures.curves import loss_signature_source
+
+    facts["step2_signature_source"] = loss_signature_source("step2", seed=0)  # Step 3's sources box
     return facts
 
 
@@ -94,3 +97,54 @@ def test_pages_compute_no_glued_value_themselves(page):
     code = _text_of(page)[1]
     for call in re.findall(r"glue_text\((.*)\)", code):
         assert "f\"" not in call and "f'" not in call and ".loc[" not in call, f"{page.name}: glue_text({call})"
+
+
+# --- provenance: one click away, never inside a sentence -------------------------------------------------------
+
+#: A page's collapsible box of sources: a sphinx-design dropdown with this title (the browser test treats any
+#: <details> as a provenance box, and fails on file:line@commit in the prose outside one).
+SOURCES_BOX = re.compile(r"```\{dropdown\} Where these numbers come from\n(.*?)```", re.S)
+SOURCE_SUFFIXES = {"": "__source", "__reported": "__reported_source"}
+
+
+def provenance_problems(prose: str, numbers: set[str]) -> list[str]:
+    """What is wrong with where a page's prose puts the provenance of its chapter numbers: a source glued into a
+    sentence, or a number glued in a sentence whose source is in none of the page's "Where these numbers come from"
+    boxes."""
+    boxed = set(GLUE_KEY.findall("\n".join(SOURCES_BOX.findall(prose))))
+    problems = []
+    for key in dict.fromkeys(GLUE_KEY.findall(SOURCES_BOX.sub(" ", prose))):
+        if key.endswith(("__source", "__reported_source")):
+            problems.append(f"{key}: a source glued into a sentence; move it into the page's sources box")
+            continue
+        base, _, suffix = key.partition("__")
+        source = f"{base}{SOURCE_SUFFIXES.get('__' + suffix if suffix else '', '')}"
+        if base in numbers and source != base and source not in boxed:
+            problems.append(f"{key}: glued in a sentence, but {source} is in no 'Where these numbers come from' box")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def number_names() -> set[str]:
+    from pixelpush_lib.results.quoted_numbers import chapter_numbers
+
+    return set(chapter_numbers())
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_quoted_number_has_its_source_in_the_pages_box(page, number_names):
+    assert provenance_problems(_text_of(page)[0], number_names) == []
+
+
+def test_the_provenance_check_catches_a_source_in_a_sentence_and_a_missing_one():
+    numbers = {"step2_success_2m", "state_success_2m"}
+    box = "```{dropdown} Where these numbers come from\n- {glue:text}`step2_success_2m__source`\n```\n"
+    fine = "Success was {glue:text}`step2_success_2m` ({glue:text}`step2_success_2m__provenance`).\n" + box
+    assert provenance_problems(fine, numbers) == []
+    in_sentence = "It read {glue:text}`step2_success_2m` ({glue:text}`step2_success_2m__source`).\n" + box
+    assert provenance_problems(in_sentence, numbers) == [
+        "step2_success_2m__source: a source glued into a sentence; move it into the page's sources box"]
+    missing = fine + "The state agent: {glue:text}`state_success_2m__reported`.\n"
+    assert provenance_problems(missing, numbers) == [
+        "state_success_2m__reported: glued in a sentence, but state_success_2m__reported_source is in no 'Where "
+        "these numbers come from' box"]

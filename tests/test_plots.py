@@ -9,8 +9,14 @@ from datadir_helpers import copy_data
 from matplotlib.figure import Figure
 
 from pixelpush_lib.core.paths import DATA_DIR
-from pixelpush_lib.chapter.figures.curves import plot_loss_signature, plot_success, seed_band, success_sources
-from pixelpush_lib.chapter.style import CONFIG_COLORS, OKABE_ITO
+from pixelpush_lib.chapter.figures.curves import (
+    loss_signature_source,
+    plot_loss_signature,
+    plot_success,
+    seed_band,
+    success_sources,
+)
+from pixelpush_lib.chapter.style import CONFIG_COLORS, CONFIG_LABELS, FIG_WIDTH, FONT_MIN, OKABE_ITO
 from pixelpush_lib.results.importer import write_run
 
 
@@ -37,6 +43,15 @@ def test_success_figures_read_at_a_glance(configs):
     faint = [ln for ln in ax.get_lines() if ln.get_label().startswith("_")]
     assert all(ln.get_linestyle() == "None" for ln in faint), "other readings are never joined"
     assert set(CONFIG_COLORS.values()) <= set(OKABE_ITO.values())
+    # legends name configs and runs as a reader would, never a run id or a file
+    ids = set(success_sources(configs)["run"].str.split("; ").explode())
+    assert not any(run in label for label in labels for run in ids), labels
+    names = tuple(CONFIG_LABELS[c] + end for c in configs for end in (",", ":"))  # ":" in a crowded legend
+    assert all(label.startswith(names) for label in labels), labels
+    # the x axis ends just past the last step drawn
+    last = max(max(ln.get_xdata(), default=0) for ln in ax.get_lines())
+    assert ax.get_xlim()[1] <= 1.2 * max(last, max(c.get_datalim(ax.transData).x1 for c in ax.collections)
+                                         if ax.collections else last)
 
 
 def test_every_series_has_a_listed_source():
@@ -80,8 +95,10 @@ def test_loss_signature_has_three_panels_with_phase_shading():
     for ax in fig.axes:
         assert len(ax.patches) >= 3, "phase shading missing"
         (line,) = ax.get_lines()
-        assert line.get_linestyle() == "None" and "reported: tutorials/ch09_pixel_push.md" in line.get_label()
-    assert "Phase 1" in fig._suptitle.get_text() and "Phase 3" in fig._suptitle.get_text()
+        assert line.get_linestyle() == "None" and line.get_label() == "Step 2, reported"
+    assert loss_signature_source("step2").startswith("reported: tutorials/ch09_pixel_push.md:")
+    shading = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+    assert any("Phase 1" in t for t in shading) and any("Phase 3" in t for t in shading)
 
 
 def test_loss_signature_without_data_raises(tmp_path):
@@ -92,7 +109,20 @@ def test_loss_signature_without_data_raises(tmp_path):
 def test_a_crowded_figure_keeps_one_legend_entry_per_config():
     fig = plot_success(["state", "step0", "step1", "step2", "step4"])
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert [label.split(":")[0] for label in labels] == ["state", "step0", "step1", "step2", "step4"]
+    assert [label.split(":")[0] for label in labels] == [CONFIG_LABELS[c] for c in ("state", "step0", "step1", "step2",
+                                                                                   "step4")]
     assert "1 measured here" in labels[0] and "reported" in labels[0]
     runs = success_sources(["state", "step0", "step1", "step2", "step4"])
     assert len(runs) > len(labels)  # every run and band is still listed in the table
+
+
+def test_every_chapter_figure_reads_on_a_phone():
+    """At most FIG_WIDTH inches wide and no text under FONT_MIN points (about 9 px on a 390 px phone)."""
+    from matplotlib.text import Text
+
+    for fig in (plot_success(["state", "step0"]), plot_loss_signature("step2")):
+        assert fig.get_figwidth() <= FIG_WIDTH
+        fig.canvas.draw()  # legends and ticks exist once drawn
+        small = [(t.get_text(), t.get_fontsize()) for t in fig.findobj(Text) if t.get_text() and
+                 t.get_fontsize() < FONT_MIN]
+        assert small == []

@@ -31,7 +31,8 @@ def test_a_measurement_names_the_card_the_speed_and_the_hours(tmp_path):
     assert "NVIDIA H100 80GB HBM3" in text and "520 env-steps/s" in text and "2.7 h per 5M steps" in text
     assert "median of 3 repeats of 1,000 steps" in text
     # the author's hours beside ours for the same 4M steps: 4e6 / 520 / 3600 = 2.1 h
-    assert "about 2.1 h on one NVIDIA H100" in facts["gpu_vs_author"] and "(reported, " in facts["gpu_vs_author"]
+    assert "about 2.1 h on one NVIDIA H100" in facts["gpu_vs_author"] and "(reported)" in facts["gpu_vs_author"]
+    assert "@" not in facts["gpu_vs_author"]  # the source goes in the page's sources box, not the sentence
 
 
 def test_the_committed_measurement_is_the_h100_s():

@@ -180,7 +180,9 @@ def plot_measured_beside(fig, run: MeasuredRun, metric: str = "success_rate"):
     """Draw a measured run as a line on the first axes of a reported-data figure (returns ``fig``)."""
     curve = run.metric(metric)
     ax = fig.axes[0]
+    from pixelpush_lib.chapter.style import CONFIG_LABELS, FONT_MIN
+
     ax.plot(curve["step"], curve["value"], color="#000000", linestyle="--", linewidth=1.5,
-            label=f"{run.config} seed {run.seed}, measured: {run.run_dir}")
-    ax.legend(fontsize="small", loc="best")
+            label=f"{CONFIG_LABELS.get(run.config, run.config)}, measured: this notebook's run (seed {run.seed})")
+    ax.legend(fontsize=FONT_MIN, loc="best")
     return fig

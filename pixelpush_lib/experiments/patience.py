@@ -158,12 +158,12 @@ def replay_stop_rules(data_dir: Path = DATA_DIR, rules: tuple[StopRule, ...] = S
         if rule.name.startswith("regime-aware") and stop and phase == 1 and slope > 0:
             stop = False
         rows.append({"rule": rule.name, "kind": rule.kind, "decision step": f"{rule.step / 1e6:g}M",
-                     "success seen": f"{last['success']:.0%} at {last['step'] / 1e6:.2f}M ({last['source']})",
+                     "success seen": f"{last['success']:.0%} at {last['step'] / 1e6:.2f}M",
                      "phase there": PHASE_NAMES[phase], "success trend so far (per 1M)": round(slope, 3),
                      "decision": "STOP" if stop else "continue",
-                     "what the reported curve did next": f"onset {onset.prose()} ({onset.source}); "
-                                                          + _what_happened_next(curve, rule.step),
-                     "basis": rule.basis})
+                     "what the reported curve did next": f"onset {onset.prose()}; " + _what_happened_next(curve, rule.step),
+                     "basis": rule.basis,
+                     "source": f"success seen: {last['source']}; onset: {onset.source}"})
     return pd.DataFrame(rows).set_index("rule")
 
 
@@ -205,6 +205,17 @@ def budget_ratio(numbers: dict[str, Number]) -> str:
     return f"{low:.1f}" if abs(high - low) < 0.05 else f"{low:.1f} to {high:.1f}"
 
 
+def _share_text(hits: int, total: int) -> str:
+    """``'Both rules'``, ``'All 3 rules'``, ``'The one rule'``, ``'None of the 2 rules'`` or ``'1 of the 3 rules'``."""
+    if total == 1:
+        return "The one rule" if hits == 1 else "Not the one rule"
+    if hits == 0:
+        return f"None of the {total} rules"
+    if hits == total:
+        return "Both rules" if total == 2 else f"All {total} rules"
+    return f"{hits} of the {total} rules"
+
+
 def patience_facts(numbers: dict[str, Number] | None = None, data_dir: Path = DATA_DIR,
                    capacity: int = 2000) -> PatienceFacts:
     """Everything Step 3 states as a number: the phase table's cells, HER's relabelled share, the failed DrQ run's
@@ -223,10 +234,11 @@ def patience_facts(numbers: dict[str, Number] | None = None, data_dir: Path = DA
     glued["budget_ratio"] = budget_ratio(numbers)
     stop_rules = replay_stop_rules(data_dir)
     quoted = stop_rules[stop_rules["kind"] == "quoted"]
-    glued.update(quoted_stops=str(int((quoted["decision"] == "STOP").sum())), quoted_rules=str(len(quoted)))
+    stops = int((quoted["decision"] == "STOP").sum())
+    glued.update(quoted_stops=str(stops), quoted_rules=str(len(quoted)), quoted_verdict=_share_text(stops, len(quoted)))
     memory = memory_table(bytes_per_transition(capacity))
     sb3, ours = memory.loc["SB3 HerReplayBuffer"], memory.loc["FrameHerReplayBuffer"]
     glued.update(sb3_1m_gb=f"{sb3['1M']:.1f} GB", frame_1m_gb=f"{ours['1M']:.1f} GB",
                  frame_500k_gb=f"{ours['500K']:.1f} GB",
-                 buffer_ratio=f"{ours['B per transition'] / sb3['B per transition']:.3f}")
+                 buffer_ratio=f"{100 * ours['B per transition'] / sb3['B per transition']:.0f}%")
     return PatienceFacts(glued, stop_rules, memory)

@@ -45,7 +45,8 @@ def validate_manifest(manifest: dict[str, Any], folder: Path) -> None:
 def gpu_throughput_facts(measured_dir: Path = MEASURED_DIR) -> dict[str, str]:
     """Reproduce It's sentences on this pipeline's GPU speed, for ``{glue:text}``: ``gpu_throughput`` (the measured
     env-steps/s and hours per 5M steps with the card named) and ``gpu_vs_author`` (the author's reported Step 2
-    hours beside what the measured speed gives for the same steps), or that no GPU measurement has been made."""
+    hours beside what the measured speed gives for the same steps; its source is ``step2_wall_time_to_4m_h__source``,
+    for the page's sources box), or that no GPU measurement has been made."""
     from pixelpush_lib.results.quoted_numbers import chapter_numbers, format_value
 
     if not (Path(measured_dir) / "throughput" / MANIFEST).exists():
@@ -61,7 +62,7 @@ def gpu_throughput_facts(measured_dir: Path = MEASURED_DIR) -> dict[str, str]:
                               f"{summary['stock_steps_per_s']:.0f} env-steps/s; median of {summary['repeats']} "
                               f"repeats of {summary['steps']:,} steps)",
             "gpu_vs_author": f"The author's first Step 2 run needed about {author.prose()} for its first "
-                             f"{format_value(AUTHOR_TIMED_STEPS, 'steps')} steps (reported, {author.source}); at the "
+                             f"{format_value(AUTHOR_TIMED_STEPS, 'steps')} steps (reported); at the "
                              f"measured speed the same steps would take about {hours:.1f} h on one {summary['gpu']} (from a "
                              f"benchmark of a few thousand steps, not a whole run)"}
 

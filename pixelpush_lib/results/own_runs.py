@@ -92,7 +92,7 @@ def state_agent_facts(data_dir: Path = DATA_DIR, registry: Path = REGISTRY) -> d
                             "the line with a shaded band (the mean over the seeds; the band runs from the lowest "
                             "seed to the highest)"),
         "own_state_low_band": format_value(LOW_BAND, "fraction"),
-        "own_state_peak_before_1m": _peak_before("state", 1_000_000, data_dir),
+        **_peak_before("state", 1_000_000, data_dir),
         "own_state_budget": format_value(float(runs["steps"].max()), "steps"),
         "own_state_half_budget": format_value(float(runs["steps"].max()) / 2, "steps"),
         "own_state_1m": seed_spread(runs["success_1m"], "fraction"),
@@ -106,12 +106,16 @@ def state_agent_facts(data_dir: Path = DATA_DIR, registry: Path = REGISTRY) -> d
     }
 
 
-def _peak_before(config: str, step: int, data_dir: Path) -> str:
-    """The highest success reading of the config's measured runs at or before ``step``, with its run and step."""
+def _peak_before(config: str, step: int, data_dir: Path) -> dict[str, str]:
+    """The highest success reading of the config's measured runs at or before ``step``: ``own_<config>_peak_before_1m``
+    for a sentence (value, seed, step) and ``..._source`` for the page's sources box (its run folder and exact step)."""
     curves = project_curve(config, None, "success_rate", data_dir)
     curves = curves[curves["run_id"].isin(measured_runs(config, data_dir)["run_id"]) & (curves["step"] <= step)]
     peak = curves.loc[curves["value"].idxmax()]
-    return f"{format_value(float(peak['value']), 'fraction')} (data/runs/{peak['run_id']} at step {int(peak['step']):,})"
+    key = f"own_{config}_peak_before_{format_value(step, 'steps').lower()}"
+    at = format_value(float(peak["step"]), "steps", digits=2)
+    return {key: f"{format_value(float(peak['value']), 'fraction')} (seed {int(peak['seed'])}, at {at} steps)",
+            f"{key}__source": f"data/runs/{peak['run_id']} at step {int(peak['step']):,}"}
 
 
 def _checkpoint_facts(config: str, registry: Path) -> dict[str, str]:

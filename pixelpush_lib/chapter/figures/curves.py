@@ -22,14 +22,14 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from pixelpush_lib.chapter.style import CONFIG_COLORS, PHASE_COLORS
+from pixelpush_lib.chapter.style import CONFIG_COLORS, CONFIG_LABELS, FIG_WIDTH, FONT_MIN, PHASE_COLORS, readable
 from pixelpush_lib.core.paths import DATA_DIR
 from pixelpush_lib.results.loaders import load_points, load_project_runs, project_curve
 from pixelpush_lib.results.quoted_numbers import HEAD_COMMIT, rank_rows
 from pixelpush_lib.results.regime import PHASE_NAMES, label_phases
 from pixelpush_lib.results.schema import CONFIG_NAMES
 
-_MILLIONS = FuncFormatter(lambda x, _: f"{x / 1e6:g}M")
+_MILLIONS = FuncFormatter(lambda x, _: "0" if x == 0 else f"{x / 1e6:g}M")
 MAX_LEGEND = 6  # legend entries; more runs than this are summarised per config
 LINE_MIN_READINGS = 3  # a reported run with at least this many success readings in one source is drawn as a line
 FAINT = {"alpha": 0.35, "ms": 3.5, "linestyle": "none", "marker": "o"}
@@ -56,14 +56,25 @@ def reported_lines(rows: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
     return lines
 
 
+def reported_series(n: int, count: int) -> str:
+    """The legend's name for the ``n``-th (from 0) of ``count`` reported runs of a config drawn as lines; the sources
+    table names the run id beside it."""
+    return "the author's run" if count == 1 else f"the author's run {n + 1}"
+
+
+#: The legend's name for a config's reported readings when none of them is drawn as a line (a band and markers).
+REPORTED_BAND = "the author's band and readings"
+
+
 def _draw_reported(ax: Axes, rows: pd.DataFrame, config: str, x_max: float) -> None:
     """The config's reported runs as thin lines with markers; every other reported reading faint, unlabelled."""
     color = CONFIG_COLORS[config]
     drawn = []
-    for n, (run_id, _, readings) in enumerate(reported_lines(rows)):
+    lines = reported_lines(rows)
+    for n, (run_id, _, readings) in enumerate(lines):
         ax.plot(readings["step"], readings["value"], color=color, linewidth=1.3, marker="os^D"[n % 4], ms=5,
                 markeredgecolor="white", markeredgewidth=0.6, linestyle=("-", "--", ":", "-.")[n % 4], zorder=4,
-                label=f"{config}, reported: {run_id}")
+                label=f"{CONFIG_LABELS[config]}, reported: {reported_series(n, len(lines))}")
         drawn.append(readings.index)
     rest = rows.drop(index=[i for index in drawn for i in index])
     pts = rest[rest["kind"] == "point"]
@@ -80,7 +91,7 @@ def _draw_reported(ax: Axes, rows: pd.DataFrame, config: str, x_max: float) -> N
         end = top["span_end"] if pd.notna(top["span_end"]) else x_max
         lo = top["value_low"] if pd.notna(top["value_low"]) else top["value"]
         hi = top["value_high"] if pd.notna(top["value_high"]) else top["value"]
-        label = None if drawn else f"{config}, reported: success band ({top['run_id']})"
+        label = None if drawn else f"{CONFIG_LABELS[config]}, reported: {REPORTED_BAND}"
         ax.fill_between([top["step"], end], [lo, lo], [hi, hi], color=color, alpha=0.2, linewidth=0, label=label)
 
 
@@ -127,11 +138,11 @@ def _draw_project(ax: Axes, config: str, data_dir: Path) -> None:
         band = seed_band(curve)
         ax.fill_between(band["step"], band["low"], band["high"], color=color, alpha=0.18, linewidth=0)
         ax.plot(band["step"], band["mean"], color=color, linewidth=1.8, zorder=3, marker=".", ms=3,
-                label=f"{config}, {kind} here: {_band_series(seeds)}")
+                label=f"{CONFIG_LABELS[config]}, {kind} here: {_band_series(seeds)}")
         return
     # thousands of readings: markers small enough to read as the line itself
     ax.plot(curve["step"], curve["value"], color=color, linewidth=1.2, alpha=0.9, zorder=3, marker=".", ms=1.5,
-            label=f"{config}, {kind} here: seed {seeds[0]}")
+            label=f"{CONFIG_LABELS[config]}, {kind} here: seed {seeds[0]}")
 
 
 def _band_series(seeds: Sequence[int]) -> str:
@@ -146,11 +157,12 @@ def _finish(ax: Axes, ylabel: str) -> None:
 
 
 def plot_success(configs: Sequence[str] = ("state", "step0", "step1", "step2", "step4"), data_dir: Path = DATA_DIR,
-                 include_guidance: bool = False, figsize: tuple[float, float] = (8, 4.6)) -> Figure:
+                 include_guidance: bool = False, figsize: tuple[float, float] = (FIG_WIDTH, 4.4)) -> Figure:
     """Success rate (fraction) against environment steps for ``configs``: each run a line through its readings.
 
-    Colour is the config; legend entries read "<config>, <provenance>: <run>", one per run drawn as a line. Where
-    each number comes from is :func:`success_sources`. ``include_guidance`` adds the tutorial's milestone table.
+    Colour is the config; legend entries read "<config's label>, <provenance>: <series>", one per run drawn as a
+    line, with the series named as in :func:`success_sources`, which says where each comes from. The x axis ends
+    just past the last step drawn. ``include_guidance`` adds the tutorial's milestone table.
     """
     unknown = [c for c in configs if c not in CONFIG_NAMES]
     if unknown:
@@ -158,18 +170,32 @@ def plot_success(configs: Sequence[str] = ("state", "step0", "step1", "step2", "
     points = load_points(data_dir)
     fig = Figure(figsize=figsize, layout="constrained", dpi=110)
     ax = fig.add_subplot()
-    x_max = float(points.loc[points["config"].isin(configs), "step"].max())
+    x_max = _last_step(points, configs, include_guidance, data_dir)
     for config in configs:
         _draw_reported(ax, _reported_success(points, config, include_guidance), config, x_max)
         _draw_project(ax, config, data_dir)
     ax.set_ylim(-0.02, 1.02)
-    ax.set_xlim(left=0)
+    ax.set_xlim(0, 1.03 * x_max)
     ax.set_xlabel("environment steps")
     _finish(ax, "success rate (fraction of episodes)")
     handles, labels = _legend_entries(ax)
-    # below the axes, so no curve is hidden behind it
-    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=9, frameon=False)
-    return fig
+    # below the axes, so no curve is hidden behind it; one entry a line, so a phone can read it
+    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1, fontsize=FONT_MIN,
+              frameon=False)
+    return readable(fig)
+
+
+def _last_step(points: pd.DataFrame, configs: Sequence[str], include_guidance: bool, data_dir: Path) -> float:
+    """The last step any drawn success reading, range, rolling mean or project run of ``configs`` reaches."""
+    ends = [0.0]
+    for config in configs:
+        rows = _reported_success(points, config, include_guidance)
+        if len(rows):
+            ends.append(float(pd.concat([rows["step"], rows["span_end"].dropna()]).max()))
+        curve = project_curve(config, None, "success_rate", data_dir)
+        if len(curve):
+            ends.append(float(curve["step"].max()))
+    return max(ends)
 
 
 def _legend_entries(ax: Axes) -> tuple[list, list[str]]:
@@ -179,48 +205,55 @@ def _legend_entries(ax: Axes) -> tuple[list, list[str]]:
     if len(labels) <= MAX_LEGEND:
         return handles, labels
     grouped: dict[str, tuple[object, list[str]]] = {}
+    configs = {label: config for config, label in CONFIG_LABELS.items()}
     for handle, label in zip(handles, labels):
-        config, rest = label.split(", ", 1)
-        grouped.setdefault(config, (handle, []))[1].append(rest.split(":")[0])
+        name, rest = next((n, label[len(n) + 2:]) for n in sorted(configs, key=len, reverse=True)
+                          if label.startswith(n + ", "))
+        grouped.setdefault(configs[name], (handle, []))[1].append(rest.split(":")[0])
     out = []
     for config, (handle, kinds) in grouped.items():
         counts = ", ".join(f"{kinds.count(k)} {k}" for k in dict.fromkeys(kinds))
-        out.append((handle, f"{config}: {counts} (table below)"))
+        out.append((handle, f"{CONFIG_LABELS[config]}: {counts} (table below)"))
     return [h for h, _ in out], [label for _, label in out]
 
 
 def success_sources(configs: Sequence[str], data_dir: Path = DATA_DIR) -> pd.DataFrame:
     """Where every series of :func:`plot_success` comes from: one row per run drawn as a line (reported runs with
     their source file, lines and commit; this project's runs with their ``data/runs`` folder) and one row per config
-    for the remaining faint readings."""
+    for the remaining faint readings. ``series`` is the legend's name of the line (after ``line:``), ``run`` the run's
+    id in ``data/``."""
     points = load_points(data_dir)
     rows = []
     for config in configs:
         reported = _reported_success(points, config)
         lined = reported_lines(reported)
-        for run_id, source, readings in lined:
+        for n, (run_id, source, readings) in enumerate(lined):
             lines = ",".join(str(int(x)) for x in sorted(readings["source_line"].unique()))
-            rows.append({"config": config, "series": f"line: {run_id}", "provenance": "reported",
-                         "readings": len(readings), "source": f"{source}:{lines}@{HEAD_COMMIT[:7]}"})
+            rows.append({"config": config, "series": f"line: {reported_series(n, len(lined))}", "run": run_id,
+                         "provenance": "reported", "readings": len(readings),
+                         "source": f"{source}:{lines}@{HEAD_COMMIT[:7]}"})
         used = {i for _, _, r in lined for i in r.index}
         rest = reported.drop(index=list(used))
         if len(rest):
             files = "; ".join(sorted(rest["source_file"].unique()))
-            rows.append({"config": config, "series": "faint readings, bars and bands", "provenance": "reported",
+            banded = not lined and (rest["kind"] == "phase_summary").any()  # then the legend names the band
+            rows.append({"config": config, "series": REPORTED_BAND if banded else "faint readings, bars and bands",
+                         "run": "; ".join(sorted(rest["run_id"].unique())), "provenance": "reported",
                          "readings": len(rest), "source": f"{files} (rows of data/reported/points.csv)"})
         curve = project_curve(config, None, "success_rate", data_dir)
         banded = curve["seed"].nunique() >= 2  # then the line is the seeds' mean, each seed an edge of the band
         if banded:
             kind, _ = _project_source(curve["run_id"].iloc[0], data_dir)
+            runs = sorted(curve["run_id"].unique())
             rows.append({"config": config, "series": f"line: {_band_series(sorted(curve['seed'].unique()))}",
-                         "provenance": kind, "readings": len(curve),
-                         "source": "; ".join(f"data/runs/{r}" for r in sorted(curve["run_id"].unique()))})
+                         "run": "; ".join(runs), "provenance": kind, "readings": len(curve),
+                         "source": "; ".join(f"data/runs/{r}" for r in runs)})
         for run_id, group in curve.groupby("run_id", sort=True):
             kind, _ = _project_source(run_id, data_dir)
             seed = int(group["seed"].iloc[0])
             rows.append({"config": config, "series": f"band: seed {seed}" if banded else f"line: seed {seed}",
-                         "provenance": kind, "readings": len(group), "source": f"data/runs/{run_id}"})
-    return pd.DataFrame(rows, columns=["config", "series", "provenance", "readings", "source"])
+                         "run": run_id, "provenance": kind, "readings": len(group), "source": f"data/runs/{run_id}"})
+    return pd.DataFrame(rows, columns=["config", "series", "run", "provenance", "readings", "source"])
 
 
 class SourcesTable:
@@ -232,12 +265,12 @@ class SourcesTable:
     def _repr_html_(self) -> str:
         table = self.sources.to_html(index=False, classes="pixelpush-sources", border=0, escape=True)
         return ('<details class="pixelpush-sources"><summary>Where these numbers come from</summary>'
-                f'<div style="overflow-x:auto">{table}</div></details>')
+                f'{table}</details>')
 
 
 def success_notes(configs: Sequence[str], data_dir: Path = DATA_DIR) -> SourcesTable:
-    """The sources table to show under ``plot_success(configs)``; the figure's caption, in the notebook cell's
-    metadata, explains how the lines are drawn."""
+    """The sources table to show under ``plot_success(configs)``; how the lines are drawn is explained once, in
+    ``book/data_notes.md`` (label ``success-figures``), which the figures' short captions link to."""
     return SourcesTable(success_sources(configs, data_dir))
 
 
@@ -253,9 +286,10 @@ def _reported_signature(points: pd.DataFrame, config: str) -> tuple[pd.DataFrame
         if not set(cols) <= set(table.columns):
             continue
         table = table[cols].dropna().reset_index()
-        table = table.drop_duplicates("step", keep="last").set_index("step")[cols]
+        table = table.drop_duplicates("step", keep="last")
         if len(table) > len(best):
-            best, best_src = table, f"reported: {src}"
+            lines = ",".join(str(int(x)) for x in sorted(table["source_line"].unique()))
+            best, best_src = table.set_index("step")[cols], f"reported: {src}:{lines}@{HEAD_COMMIT[:7]}"
     return best, best_src
 
 
@@ -264,12 +298,24 @@ def _project_signature(config: str, seed: int, data_dir: Path) -> tuple[pd.DataF
     if any(p.empty for p in parts.values()):
         return pd.DataFrame(), ""
     table = pd.concat({m: p.set_index("step")["value"] for m, p in parts.items()}, axis=1).dropna()
-    kind, source = _project_source(parts["success_rate"]["run_id"].iloc[0], data_dir)
-    return table, f"{kind}: {source}"
+    run_id = parts["success_rate"]["run_id"].iloc[0]
+    kind, _ = _project_source(run_id, data_dir)
+    return table, f"{kind}: data/runs/{run_id}"
+
+
+def loss_signature_source(config: str = "step2", seed: int = 0, data_dir: Path = DATA_DIR) -> str:
+    """Where :func:`plot_loss_signature`'s points come from, for the page's sources box: ``'reported:
+    file:lines@commit'`` or ``'measured: data/runs/<id>'``; raises ``LookupError`` as the figure does."""
+    table, source = _project_signature(config, seed, data_dir)
+    if table.empty:
+        table, source = _reported_signature(load_points(data_dir), config)
+    if table.empty:
+        raise LookupError(f"no curve with success, critic and actor loss for config '{config}' in {data_dir}")
+    return source
 
 
 def plot_loss_signature(config: str = "step2", seed: int = 0, data_dir: Path = DATA_DIR, window: int | None = None,
-                        figsize: tuple[float, float] = (8, 7)) -> Figure:
+                        figsize: tuple[float, float] = (FIG_WIDTH, 7)) -> Figure:
     """Success, critic loss and actor loss in three stacked panels, shaded by :func:`regime.label_phases`.
 
     Uses the preferred project run of (config, seed) when one logs all three metrics (lines, ``window`` 5 by
@@ -292,14 +338,19 @@ def plot_loss_signature(config: str = "step2", seed: int = 0, data_dir: Path = D
     for ax, metric, ylabel in zip(axes, ("success_rate", "critic_loss", "actor_loss"),
                                   ("success (fraction)", "critic loss", "actor loss")):
         _shade(ax, windows)
-        ax.plot(steps, table[metric], color=CONFIG_COLORS[config], label=f"{config} {source}", **style)
+        kind = source.split(":", 1)[0]
+        ax.plot(steps, table[metric], color=CONFIG_COLORS[config], label=f"{CONFIG_LABELS[config]}, {kind}", **style)
         _finish(ax, ylabel)
     axes[-1].set_xlabel("environment steps")
-    axes[0].legend(fontsize=7, loc="upper left")
+    axes[0].legend(fontsize=FONT_MIN, loc="upper left")
     phases = sorted({w.phase for w in windows if w.phase})
-    fig.suptitle(f"Loss signature, {config} seed {seed}. Shading: " +
-                 "; ".join(f"{PHASE_NAMES[p]}" for p in phases), fontsize=8)
-    return fig
+    # the phases' names as a legend of the shading, one a line, under the panels
+    from matplotlib.patches import Patch
+
+    fig.legend([Patch(color=PHASE_COLORS[p], alpha=0.35) for p in phases], [PHASE_NAMES[p] for p in phases],
+               loc="outside lower center", ncol=1, fontsize=FONT_MIN, frameon=False, title="shading")
+    fig.suptitle(f"Loss signature, {CONFIG_LABELS[config]}, seed {seed}", fontsize=FONT_MIN + 1)
+    return readable(fig)
 
 
 def _shade(ax: Axes, windows: list) -> None:

@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 import torch as th
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from pixelpush_lib.chapter.figures.curves import SourcesTable
-from pixelpush_lib.chapter.style import CONFIG_COLORS, OKABE_ITO, PHASE_COLORS
+from pixelpush_lib.chapter.style import CONFIG_COLORS, FIG_WIDTH, FONT_MIN, OKABE_ITO, PHASE_COLORS, readable
 from pixelpush_lib.core.paths import DATA_DIR, MEASURED_DIR
 from pixelpush_lib.experiments.drq_noise import DrQNoiseResult
 from pixelpush_lib.experiments.footprint import FootprintResult, layer_geometry, owned_cells, puck_pixels_in_rf
@@ -29,25 +30,26 @@ from pixelpush_lib.results.students import PUSHES, DistillResult, control_for, r
 SERIES_COLORS = {"keypoints": OKABE_ITO["vermillion"], "puck estimate": OKABE_ITO["blue"],
                  "pure geometry": OKABE_ITO["black"], "signal": OKABE_ITO["green"]}
 def noise_figure(result: DrQNoiseResult, data_dir: Path = DATA_DIR) -> Figure:
-    """Left: measured noise and signal distributions (keypoint units) with the log's figures; right: measured
-    noise-to-signal distributions with the log's 40-80% band and 57% line."""
+    """Top: measured noise and signal distributions (keypoint units) with the log's figures; bottom: measured
+    noise-to-signal distributions with the log's 40-80% band and 57% line. One above the other, legends below each,
+    so a phone reads them."""
     s = result.samples
-    fig = Figure(figsize=(10, 3.6), layout="constrained")
-    left, right = fig.subplots(1, 2)
+    fig = Figure(figsize=(FIG_WIDTH, 10), layout="constrained")
+    left, right = fig.subplots(2, 1)
     bins = np.linspace(0, max(1.2, float(s["signal"].max())), 40)
     for col, key in (("signal", "signal"), ("keypoints", "keypoints"), ("puck_estimate", "puck estimate"),
                      ("geometry", "pure geometry")):
         left.hist(s[col], bins=bins, histtype="step", lw=1.5, color=SERIES_COLORS[key], label=key)
     left.axvspan(0.25, 0.5, color=OKABE_ITO["green"], alpha=0.12, label="log: signal 0.25-0.50")
-    log_lines = ((0.1, ":", "log: noise +/-0.10"), (0.2, "--", "log: doubled +/-0.20"), (0.42, "-.", "log: +/-0.42"),
-                 (0.74, "-", "log: distance ~0.74"))
+    log_lines = ((0.1, ":", "log: noise \u00b10.10"), (0.2, "--", "log: doubled \u00b10.20"),
+                 (0.42, "-.", "log: \u00b10.42"), (0.74, "-", "log: distance ~0.74"))
     for x, ls, lab in log_lines:
         left.axvline(x, color=OKABE_ITO["black"], ls=ls, lw=1, label=lab)
-    left.set_xlabel("keypoint units ([-1, 1] space; 0.1 = one 21-map cell)")
-    left.set_ylabel("count")
-    left.set_title("measured: DrQ noise vs gripper-puck signal", fontsize=9)
-    fig.suptitle(f"encoder: {result.encoder}; +/-{result.pad} px shifts, obs and next_obs independent", fontsize=8)
-    left.legend(fontsize=6)
+    left.set_xlabel("keypoint units (0.1 = one cell of the 21x21 map)")
+    left.set_ylabel("states")
+    left.set_title("measured: DrQ's noise against the signal")
+    fig.suptitle(f"Measured: \u00b1{result.pad} px shifts, obs and next obs shifted independently", fontsize=FONT_MIN + 1)
+    left.legend(fontsize=FONT_MIN, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     ratio_bins = np.linspace(0, 2, 41)
     ratios = (("nsr_keypoints", "keypoints"), ("nsr_puck_estimate", "puck estimate"), ("nsr_geometry", "pure geometry"))
     for col, key in ratios:
@@ -56,9 +58,10 @@ def noise_figure(result: DrQNoiseResult, data_dir: Path = DATA_DIR) -> Figure:
     right.axvspan(0.4, 0.8, color=OKABE_ITO["yellow"], alpha=0.3, label="log: 40-80%")
     right.axvline(0.57, color=OKABE_ITO["black"], ls="-.", lw=1, label="log: 57%")
     right.set_xlabel("noise / signal (per state and shift pair; clipped at 2)")
-    right.set_title("measured noise-to-signal distribution", fontsize=9)
-    right.legend(fontsize=6)
-    return fig
+    right.set_ylabel("states")
+    right.set_title("measured: noise-to-signal ratio")
+    right.legend(fontsize=FONT_MIN, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1, frameon=False)
+    return readable(fig)
 
 
 # --- distill -------------------------------------------------------------------------------------
@@ -71,20 +74,20 @@ def distill_figure(result: DistillResult, measured_dir: Path = MEASURED_DIR) -> 
     per seed through its rounds (round 0 is behaviour cloning), colour per encoder; the state control's seeds in
     grey when it ran on the same budgets; the teacher's success dashed."""
     expert_success = load_manifest("expert", measured_dir)["summary"]["success_rate"]
-    fig = Figure(figsize=(8, 4.2), layout="constrained", dpi=110)
+    fig = Figure(figsize=(FIG_WIDTH, 5.4), layout="constrained", dpi=110)
     ax = fig.add_subplot()
     for encoder, runs in result.curve.groupby("encoder", sort=True):
         config = runs["config"].iloc[0]
         for i, (seed, run) in enumerate(runs.groupby("seed", sort=True)):
             run = run.sort_values("round")
-            label = f"{STUDENT_LABELS[encoder]} ({config}), {runs['seed'].nunique()} seeds" if i == 0 else "_"
+            label = f"{STUDENT_LABELS[encoder]}, {runs['seed'].nunique()} seeds" if i == 0 else "_"
             ax.plot(run["labels"], run["success_rate"], color=CONFIG_COLORS[config], marker="o", ms=4, lw=1.4,
                     alpha=0.9, label=label)
     control = control_for(result, measured_dir)
     if control is not None:
         for i, (seed, run) in enumerate(control.curve.groupby("seed", sort=True)):
             run = run.sort_values("round")
-            label = (f"control: the state policy, same labels and training, {control.curve['seed'].nunique()} seeds"
+            label = (f"control: the state policy, same teaching, {control.curve['seed'].nunique()} seeds"
                      if i == 0 else "_")
             ax.plot(run["labels"], run["success_rate"], color=OKABE_ITO["black"], marker="s", ms=3, lw=1,
                     alpha=0.45, label=label)
@@ -92,11 +95,12 @@ def distill_figure(result: DistillResult, measured_dir: Path = MEASURED_DIR) -> 
     ax.axhspan(0, PUSHES, color=OKABE_ITO["black"], alpha=0.06, lw=0, label=f"at or below {PUSHES:.0%}: not pushing")
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlim(left=0)
-    ax.set_xlabel("expert labels trained on (environment steps, 50 per episode)")
-    ax.set_ylabel("success rate (fraction of validation episodes)")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:g}K" if x else "0"))
+    ax.set_xlabel("expert labels trained on (environment steps)")
+    ax.set_ylabel("success rate (fraction of\nvalidation episodes)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=9, frameon=False)
-    return fig
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=1, fontsize=FONT_MIN, frameon=False)
+    return readable(fig)
 
 
 def distill_sources(result: DistillResult) -> SourcesTable:
@@ -115,28 +119,28 @@ def footprint_figure(result: FootprintResult, index: int = 0) -> Figure:
     k = obs.pixels.shape[0] // 3
     panels = [("NatureCNN", g) for g in layer_geometry("NatureCNN")]
     panels.append(("ManipulationCNN", layer_geometry("ManipulationCNN")[-1]))
-    fig = Figure(figsize=(8, 5.8), layout="constrained", dpi=110)
-    axes = fig.subplots(2, 3).ravel()
+    fig = Figure(figsize=(FIG_WIDTH, 9.6), layout="constrained", dpi=110)
+    axes = fig.subplots(3, 2).ravel()  # two panels a row: a phone reads them
     ax = axes[0]
     ax.imshow(obs.pixels[-3:].transpose(1, 2, 0))
     ax.contour(obs.puck_mask, levels=[0.5], colors=OKABE_ITO["vermillion"], linewidths=1.2)
-    ax.set_title(f"newest frame, 84x84\npuck mask: {int(obs.puck_mask.sum())} px", fontsize=10)
+    ax.set_title(f"newest frame, 84x84\npuck mask: {int(obs.puck_mask.sum())} px", fontsize=FONT_MIN)
     ax.set_axis_off()
     for ax, (arch, g) in zip(axes[1:5], panels):
         share = puck_pixels_in_rf(obs.puck_mask, g) / g.rf ** 2
         ax.imshow(share, cmap="Blues", vmin=0, vmax=max(share.max(), 1e-9))
         ax.contour(owned_cells(obs.puck_mask, g), levels=[0.5], colors=OKABE_ITO["vermillion"], linewidths=1)
         ax.set_title(f"{arch} layer {g.layer}: {g.size}x{g.size}\nbest cell: {100 * share.max():.0f}% puck",
-                     fontsize=10)
+                     fontsize=FONT_MIN)
         ax.set_xticks([])
         ax.set_yticks([])
     stack = np.concatenate([obs.pixels[3 * t:3 * t + 3].transpose(1, 2, 0) for t in range(k)], axis=1)
     axes[5].imshow(stack)
-    axes[5].set_title(f"the {k}-frame stack, oldest left", fontsize=10)
+    axes[5].set_title(f"the {k}-frame stack, oldest left", fontsize=FONT_MIN)
     axes[5].set_axis_off()
-    fig.suptitle("Measured on a real observation. Blue: the puck's share of each cell's receptive field.\n"
-                 "Red outline: the cells the puck's pixels map to.", fontsize=10)
-    return fig
+    fig.suptitle("Measured on a real observation. Blue: the puck's share\nof each cell's receptive field. "
+                 "Red outline: the cells\nthe puck's pixels map to.", fontsize=FONT_MIN)
+    return readable(fig)
 
 
 # --- gradflow ------------------------------------------------------------------------------------
@@ -145,7 +149,7 @@ def footprint_figure(result: FootprintResult, index: int = 0) -> Figure:
 LOSS_COLORS = {"critic loss": OKABE_ITO["blue"], "actor loss": OKABE_ITO["orange"]}
 def gradient_flow_figure(table: pd.DataFrame) -> Figure:
     """Grouped bars: encoder gradient norm from the critic loss and from the actor loss, per routing/encoder."""
-    fig = Figure(figsize=(8, 3.2), layout="constrained")
+    fig = Figure(figsize=(FIG_WIDTH, 4), layout="constrained")
     ax = fig.subplots()
     x = np.arange(len(table))
     for offset, loss in ((-0.2, "critic loss"), (0.2, "actor loss")):
@@ -153,9 +157,9 @@ def gradient_flow_figure(table: pd.DataFrame) -> Figure:
         ax.bar_label(bars, labels=[f"{v:.2g}" for v in table[loss]], fontsize=7)
     ax.set_xticks(x, [f"{r}\n{e}" for r, e in table.index], fontsize=8)
     ax.set_ylabel("encoder gradient L2 norm")
-    ax.set_title("measured on one real replay batch: which loss trains the pixel encoder")
-    ax.legend(fontsize=8)
-    return fig
+    ax.set_title("measured on one real replay batch:\nwhich loss trains the pixel encoder")
+    ax.legend(fontsize=FONT_MIN)
+    return readable(fig)
 
 
 # --- patience ------------------------------------------------------------------------------------
@@ -164,7 +168,7 @@ def gradient_flow_figure(table: pd.DataFrame) -> Figure:
 def stop_rules_figure(data_dir: Path = DATA_DIR) -> Figure:
     """The reported Step 2 success readings, the regime phases of the loss table, and each rule's decision step."""
     curve, losses, decisions = step2_success_curve(data_dir), step2_loss_table(data_dir), replay_stop_rules(data_dir)
-    fig = Figure(figsize=(8, 3.4), layout="constrained")
+    fig = Figure(figsize=(FIG_WIDTH, 5), layout="constrained")
     ax = fig.subplots()
     for (_, a), (_, b) in zip(losses.iloc[:-1].iterrows(), losses.iloc[1:].iterrows()):
         if not np.isnan(b["phase"]) and int(b["phase"]) in PHASE_COLORS:
@@ -177,9 +181,9 @@ def stop_rules_figure(data_dir: Path = DATA_DIR) -> Figure:
                    label=f"{name} [{row['kind']}]: {row['decision']}")
     ax.set_xlabel("environment steps")
     ax.set_ylabel("success rate")
-    ax.set_title("reported Step 2 curve, regime phases (shaded) and stop-rule decisions", fontsize=10)
-    ax.legend(fontsize=7, loc="upper left")
-    return fig
+    ax.set_title("reported Step 2 curve, regime phases (shaded)\nand stop-rule decisions", fontsize=FONT_MIN)
+    ax.legend(fontsize=FONT_MIN, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+    return readable(fig)
 
 
 # --- probe ---------------------------------------------------------------------------------------
@@ -188,8 +192,8 @@ def stop_rules_figure(data_dir: Path = DATA_DIR) -> Figure:
 ENCODER_COLORS = {"nature": OKABE_ITO["orange"], "manipulation": OKABE_ITO["blue"]}
 def errors_figure(result: ProbeResult) -> Figure:
     """Measured held-out error per encoder and seed (points) and the training curves (test median error)."""
-    fig = Figure(figsize=(9, 3.4), layout="constrained")
-    ax_bar, ax_curve = fig.subplots(1, 2, width_ratios=(1, 1.6))
+    fig = Figure(figsize=(FIG_WIDTH, 7.4), layout="constrained")
+    ax_bar, ax_curve = fig.subplots(2, 1)
     for i, encoder in enumerate(ENCODERS):
         values = result.errors.loc[result.errors["encoder"] == encoder, "median_px"]
         ax_bar.scatter(np.full(len(values), i), values, color=ENCODER_COLORS[encoder], zorder=3)
@@ -206,9 +210,10 @@ def errors_figure(result: ProbeResult) -> Figure:
     ax_bar.set_ylabel("held-out median error (px)")
     ax_bar.set_title("measured: error per seed")
     ax_curve.set_xlabel("Adam steps")
+    ax_curve.set_ylabel("held-out median error (px)")
     ax_curve.set_title("measured: held-out error during training")
-    ax_curve.legend(fontsize=8)
-    return fig
+    ax_curve.legend(fontsize=FONT_MIN, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+    return readable(fig)
 def keypoints_figure(model: PuckProbe, frames: FrameSet, index: int = 0, top: int = 8) -> Figure:
     """One frame with the probe's SpatialSoftmax keypoints (the ``top`` sharpest channels), its puck estimate
     and the true (segmentation) puck centroid."""
@@ -221,7 +226,7 @@ def keypoints_figure(model: PuckProbe, frames: FrameSet, index: int = 0, top: in
     b, c, h, w = feats.shape
     att = th.softmax(feats.reshape(c, h * w) / model.pool.log_temperature.exp(), dim=-1)
     order = th.argsort(att.max(dim=-1).values, descending=True)[:top].numpy()
-    fig = Figure(figsize=(4, 4), layout="constrained")
+    fig = Figure(figsize=(0.75 * FIG_WIDTH, 5.6), layout="constrained")
     ax = fig.subplots()
     ax.imshow(frames.rgb[index].transpose(1, 2, 0))
     kp_px = keypoint_units_to_pixels(kps[order])
@@ -231,7 +236,7 @@ def keypoints_figure(model: PuckProbe, frames: FrameSet, index: int = 0, top: in
     ax.scatter(*px, marker="x", s=60, color=OKABE_ITO["blue"], label="probe's puck estimate")
     ax.scatter(*frames.puck_px[index], marker="+", s=80, color=OKABE_ITO["black"], label="puck centroid (mask)")
     ax.set_axis_off()
-    ax.set_title("measured: trained probe's keypoints", fontsize=10)
-    ax.legend(fontsize=7, loc="lower left")
-    return fig
+    ax.set_title("measured: trained probe's keypoints", fontsize=FONT_MIN)
+    ax.legend(fontsize=FONT_MIN, loc="upper center", bbox_to_anchor=(0.5, 0), frameon=False)
+    return readable(fig)
 
