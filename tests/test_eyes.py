@@ -321,3 +321,12 @@ def test_the_state_agent_plays_every_condition_and_records_the_error_it_met(meas
     assert 0.5 < noise["median_error_cm"] < 2.5  # 1 cm per axis: median 1.18 cm, over 50 draws
     # Untrained eyes report nonsense: the agent met errors of many centimetres.
     assert (table.loc[table["condition"] == "eyes", "median_error_cm"] > 3).all()
+
+
+def test_the_goal_tolerance_the_page_quotes_is_the_envs():
+    from pixelpush_lib.env.wrappers import make_env
+    from pixelpush_lib.results.eyes import GOAL_TOLERANCE_M
+
+    env = make_env("state")
+    assert env.unwrapped.distance_threshold == GOAL_TOLERANCE_M
+    env.close()

@@ -69,6 +69,9 @@ def produced() -> dict[str, str]:
     from pixelpush_lib.results.students import distill_facts, load_students
 
     facts.update(distill_facts(load_students()))
+    from pixelpush_lib.results.eyes import eyes_facts
+
+    facts.update(eyes_facts())
     facts["table_provenance"] = ""  # book/intro.md: provenance_summary(), tested in test_data_numbers
     from pixelpush_lib.chapter.figures.curves import loss_signature_source
 

@@ -18,6 +18,7 @@ from pixelpush_lib.results.measured import load_manifest
 
 ENCODER_NAMES = {"manipulation": "ManipulationCNN + SpatialSoftmax", "nature": "NatureCNN"}
 FLOOR = "learned nothing"
+GOAL_TOLERANCE_M = 0.05  # FetchPush's distance_threshold: success when the puck is this close to the goal
 
 
 def held_out_errors(measured_dir: Path = MEASURED_DIR) -> pd.DataFrame:
@@ -135,9 +136,10 @@ def eyes_facts(measured_dir: Path = MEASURED_DIR) -> dict[str, str]:
         })
         facts[f"eyes_{encoder}_mixes"] = ", ".join(f"{mix} {_cm(mixes.loc[encoder, mix])}"
                                                     for mix in mixes.columns)
-    for sigma, rate in curve.items():
-        if sigma > 0:
-            facts[f"eyes_noise_{str(sigma).replace('.', '_')}"] = _pct(rate)
+    noised = [f"{_pct(rate)} at {sigma:g} cm" for sigma, rate in curve.items() if sigma > 0]
+    facts["eyes_noise_curve"] = ", ".join(noised[:-1]) + f" and {noised[-1]}" if len(noised) > 1 else noised[0]
+    facts["eyes_near"] = f"{100 * manifest['parameters']['near_gripper_m']:g} cm"
+    facts["eyes_goal_tolerance"] = f"{100 * GOAL_TOLERANCE_M:g} cm"
     velocity = velocity_errors(measured_dir)
     facts["eyes_velocity"] = f"{velocity['manipulation']:.2f} cm per step"
     facts["eyes_velocity_floor"] = f"{velocity[FLOOR]:.2f} cm per step"
