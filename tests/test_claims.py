@@ -140,6 +140,12 @@ EDITS: dict[str, tuple[Callable[[Path], None], str]] = {
     "eyes_see_the_puck": (lambda d: _edit_csv(d / "measured" / "eyes" / "errors.csv", lambda t: t.assign(
         median_cm=t["median_cm"].where((t["encoder"] != "nature") | (t["seed"] != 1) | (t["split"] != "test"), 20.0))),
         "nature seed 1 median 20 cm"),
+    "eyes_below_noise_curve": (lambda d: _edit_csv(d / "measured" / "state_on_eyes" / "success.csv", lambda t: t.assign(
+        success_rate=t["success_rate"].where((t["encoder"] != "nature") | (t["eyes_seed"] != 0), 0.99))),
+        "nature seed 0 succeeds in 99%"),
+    "eyes_worse_near_gripper": (lambda d: _edit_csv(d / "measured" / "eyes" / "errors.csv", lambda t: t.assign(
+        median_cm=t["median_cm"].where((t["encoder"] != "manipulation") | (t["frames"] != "near gripper"), 0.1))),
+        "manipulation median 0.10 cm near the gripper"),
     "precision_matters": (lambda d: _edit_csv(d / "measured" / "state_on_eyes" / "success.csv", lambda t: t.assign(
         success_rate=t["success_rate"].where(t["noise_cm"] != t["noise_cm"].max(), 0.9))), "still succeeds in 90%"),
     "footprint_dilution": (lambda d: _edit_csv(d / "measured" / "footprint" / "per_state.csv",

@@ -244,6 +244,9 @@ CLAIMS = [
     Claim("step4_critic_declines", "the failed DrQ run also had a declining critic loss", _step4_critic_declines),
     Claim("eyes_see_the_puck", "trained with simulator labels, both encoders' eyes locate the puck on held-out "
           "episodes far below learning nothing", eyes.eyes_see_the_puck),
+    Claim("eyes_below_noise_curve", "the eyes cost the agent more than Gaussian noise of the same median error",
+          eyes.eyes_below_noise_curve),
+    Claim("eyes_worse_near_gripper", "the eyes err most with the gripper near the puck", eyes.eyes_worse_near_gripper),
     Claim("precision_matters", "a policy must see the puck to within a few centimetres: noise of a few cm costs the "
           "state agent at least half its success", eyes.precision_matters),
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pixelpush_lib.core.paths import MEASURED_DIR
@@ -18,6 +19,7 @@ from pixelpush_lib.results.measured import load_manifest
 
 ENCODER_NAMES = {"manipulation": "ManipulationCNN + SpatialSoftmax", "nature": "NatureCNN"}
 FLOOR = "learned nothing"
+REFERENCE_NOISE_CM = 1.0  # the noise level whose tail the page sets beside the eyes' (about their median error)
 GOAL_TOLERANCE_M = 0.05  # FetchPush's distance_threshold: success when the puck is this close to the goal
 
 
@@ -146,6 +148,12 @@ def eyes_facts(measured_dir: Path = MEASURED_DIR) -> dict[str, str]:
     facts["eyes_velocity_verdict"] = ("no better than" if velocity["manipulation"] >= 0.9 * velocity[FLOOR]
                                       else "better than")
     facts["eyes_comparison"] = comparison(errors)
+    for encoder in ENCODER_NAMES:
+        met = table[(table["condition"] == "eyes") & (table["encoder"] == encoder)]["p90_error_cm"]
+        facts[f"eyes_{encoder}_met_p90"] = _cm(met.median())
+    reference = table[(table["condition"] == "noise") & (table["noise_cm"] == REFERENCE_NOISE_CM)]
+    facts["eyes_noise_1_p90"] = _cm(float(reference["p90_error_cm"].iloc[0])) if len(reference) else "not measured"
+    facts["eyes_noise_1_sigma"] = f"{REFERENCE_NOISE_CM:g} cm"
     facts["eyes_meaning"] = eyes_meaning(agent["mean"], float(true["success_rate"]))
     return facts
 
@@ -200,6 +208,31 @@ def eyes_see_the_puck(data) -> list[str]:
     return [f"CLAIM BROKEN 'both encoders' eyes locate the puck far below the learned-nothing {floor:.2g} cm': "
             f"{r['encoder']} seed {r['seed']} median {r['all_median']:.2g} cm (data/measured/eyes/errors.csv)"
             for _, r in bad.iterrows()]
+
+
+def eyes_below_noise_curve(data) -> list[str]:
+    """Every pair of eyes costs the agent more than Gaussian noise of the same median error: its success lies below
+    the noise curve (straight segments between the measured levels) at its own median error."""
+    measured = data.data_dir / "measured"
+    curve, table = noise_curve(measured), state_on_eyes(measured)
+    eyes = table[table["condition"] == "eyes"]
+    out = []
+    for _, row in eyes.iterrows():
+        expected = float(np.interp(row["median_error_cm"], curve["median_error_cm"], curve["success_rate"]))
+        if row["success_rate"] >= expected:
+            out.append(f"CLAIM BROKEN 'the eyes cost more than noise of the same median error': {row['encoder']} seed "
+                       f"{row['eyes_seed']} succeeds in {row['success_rate']:.0%} at {row['median_error_cm']:.2f} cm, "
+                       f"the noise curve {expected:.0%} there (data/measured/state_on_eyes/success.csv)")
+    return out
+
+
+def eyes_worse_near_gripper(data) -> list[str]:
+    """Each encoder's eyes err more with the gripper near the puck than over all frames (medians over seeds)."""
+    errors = errors_by_encoder(data.data_dir / "measured")
+    return [f"CLAIM BROKEN 'the eyes err most with the gripper near the puck': {encoder} median "
+            f"{errors.loc[encoder, 'near_median']:.2f} cm near the gripper, {errors.loc[encoder, 'all_median']:.2f} cm "
+            "over all frames (data/measured/eyes/errors.csv)"
+            for encoder in ENCODER_NAMES if errors.loc[encoder, "near_median"] <= errors.loc[encoder, "all_median"]]
 
 
 def precision_matters(data) -> list[str]:

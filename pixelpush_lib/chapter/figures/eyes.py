@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from pixelpush_lib.chapter.figures.curves import SourcesTable
-from pixelpush_lib.chapter.style import OKABE_ITO
+from pixelpush_lib.chapter.style import OKABE_ITO, readable
 from pixelpush_lib.core.paths import MEASURED_DIR
 from pixelpush_lib.results.eyes import ENCODER_NAMES, FLOOR, errors_by_encoder, noise_curve, state_on_eyes
 from pixelpush_lib.results.measured import load_manifest
@@ -35,10 +35,10 @@ def seeing_figure(measured_dir: Path = MEASURED_DIR) -> Figure:
     by straight segments, each encoder's eyes (one marker per seed) placed by their own error."""
     curve = noise_curve(measured_dir)
     table = state_on_eyes(measured_dir)
-    fig = Figure(figsize=(6.4, 4.0), layout="constrained", dpi=110)
+    fig = Figure(figsize=(5.6, 4.2), layout="constrained", dpi=110)
     ax = fig.subplots()
     ax.plot(curve["median_error_cm"], 100 * curve["success_rate"], "-o", color=OKABE_ITO["black"], lw=1.5, ms=5,
-            label="true state + Gaussian noise")
+            label="true state + noise (σ per axis, cm)")
     for sigma, x, y in zip(curve["noise_cm"], curve["median_error_cm"], curve["success_rate"]):
         ax.annotate(f"σ={sigma:g}", (x, 100 * y), textcoords="offset points", xytext=(4, 5), fontsize=9)
     zeroed = table[table["condition"] == "rotation zeroed"]
@@ -48,13 +48,13 @@ def seeing_figure(measured_dir: Path = MEASURED_DIR) -> Figure:
         eyes = table[(table["condition"] == "eyes") & (table["encoder"] == encoder)]
         ax.plot(eyes["median_error_cm"], 100 * eyes["success_rate"], EYES_MARKERS[encoder], ls="none",
                 color=EYES_COLORS[encoder], ms=7, label=f"{name} eyes ({len(eyes)} seeds)")
-    ax.set_xlabel("median error of the puck position the agent read (cm)")
+    ax.set_xlabel("median error of the puck position read (cm)")
     ax.set_ylabel(f"success over {int(table['episodes'].iloc[0])} episodes (%)")
-    ax.set_ylim(-3, 103)
-    ax.set_xlim(left=-0.2)
+    ax.set_ylim(-3, 109)
+    ax.set_xlim(-0.2, 1.15 * max(curve["median_error_cm"].max(), table["median_error_cm"].max()))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=9, loc="upper right")
-    return fig
+    ax.legend(fontsize=9, loc="lower left")
+    return readable(fig)
 
 
 def eyes_sources(measured_dir: Path = MEASURED_DIR) -> SourcesTable:
