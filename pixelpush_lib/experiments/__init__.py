@@ -24,6 +24,7 @@ EXPERIMENTS = {
     "distill": "distill",
     "distill_control": "distill_control",
     "precision": "precision",
+    "videos": "videos",
 }
 
 __all__ = ["EXPERIMENTS", "precompute"]
