@@ -16,9 +16,23 @@ import pixelpush_lib  # noqa: E402,F401  (before anything imports mujoco)
 torch.set_num_threads(2)
 
 
+#: A test that takes longer than this (seconds, on the 2-core machine) belongs under ``@pytest.mark.slow``: the
+#: end of a run lists any that is not (``make test-fast`` deselects ``slow``).
+SLOW_S = 5.0
+#: Fixtures whose users are slow without saying so: the session's clean book build.
+SLOW_FIXTURES = ("built_book",)
+
+
 def pytest_collection_modifyitems(config, items):
-    """Without a CUDA GPU the ``cuda`` tests are deselected, not skipped: they cannot run here and are not CI's to
+    """Every test that uses the built book is ``slow`` and in the xdist group ``book``, so that ``--dist
+    loadgroup`` runs them all on one worker and the book is built once.
+
+    Without a CUDA GPU the ``cuda`` tests are deselected, not skipped: they cannot run here and are not CI's to
     run (``scripts/gpu_check.sh`` runs them with ``-m cuda`` on a GPU machine). The header says how many."""
+    for item in items:
+        if any(name in getattr(item, "fixturenames", ()) for name in SLOW_FIXTURES):
+            item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.xdist_group("book"))
     if torch.cuda.is_available():
         return
     cuda = [item for item in items if item.get_closest_marker("cuda")]
@@ -31,6 +45,19 @@ def pytest_collection_modifyitems(config, items):
 def pytest_report_collectionfinish(config, start_path, items):
     count = getattr(config, "_pixelpush_cuda_deselected", 0)
     return [f"no CUDA GPU: {count} cuda-marked tests deselected (scripts/gpu_check.sh runs them)"] if count else []
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Name the tests that ran longer than ``SLOW_S`` without the ``slow`` marker (mark them, or make them
+    faster): ``make test-fast`` stays fast only if slow tests say so."""
+    unmarked = []
+    for report in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", []):
+        if report.when in ("setup", "call") and report.duration > SLOW_S and "slow" not in report.keywords:
+            unmarked.append(f"{report.duration:6.1f}s {report.when:5} {report.nodeid}")
+    if unmarked:
+        terminalreporter.write_sep("=", f"over {SLOW_S:.0f} s without @pytest.mark.slow (mark them)")
+        for line in sorted(unmarked, reverse=True):
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="module")

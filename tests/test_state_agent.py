@@ -69,7 +69,7 @@ def test_the_final_state_agent_pushes_and_the_1m_one_does_not(tmp_path):
 
 
 def test_watch_shows_a_rollout_of_a_registered_checkpoint(tmp_path):
-    html = watch_registered("state", n_episodes=1, cache_dir=tmp_path, name="state_s0_1m")
+    html = watch_registered("state", n_episodes=1, cache_dir=tmp_path, name="state_s0_1m", live=True)
     assert "state_s0_1m" in html and "1,000,000 environment steps" in html and "In the 1 episodes" in html
     gif = base64.b64decode(re.search(r'src="data:image/gif;base64,([^"]+)"', html).group(1))
     with Image.open(io.BytesIO(gif)) as image:
