@@ -6,14 +6,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
+# One torch thread in every process the tests start (CLI runs, notebook kernels, the book build's kernels): they run
+# beside the test process, MuJoCo's renderer and, under xdist, a second worker. Two threads per process on two busy
+# cores spin-wait: the kill -9 test's three runs took minutes of CPU that way instead of seconds.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
 import pixelpush_lib  # noqa: E402,F401  (before anything imports mujoco)
 
-# Two cores: keep torch from oversubscribing them next to MuJoCo's renderer.
-torch.set_num_threads(2)
+# The test process itself: both cores when it runs alone, one per xdist worker (`make test` runs two).
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 
 #: A test that takes longer than this (seconds, on the 2-core machine) belongs under ``@pytest.mark.slow``: the
@@ -58,6 +62,24 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_sep("=", f"over {SLOW_S:.0f} s without @pytest.mark.slow (mark them)")
         for line in sorted(unmarked, reverse=True):
             terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def footprint_result():
+    """Step 0's puck footprint on 3 real states (tests/test_exp_footprint.py checks it, tests/test_glue_producers.py
+    glues its facts): measured once per session."""
+    from pixelpush_lib.experiments.footprint import measure_footprint
+
+    return measure_footprint(n_states=3)
+
+
+@pytest.fixture(scope="session")
+def gradflow_table():
+    """Step 2's encoder-gradient table at the quick sizes (tests/test_exp_gradflow.py checks its pattern,
+    tests/test_glue_producers.py glues its facts): measured once per session."""
+    from pixelpush_lib.experiments.gradflow import GradFlowSettings, measure_gradient_flow
+
+    return measure_gradient_flow(GradFlowSettings(batch_size=8, episodes=1))
 
 
 @pytest.fixture(scope="module")
