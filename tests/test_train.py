@@ -68,13 +68,23 @@ TINY_SET = [f"--set={k}={v}" for k, v in TINY.items()]
 SMALL_SET = [*TINY_SET, *(f"--set={k}={v}" for k, v in
                           {"image_size": 48, "frame_stack": 2, "cnn_channels": 8, "cnn_dim": 32,
                            "net_arch": "32,32"}.items())]
-KILL_TOTAL, KILL_AFTER = 600, 300  # steps: the run's length, and the checkpoint step past which it is killed
+# 600 steps of 2 envs: SB3 logs a row every 4 episodes (200 steps), the run checkpoints at 300. The victim is killed
+# once its row at 400 is logged, so the resume must drop that row (past the checkpoint) and log it again.
+KILL_TOTAL, CHECKPOINT_EVERY, KILL_AT_ROW = 600, 300, 400
+
+
+def _logged_steps_so_far(run_dir: Path) -> list[int]:
+    """The steps of the rows written so far (a row being written may be cut short: it is left out)."""
+    try:
+        return _steps(run_dir)
+    except (FileNotFoundError, KeyError, ValueError, TypeError):
+        return []
 
 
 @pytest.mark.slow
 def test_kill_dash_nine_then_resume_continues_log_steps_and_buffer(tmp_path):
     reference, victim = tmp_path / "reference", tmp_path / "victim"
-    common = ["--config", "step2", "--no-progress-bar", "--checkpoint-every", "100", *SMALL_SET,
+    common = ["--config", "step2", "--no-progress-bar", "--checkpoint-every", str(CHECKPOINT_EVERY), *SMALL_SET,
               "--total-steps", str(KILL_TOTAL)]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     # the uninterrupted reference runs beside the victim (a process each: two cores)
@@ -86,16 +96,17 @@ def test_kill_dash_nine_then_resume_continues_log_steps_and_buffer(tmp_path):
         [*CLI, "train", *common, "--run-dir", str(victim)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
     )
-    pointer = victim / "checkpoints" / "latest.json"
     deadline = time.time() + 300
-    while time.time() < deadline:
-        if pointer.exists() and json.loads(pointer.read_text())["num_timesteps"] >= KILL_AFTER:
+    while time.time() < deadline and proc.poll() is None:
+        if any(step >= KILL_AT_ROW for step in _logged_steps_so_far(victim)):
             break
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    checkpoint_step = json.loads(pointer.read_text())["num_timesteps"]
-    assert KILL_AFTER <= checkpoint_step < KILL_TOTAL
+    logged_at_kill = _steps(victim)
+    checkpoint_step = json.loads((victim / "checkpoints" / "latest.json").read_text())["num_timesteps"]
+    assert checkpoint_step == CHECKPOINT_EVERY and max(logged_at_kill) > checkpoint_step, \
+        f"killed too late: checkpoint {checkpoint_step}, rows {logged_at_kill}"
 
     resumed = _cli_train("--resume", str(victim), "--total-steps", str(KILL_TOTAL), "--no-progress-bar")
     assert resumed.returncode == 0, resumed.stderr
