@@ -22,8 +22,10 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 
 venv: $(STAMP)
 
-# The full suite, as CI runs it (.ci/run). TEST_ARGS: what `make test` adds to pytest (bench-suite times the same).
-TEST_ARGS ?=
+# The full suite, as CI runs it (.ci/run). TEST_ARGS: what `make test` adds to pytest (bench-suite times the same):
+# two xdist workers; --dist loadgroup keeps the tests of the built book on one worker, so it is built once while the
+# other worker runs the rest. `make test TEST_ARGS=` runs them in one process.
+TEST_ARGS ?= -n 2 --dist loadgroup
 test: venv
 	$(PY) -m pytest $(TEST_ARGS)
 
