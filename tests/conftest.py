@@ -23,19 +23,23 @@ torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 #: A test that takes longer than this (seconds, on the 2-core machine) belongs under ``@pytest.mark.slow``: the
 #: end of a run lists any that is not (``make test-fast`` deselects ``slow``).
 SLOW_S = 5.0
-#: Fixtures whose users are slow without saying so: the session's clean book build.
-SLOW_FIXTURES = ("built_book",)
+#: Fixtures whose users are slow without saying so: the session's clean book build, and the module fixtures that
+#: train, teach or evaluate a model (a test that shares one is deselected with it, or the fixture would still run).
+SLOW_FIXTURES = ("built_book", "finished_run", "quick_run", "never_stopped", "served", "state_run", "quick_folder",
+                 "gradflow_table")
 
 
 def pytest_collection_modifyitems(config, items):
-    """Every test that uses the built book is ``slow`` and in the xdist group ``book``, so that ``--dist
-    loadgroup`` runs them all on one worker and the book is built once.
+    """Every test that uses one of ``SLOW_FIXTURES`` is ``slow``; every test of the built book is also in the xdist
+    group ``book``, so that ``--dist loadgroup`` runs them all on one worker and the book is built once.
 
     Without a CUDA GPU the ``cuda`` tests are deselected, not skipped: they cannot run here and are not CI's to
     run (``scripts/gpu_check.sh`` runs them with ``-m cuda`` on a GPU machine). The header says how many."""
     for item in items:
-        if any(name in getattr(item, "fixturenames", ()) for name in SLOW_FIXTURES):
+        fixtures = getattr(item, "fixturenames", ())
+        if any(name in fixtures for name in SLOW_FIXTURES):
             item.add_marker(pytest.mark.slow)
+        if "built_book" in fixtures:
             item.add_marker(pytest.mark.xdist_group("book"))
     if torch.cuda.is_available():
         return

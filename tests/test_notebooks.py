@@ -63,6 +63,7 @@ def test_colab_cell_comes_first_and_sets_mujoco_gl_before_any_import(path):
     assert f'REPO_URL = "{config_url}"' in first, "the Colab cell and _config.yml must name the same repository"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_an_invalid_parameter_fails_in_the_first_cell_naming_it(path, tmp_path):
     with pytest.raises(papermill.PapermillExecutionError) as info:

@@ -32,6 +32,7 @@ def _snapshot(path: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", config_names())
 def test_every_config_trains_300_steps_on_cpu(name, tmp_path):
     plan = plan_new_run(name, tmp_path / name, seed=0, total_steps=300, overrides=TINY)
@@ -123,6 +124,7 @@ def test_kill_dash_nine_then_resume_continues_log_steps_and_buffer(tmp_path):
     assert steps[-1] == KILL_TOTAL
 
 
+@pytest.mark.slow
 def test_resume_extends_a_finished_run(tmp_path):
     run = tmp_path / "run"
     train(plan_new_run("step2", run, seed=0, total_steps=200, overrides=TINY), device="cpu", progress_bar=False)
