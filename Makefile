@@ -10,7 +10,7 @@ CONSTRAINTS := requirements/constraints.txt
 TORCH_PIP_ARGS ?=
 export MUJOCO_GL ?= egl
 
-.PHONY: venv test book book-clean bench-env bench-update bench-memory bench-book bench-train-state bench-train \
+.PHONY: venv test test-fast bench-suite book book-clean bench-env bench-update bench-memory bench-book bench-train-state bench-train \
 	bench-train-bf16 bench-vec clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
@@ -22,8 +22,21 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 
 venv: $(STAMP)
 
+# The full suite, as CI runs it (.ci/run). TEST_ARGS: what `make test` adds to pytest (bench-suite times the same):
+# two xdist workers; --dist loadgroup keeps the tests of the built book on one worker, so it is built once while the
+# other worker runs the rest. `make test TEST_ARGS=` runs them in one process.
+TEST_ARGS ?= -n 2 --dist loadgroup
 test: venv
-	$(PY) -m pytest
+	$(PY) -m pytest $(TEST_ARGS)
+
+# The developer's loop: everything but the tests marked slow (the book build and its browser checks, training runs,
+# papermill, subprocess CLIs). Seconds to a couple of minutes; `make test` still runs all of them.
+test-fast: venv
+	$(PY) -m pytest -m "not slow" $(TEST_ARGS)
+
+# The full suite's wall time on a fresh clone of HEAD (prints one `suite: N s ...` line; README's "The tests").
+bench-suite: venv
+	PYTEST_ARGS="$(TEST_ARGS)" scripts/bench_suite.sh
 
 book: venv
 	$(VENV)/bin/jupyter-book build . -W --keep-going

@@ -6,19 +6,41 @@ from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
+# One torch thread in every process the tests start (CLI runs, notebook kernels, the book build's kernels): they run
+# beside the test process, MuJoCo's renderer and, under xdist, a second worker. Two threads per process on two busy
+# cores spin-wait: the kill -9 test's three runs took minutes of CPU that way instead of seconds.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
 import pixelpush_lib  # noqa: E402,F401  (before anything imports mujoco)
 
-# Two cores: keep torch from oversubscribing them next to MuJoCo's renderer.
-torch.set_num_threads(2)
+# The test process itself: both cores when it runs alone, one per xdist worker (`make test` runs two).
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
+
+
+#: A test that takes longer than this (seconds, on the 2-core machine) belongs under ``@pytest.mark.slow``: the
+#: end of a run lists any that is not (``make test-fast`` deselects ``slow``).
+SLOW_S = 5.0
+#: Fixtures whose users are slow without saying so: the session's clean book build, and the module fixtures that
+#: train, teach or evaluate a model (a test that shares one is deselected with it, or the fixture would still run).
+SLOW_FIXTURES = ("built_book", "finished_run", "quick_run", "never_stopped", "served", "state_run", "quick_folder",
+                 "gradflow_table")
 
 
 def pytest_collection_modifyitems(config, items):
-    """Without a CUDA GPU the ``cuda`` tests are deselected, not skipped: they cannot run here and are not CI's to
+    """Every test that uses one of ``SLOW_FIXTURES`` is ``slow``; every test of the built book is also in the xdist
+    group ``book``, so that ``--dist loadgroup`` runs them all on one worker and the book is built once.
+
+    Without a CUDA GPU the ``cuda`` tests are deselected, not skipped: they cannot run here and are not CI's to
     run (``scripts/gpu_check.sh`` runs them with ``-m cuda`` on a GPU machine). The header says how many."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if any(name in fixtures for name in SLOW_FIXTURES):
+            item.add_marker(pytest.mark.slow)
+        if "built_book" in fixtures:
+            item.add_marker(pytest.mark.xdist_group("book"))
     if torch.cuda.is_available():
         return
     cuda = [item for item in items if item.get_closest_marker("cuda")]
@@ -31,6 +53,37 @@ def pytest_collection_modifyitems(config, items):
 def pytest_report_collectionfinish(config, start_path, items):
     count = getattr(config, "_pixelpush_cuda_deselected", 0)
     return [f"no CUDA GPU: {count} cuda-marked tests deselected (scripts/gpu_check.sh runs them)"] if count else []
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Name the tests that ran longer than ``SLOW_S`` without the ``slow`` marker (mark them, or make them
+    faster): ``make test-fast`` stays fast only if slow tests say so."""
+    unmarked = []
+    for report in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", []):
+        if report.when in ("setup", "call") and report.duration > SLOW_S and "slow" not in report.keywords:
+            unmarked.append(f"{report.duration:6.1f}s {report.when:5} {report.nodeid}")
+    if unmarked:
+        terminalreporter.write_sep("=", f"over {SLOW_S:.0f} s without @pytest.mark.slow (mark them)")
+        for line in sorted(unmarked, reverse=True):
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def footprint_result():
+    """Step 0's puck footprint on 3 real states (tests/test_exp_footprint.py checks it, tests/test_glue_producers.py
+    glues its facts): measured once per session."""
+    from pixelpush_lib.experiments.footprint import measure_footprint
+
+    return measure_footprint(n_states=3)
+
+
+@pytest.fixture(scope="session")
+def gradflow_table():
+    """Step 2's encoder-gradient table at the quick sizes (tests/test_exp_gradflow.py checks its pattern,
+    tests/test_glue_producers.py glues its facts): measured once per session."""
+    from pixelpush_lib.experiments.gradflow import GradFlowSettings, measure_gradient_flow
+
+    return measure_gradient_flow(GradFlowSettings(batch_size=8, episodes=1))
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,7 @@ def test_import_contracts_hold():
     assert "2 kept, 0 broken" in done.stdout
 
 
+@pytest.mark.slow
 def test_a_lower_layer_importing_a_higher_one_breaks_the_contract(tmp_path):
     """Positive control: the contracts can fail. A copy of the package where results imports training is refused."""
     copy = tmp_path / "repo"

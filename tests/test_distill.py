@@ -134,7 +134,7 @@ def test_a_registered_student_loads_acts_blind_to_the_puck_and_is_shown_as_taugh
     _assert_blind_to_the_puck_position(student)
     html = watch_side_by_side([(STUDENT_CONFIGS["nature"], "student_nature_s0"),
                                (STUDENT_CONFIGS["manipulation"], "student_manipulation_s0")], n_episodes=1,
-                              registry=registry, cache_dir=tmp_path / "cache")
+                              registry=registry, cache_dir=tmp_path / "cache", live=True)
     assert html.count("<figure") == 1 and "flex-wrap" in html
     assert html.endswith("<p>Not registered yet, so not shown: <code>student_manipulation_s0</code> "
                          "(step1_pixels_only).</p>")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from pixelpush_lib.chapter.figures.measurements import footprint_figure
-from pixelpush_lib.experiments.footprint import layer_geometry, measure_footprint, owned_cells, puck_pixels_in_rf
+from pixelpush_lib.experiments.footprint import layer_geometry, owned_cells, puck_pixels_in_rf
 
 
 def test_map_sizes_and_receptive_fields_match_the_architectures():
@@ -41,8 +41,8 @@ def test_rf_counts_equal_brute_force_with_padding():
 
 
 @pytest.fixture(scope="module")
-def footprint():
-    return measure_footprint(n_states=3)
+def footprint(footprint_result):
+    return footprint_result  # conftest: measure_footprint(n_states=3), once per session
 
 
 def test_measured_table_on_real_observations(footprint):

@@ -1,11 +1,10 @@
 """Step 2: the encoder-gradient table on one real batch shows SB3's routing is the reverse of DrQ-v2's."""
 
 from pixelpush_lib.chapter.figures.measurements import gradient_flow_figure
-from pixelpush_lib.experiments.gradflow import GradFlowSettings, measure_gradient_flow
 
 
-def test_gradient_table_pattern():
-    table = measure_gradient_flow(GradFlowSettings(batch_size=8, episodes=1))
+def test_gradient_table_pattern(gradflow_table):
+    table = gradflow_table  # conftest: measure_gradient_flow at the quick sizes, once per session
     shared = table.loc[("SB3 shared extractor", "shared encoder")]
     assert shared["critic loss"] == 0 and shared["actor loss"] > 0
     assert shared["optimizer"] == "actor" and shared["learns from"] == "actor loss"

@@ -6,6 +6,8 @@ import torch as th
 from pixelpush_lib.chapter.figures.measurements import errors_figure, keypoints_figure
 from pixelpush_lib.experiments.probe import QUICK, PuckProbe, policy_inputs_table, run_probe
 
+pytestmark = pytest.mark.slow  # the quick probe trains encoders (module fixture)
+
 
 def test_both_probes_have_one_linear_head_on_the_policy_encoders():
     nature, manip = PuckProbe("nature"), PuckProbe("manipulation")

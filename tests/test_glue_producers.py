@@ -45,10 +45,12 @@ def used_keys() -> dict[str, list[str]]:
 
 
 @pytest.fixture(scope="module")
-def produced() -> dict[str, str]:
+def produced(footprint_result, gradflow_table) -> dict[str, str]:
+    """The union of every producer's facts; the two live measurements are conftest's session fixtures (the same
+    producers the notebooks call, at test sizes: the keys do not depend on the sizes)."""
     from pixelpush_lib.experiments.drq_noise import drq_facts, load_results as load_drq
-    from pixelpush_lib.experiments.footprint import footprint_facts, measure_footprint
-    from pixelpush_lib.experiments.gradflow import gradflow_facts, measure_gradient_flow
+    from pixelpush_lib.experiments.footprint import footprint_facts
+    from pixelpush_lib.experiments.gradflow import gradflow_facts
     from pixelpush_lib.experiments.patience import patience_facts
     from pixelpush_lib.experiments.probe import load_results as load_probe, probe_facts
     from pixelpush_lib.results.own_runs import state_agent_facts
@@ -59,9 +61,9 @@ def produced() -> dict[str, str]:
     facts.update(state_agent_facts())
     facts.update(patience_facts(numbers).glued)
     facts.update(drq_facts(load_drq()["trained"], numbers))
-    facts.update(footprint_facts(measure_footprint(n_states=2, seed=0)))
+    facts.update(footprint_facts(footprint_result))
     facts.update(probe_facts(load_probe().errors))
-    facts.update(gradflow_facts(measure_gradient_flow()))
+    facts.update(gradflow_facts(gradflow_table))
     from pixelpush_lib.results.measured import gpu_throughput_facts, precision_facts
 
     facts.update(gpu_throughput_facts())

@@ -11,7 +11,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 PARAMETERS = ["mode", "config", "seed", "total_steps", "run_dir", "overrides", "device"]
-TINY = {"n_envs": 2, "learning_starts": 100, "batch_size": 8, "buffer_size": 1000}
+# Train mode at test size: 48x48 frames, two stacked, small nets; 200 steps are 4 episodes, so SB3 logs one row.
+TINY = {"n_envs": 2, "learning_starts": 100, "batch_size": 8, "buffer_size": 1000, "image_size": 48, "frame_stack": 2,
+        "cnn_channels": 8, "cnn_dim": 32, "net_arch": [32, 32]}
+TRAIN_STEPS = 200
 
 
 def _read(path):
@@ -60,6 +63,7 @@ def test_colab_cell_comes_first_and_sets_mujoco_gl_before_any_import(path):
     assert f'REPO_URL = "{config_url}"' in first, "the Colab cell and _config.yml must name the same repository"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_an_invalid_parameter_fails_in_the_first_cell_naming_it(path, tmp_path):
     with pytest.raises(papermill.PapermillExecutionError) as info:
@@ -74,13 +78,15 @@ def test_an_invalid_parameter_fails_in_the_first_cell_naming_it(path, tmp_path):
     assert failed == [next_code], "validation must fail in the first cell after the parameters"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, config", [("02_gradient_flow", "step2"), ("04_drq_surprise", "step4")])
 def test_papermill_train_mode_trains_and_plots_a_measured_run(name, config, tmp_path):
     run_dir = tmp_path / "run"
     out = tmp_path / f"{name}.ipynb"
     papermill.execute_notebook(
         str(ROOT / "notebooks" / f"{name}.ipynb"), str(out),
-        parameters={"mode": "train", "total_steps": 300, "run_dir": str(run_dir), "overrides": TINY, "device": "cpu"},
+        parameters={"mode": "train", "total_steps": TRAIN_STEPS, "run_dir": str(run_dir), "overrides": TINY,
+                    "device": "cpu"},
         progress_bar=False, cwd=str(ROOT),
     )
     manifest = json.loads((run_dir / "run.json").read_text())

@@ -136,6 +136,7 @@ def _wait_for(condition, timeout_s: float, proc: subprocess.Popen) -> None:
     raise AssertionError("kill point not reached in time")
 
 
+@pytest.mark.slow
 def test_sweep_is_killed_resumed_collected_and_drawn_as_seed_bands(tmp_path):
     nb = make_notebooks(tmp_path / "nb")
     out = tmp_path / "repro"
@@ -214,6 +215,7 @@ def _collect_and_plot(out: Path, data: Path) -> None:
     assert forced == {"step0_s0": "imported", "step0_s1": "unchanged", "step2_s0": "unchanged", "step2_s1": "unchanged"}
 
 
+@pytest.mark.slow
 def test_failed_notebook_is_recorded_and_kept_apart(tmp_path):
     nb = make_notebooks(tmp_path / "nb", prelude="raise RuntimeError('boom from the notebook')\n")
     out = tmp_path / "repro"
@@ -226,6 +228,7 @@ def test_failed_notebook_is_recorded_and_kept_apart(tmp_path):
     assert record["state"] == "failed" and "boom" in record["attempts"][-1]["error"]
 
 
+@pytest.mark.slow
 def test_slurm_path_through_submitit_local_executor(tmp_path):
     """The slurm launcher's code path (pickled JobRunner, submission records) with submitit's local executor.
 

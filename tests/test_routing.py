@@ -8,6 +8,8 @@ from stable_baselines3 import SAC, HerReplayBuffer
 from pixelpush_lib.nets.encoders import ManipulationExtractor
 from pixelpush_lib.nets.routing import CriticEncoderPolicy, actor_loss, critic_loss, encoder_gradient_norms, encoders_of
 
+pytestmark = pytest.mark.slow  # each test reads models trained on real pixel transitions (module fixture)
+
 ROUTINGS = {
     "critic_encoder": (CriticEncoderPolicy, {}),
     "sb3_shared": ("MultiInputPolicy", {"share_features_extractor": True}),

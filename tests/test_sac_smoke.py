@@ -6,6 +6,8 @@ from stable_baselines3 import SAC, HerReplayBuffer
 
 from pixelpush_lib.nets.encoders import ManipulationExtractor, NatureExtractor
 
+pytestmark = pytest.mark.slow  # SAC + HER trains on rendered pixels
+
 
 @pytest.mark.parametrize("extractor, precision", [(ManipulationExtractor, "fp32"), (NatureExtractor, "fp32"),
                                                    (ManipulationExtractor, "bf16")])

@@ -38,6 +38,7 @@ def test_state_checkpoints_are_registered_with_files_in_the_repository():
     assert entries["state_s0_2m"].success_rate > entries["state_s0_1m"].success_rate + 0.5
 
 
+@pytest.mark.slow
 def test_load_pretrained_works_from_a_fresh_clone(tmp_path):
     # A clone is what Colab readers get: only the committed files, and a cache folder that does not exist yet.
     clone = tmp_path / "clone"
@@ -61,6 +62,7 @@ def test_load_pretrained_works_from_a_fresh_clone(tmp_path):
     assert loaded["steps"] == 2_000_000 and loaded["lib"].startswith(str(clone))
 
 
+@pytest.mark.slow
 def test_the_final_state_agent_pushes_and_the_1m_one_does_not(tmp_path):
     # 10 unseen episodes each; the registry's 100-episode figures are 92% and 3%, so these bounds leave room.
     final = evaluate(load_pretrained("state_s0_2m", cache_dir=tmp_path, device="cpu"), n_episodes=10, seed=2_000_000)
@@ -68,8 +70,9 @@ def test_the_final_state_agent_pushes_and_the_1m_one_does_not(tmp_path):
     assert final["success_rate"] >= 0.6 and early["success_rate"] <= 0.4, (final, early)
 
 
+@pytest.mark.slow
 def test_watch_shows_a_rollout_of_a_registered_checkpoint(tmp_path):
-    html = watch_registered("state", n_episodes=1, cache_dir=tmp_path, name="state_s0_1m")
+    html = watch_registered("state", n_episodes=1, cache_dir=tmp_path, name="state_s0_1m", live=True)
     assert "state_s0_1m" in html and "1,000,000 environment steps" in html and "In the 1 episodes" in html
     gif = base64.b64decode(re.search(r'src="data:image/gif;base64,([^"]+)"', html).group(1))
     with Image.open(io.BytesIO(gif)) as image:

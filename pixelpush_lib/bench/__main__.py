@@ -130,11 +130,12 @@ def bench_train_state() -> float:
 
 
 def bench_train(config: str = "step2", device: str = "cpu", steps: int = 400, precision: str = "fp32",
-                batch_size: int = 32, buffer_size: int = 20_000, repeats: int = 3) -> float:
+                batch_size: int = 32, buffer_size: int = 20_000, repeats: int = 3,
+                learning_starts: int | None = None) -> float:
     from pixelpush_lib.bench.train_loop import bench_train_loop
 
     return bench_train_loop(config, steps=steps, repeats=repeats, device=device, batch_size=batch_size,
-                            buffer_size=buffer_size, conv_precision=precision)
+                            buffer_size=buffer_size, conv_precision=precision, learning_starts=learning_starts)
 
 
 def bench_vec(config: str = "step2") -> float:
@@ -193,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="train: alternating repeats of both (default 3)")
     parser.add_argument("--batch-size", type=int, default=32, help="train: SAC batch (default 32, short on a CPU)")
     parser.add_argument("--buffer-size", type=int, default=20_000, help="train: replay capacity (default 20,000)")
+    parser.add_argument("--learning-starts", type=int, metavar="N",
+                        help="train: env steps collected before the timed ones (default: the config's; at least one "
+                        "episode per env)")
     parser.add_argument("--precision", default="fp32", choices=CONV_PRECISIONS,
                         help="train: our pipeline's conv arithmetic (stock SB3 is always fp32; default fp32)")
     args = parser.parse_args(argv)
@@ -206,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     options: dict = {}
     if args.name == "train":
         options = {"config": args.config, "device": args.device, "steps": args.steps, "precision": args.precision,
-                   "batch_size": args.batch_size, "buffer_size": args.buffer_size, "repeats": args.repeats}
+                   "batch_size": args.batch_size, "buffer_size": args.buffer_size, "repeats": args.repeats,
+                   "learning_starts": args.learning_starts}
     elif args.name == "vec":
         options = {"config": args.config}
     elif args.name == "eyes-first":

@@ -1,15 +1,20 @@
 """"Watch a trained agent": a short rollout of a registered checkpoint, as HTML a notebook or the book shows.
 
-With no checkpoint registered for a config, one honest sentence and the commands that would make one.
+By default the rollout is the stored video of :mod:`pixelpush_lib.experiments.videos` (rendered once, refused when
+its checkpoint or the rendering code changed since); ``live=True``, or running in Colab, rolls the agent out here
+instead. With no checkpoint registered for a config, one honest sentence and the commands that would make one.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from pixelpush_lib.core.paths import DATA_DIR
+from pixelpush_lib.core.paths import DATA_DIR, MEASURED_DIR
+from pixelpush_lib.experiments.videos import VideoSpec, stored_video
 from pixelpush_lib.results.registry import REGISTRY, CheckpointError, registered_checkpoints
 from pixelpush_lib.training.pretrained import load_pretrained
 from pixelpush_lib.training.watch import gif_bytes, watch
@@ -22,12 +27,20 @@ _NO_CHECKPOINT = (
 )
 
 
+def in_colab() -> bool:
+    """True inside Google Colab (its kernel has imported ``google.colab``)."""
+    return "google.colab" in sys.modules
+
+
 def watch_registered(config: str, n_episodes: int = 5, seed: int = 10_000, registry=REGISTRY,
-                     cache_dir=None, name: str | None = None) -> str:
+                     cache_dir=None, name: str | None = None, live: bool | None = None,
+                     measured_dir: Path = MEASURED_DIR) -> str:
     """HTML: a registered checkpoint of ``config`` rolled out for ``n_episodes`` (an animated GIF with a caption
     naming the checkpoint, its steps, and its measured success), or a sentence if there is none.
 
     ``name`` picks one checkpoint (it must belong to ``config``); by default the longest-trained one is shown.
+    ``live``: True rolls it out here (about 15 s per 5 episodes on a CPU core); False shows the stored video of
+    ``measured_dir/videos`` (``VideoError`` if it is missing or stale); None, the default, is live in Colab only.
     """
     entries = registered_checkpoints(config, registry)
     if not entries:
@@ -39,29 +52,41 @@ def watch_registered(config: str, n_episodes: int = 5, seed: int = 10_000, regis
                                   f"registered for it: {', '.join(e.name for e in entries)}")
         entries = chosen
     entry = max(entries, key=lambda e: (e.steps, e.success_rate))
-    kwargs = {} if cache_dir is None else {"cache_dir": cache_dir}
-    model = load_pretrained(entry.name, registry=registry, device="cpu", **kwargs)
-    rollout = watch(model, n_episodes=n_episodes, seed=seed)
-    shown = sum(rollout.successes)
-    data = base64.b64encode(gif_bytes(rollout)).decode("ascii")
+    if live is None:
+        live = in_colab()
+    if live:
+        kwargs = {} if cache_dir is None else {"cache_dir": cache_dir}
+        model = load_pretrained(entry.name, registry=registry, device="cpu", **kwargs)
+        rollout = watch(model, n_episodes=n_episodes, seed=seed)
+        gif, successes, source = gif_bytes(rollout), rollout.successes, "rolled out live here"
+    else:
+        video = stored_video(VideoSpec(entry.name, n_episodes, seed), registry, measured_dir)
+        gif, successes = video.gif, video.successes
+        shown_path = video.path.relative_to(DATA_DIR.parent) if video.path.is_relative_to(DATA_DIR.parent) else video.path
+        source = f"the stored video <code>{html.escape(str(shown_path))}</code>, rendered once from this checkpoint"
+    shown = sum(successes)
+    data = base64.b64encode(gif).decode("ascii")
     caption = (f"<code>{html.escape(entry.name)}</code>: {html.escape(entry.training())}; measured "
                f"success {entry.success_rate:.0%} over {entry.n_episodes} evaluation episodes "
                f"(<code>{html.escape(str((DATA_DIR / 'checkpoints.json').relative_to(DATA_DIR.parent)))}</code>). "
-               f"In the {n_episodes} episodes shown here it succeeded {shown} times.")
+               f"In the {n_episodes} episodes shown here ({source}) it succeeded {shown} times.")
     return (f'<figure class="pixelpush-rollout"><img src="data:image/gif;base64,{data}" '
             f'alt="rollout of {html.escape(entry.name)}" style="max-width:100%;height:auto">'
             f"<figcaption>{caption}</figcaption></figure>")
 
 
 def watch_side_by_side(checkpoints: Sequence[tuple[str, str]], n_episodes: int = 3, seed: int = 10_000,
-                       registry=REGISTRY, cache_dir=None) -> str:
+                       registry=REGISTRY, cache_dir=None, live: bool | None = None,
+                       measured_dir: Path = MEASURED_DIR) -> str:
     """HTML: each registered ``(config, name)`` checkpoint rolled out on the same ``n_episodes`` (same env seed),
-    one captioned GIF per checkpoint in a row that wraps on a narrow page; a sentence names those not registered."""
+    one captioned GIF per checkpoint in a row that wraps on a narrow page; a sentence names those not registered.
+    ``live`` as in :func:`watch_registered`."""
     registered = {entry.name for entry in registered_checkpoints(None, registry)}
     shown = [(config, name) for config, name in checkpoints if name in registered]
     missing = [f"<code>{html.escape(name)}</code> ({html.escape(config)})" for config, name in checkpoints
                if name not in registered]
-    cells = [watch_registered(config, n_episodes, seed, registry, cache_dir, name) for config, name in shown]
+    cells = [watch_registered(config, n_episodes, seed, registry, cache_dir, name, live, measured_dir)
+             for config, name in shown]
     row = ('<div class="pixelpush-rollouts" style="display:flex;flex-wrap:wrap;gap:1em">'
            + "".join(f'<div style="flex:1 1 280px;min-width:0">{cell}</div>' for cell in cells) + "</div>")
     return row + (f"<p>Not registered yet, so not shown: {', '.join(missing)}.</p>" if missing else "")

@@ -26,6 +26,7 @@ EXPERIMENTS = {
     "precision": "precision",
     "eyes": "eyes",
     "state_on_eyes": "state_on_eyes",
+    "videos": "videos",
 }
 
 __all__ = ["EXPERIMENTS", "precompute"]

@@ -86,14 +86,18 @@ def _median_shares(shares: list[dict[str, float]]) -> dict[str, float]:
 
 
 def measure_train_loop(config_name: str = "step2", steps: int = 400, repeats: int = 3, device: str = "cpu",
-                       batch_size: int = 32, buffer_size: int = 20_000, conv_precision: str = "fp32") -> dict[str, Any]:
+                       batch_size: int = 32, buffer_size: int = 20_000, conv_precision: str = "fp32",
+                       learning_starts: int | None = None) -> dict[str, Any]:
     """Median env-steps/s of ours and of stock SB3 (each repeat printed), with what was run and where the time went
     (``*_time_shares``: the median share of the timed wall time spent in each of :data:`PHASES`).
 
     ``conv_precision`` is our pipeline's (``RunConfig.conv_precision``); stock SB3 always runs in float32.
+    ``learning_starts`` (default: the config's) are the steps collected before the timed ones.
     """
-    config = get_config(config_name, {"batch_size": batch_size, "buffer_size": buffer_size,
-                                      "conv_precision": conv_precision})
+    sizes = {"batch_size": batch_size, "buffer_size": buffer_size, "conv_precision": conv_precision}
+    if learning_starts is not None:
+        sizes["learning_starts"] = learning_starts
+    config = get_config(config_name, sizes)
     ours, stock, ours_shares, stock_shares = [], [], [], []
     for r in range(repeats):
         for speeds, shares, model in ((stock, stock_shares, _stock(config, r, device)),
