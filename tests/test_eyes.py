@@ -50,6 +50,7 @@ def measured(tmp_path, monkeypatch):
 # --- frames and labels -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_collected_stacks_are_the_observations_and_labels_the_simulators():
     from pixelpush_lib.env.wrappers import make_env
 
@@ -154,6 +155,7 @@ def test_measured_eyes_are_found_by_the_manifest_and_refused_when_tampered(measu
         load_measured_eyes("nature")
 
 
+@pytest.mark.slow
 def test_training_learns_where_a_square_is():
     """On small frames whose only content is a bright square, the eyes learn its position far better than the
     learned-nothing floor in a few hundred small steps: the training loop, targets and scaling work together
@@ -200,6 +202,7 @@ def test_scores_split_frames_near_the_gripper_and_by_source():
 # --- the eyes in the env, and a policy on them -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_eyes_observation_passes_both_env_checkers_and_hides_the_frames(measured):
     from gymnasium.utils.env_checker import check_env as gym_check
     from stable_baselines3.common.env_checker import check_env as sb3_check
@@ -219,6 +222,7 @@ def test_eyes_observation_passes_both_env_checkers_and_hides_the_frames(measured
         env.close()
 
 
+@pytest.mark.slow
 def test_an_eyes_first_policy_reads_the_eyes_but_never_achieved_goal(measured):
     from pixelpush_lib.core.configs import get_config
     from pixelpush_lib.training.build import build_model
@@ -236,6 +240,7 @@ def test_an_eyes_first_policy_reads_the_eyes_but_never_achieved_goal(measured):
     model.env.close()
 
 
+@pytest.mark.slow
 def test_eyes_first_run_refuses_tampered_eyes_before_writing_and_other_eyes_on_resume(measured, tmp_path):
     from pixelpush_lib.training.run_dir import RunError
     from pixelpush_lib.training.runs import plan_new_run, plan_resume, train
@@ -308,6 +313,7 @@ def test_the_verdict_on_the_eyes_follows_the_measured_success(manipulation, natu
     assert eyes_meaning(pd.Series({"manipulation": manipulation, "nature": nature}), 0.9).startswith(expected)
 
 
+@pytest.mark.slow
 def test_the_state_agent_plays_every_condition_and_records_the_error_it_met(measured):
     from pixelpush_lib.experiments.state_on_eyes import StateOnEyesProtocol, run
 
