@@ -9,12 +9,12 @@ import importlib.util
 import json
 import re
 import sys
-import tomllib
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import pytest
 
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+ (CI's and Colab's); 3.10 has no TOML reader built in
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 _spec = importlib.util.spec_from_file_location("colab_check", ROOT / "scripts" / "colab_check.py")
