@@ -144,10 +144,12 @@ def _report_installed(python: str, work: Path, env: dict[str, str]) -> None:
     freeze = subprocess.run([python, "-m", "pip", "freeze"], capture_output=True, text=True, env=env).stdout
     (work / "pip-freeze.txt").write_text(freeze)
     wanted = {k.lower() for k in KEY_PACKAGES}
-    lines = [line for line in freeze.splitlines() if re.split(r"[=@ ]", line)[0].lower().replace("_", "-") in wanted]
     print("installed (key packages; all of them in " + str(work / "pip-freeze.txt") + "):")
-    for line in lines:
-        print("  " + (line if " @ " not in line else line.split(" @ ")[0] + " (editable clone)"))
+    for line in freeze.splitlines():
+        if line.startswith("-e ") and "egg=pixelpush_lib" in line:  # the clone, installed by the Colab cell
+            print(f"  pixelpush-lib (editable: {line[3:]})")
+        elif re.split(r"[=@ ]", line)[0].lower().replace("_", "-") in wanted:
+            print("  " + line)
     build = subprocess.run([python, "-c", "import torch; print(f'torch CUDA build {torch.version.cuda}, "
                             "GPU here: {torch.cuda.is_available()}')"], capture_output=True, text=True, env=env)
     print("  " + (build.stdout.strip() or build.stderr.strip()[-200:]))
@@ -189,8 +191,10 @@ def main() -> int:
         log = work / "logs" / f"checkpoint_{name}.log"
         ok, seconds = _run([python, "-c", LOAD_ONE, name], log, CHECKPOINT_TIMEOUT_S, env=env, cwd=clone)
         results.append((f"checkpoint {name}", ok))
-        last = log.read_text(errors="replace").strip().splitlines()[-1:] or [""]
-        print(f"{'PASS' if ok else 'FAIL'} checkpoint {name}: load_pretrained ({seconds:.0f} s) {last[0]}", flush=True)
+        # MuJoCo's renderers may print EGL errors at interpreter exit (envs left open): the line that counts is ours
+        said = [line for line in log.read_text(errors="replace").splitlines() if line.startswith("loaded on")]
+        print(f"{'PASS' if ok else 'FAIL'} checkpoint {name}: load_pretrained ({seconds:.0f} s) {''.join(said)}",
+              flush=True)
         if not ok:
             print(_tail(log))
     failed = [what for what, ok in results if not ok]
