@@ -75,3 +75,11 @@ bench-book: venv
 
 clean:
 	rm -rf _build .pytest_cache
+
+# What a Colab learner gets (issue 29): a fresh venv outside the repository ($XDG_CACHE_HOME/pixelpush/colab-check),
+# PyPI's default (CUDA) torch and the newest releases the ranges allow (no constraints), the notebooks' first cell,
+# every notebook in load mode, every registered checkpoint. Downloads several GB; not part of `make test`.
+# Run it before changing a dependency range or the notebooks' first cell.
+.PHONY: colab-check
+colab-check:
+	$(PYTHON) scripts/colab_check.py

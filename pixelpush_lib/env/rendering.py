@@ -9,7 +9,10 @@ install instead of a PyOpenGL traceback.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
+from importlib.util import find_spec
+from pathlib import Path
 
 import numpy as np
 
@@ -46,6 +49,55 @@ def _backend_hint(error: BaseException) -> str:
         "in the environment BEFORE Python imports mujoco or pixelpush_lib."
     )
 
+
+class TritonAfterGLError(RuntimeError):
+    """triton would be loaded after Mesa's LLVM in this process, where it segfaults: raised before torch tries."""
+
+
+def _mapped_llvm() -> str | None:
+    """Path of a shared ``libLLVM`` already mapped into this process (Mesa's llvmpipe brings one), or None."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:  # not Linux: no Mesa-through-EGL clash known there
+        return None
+    for line in maps.splitlines():
+        fields = line.split(maxsplit=5)  # address, perms, offset, device, inode, and the path (none if anonymous)
+        if len(fields) == 6 and os.path.basename(fields[5]).startswith("libLLVM"):
+            return fields[5]
+    return None
+
+
+def load_triton_before_gl(strict: bool = False) -> None:
+    """Import ``triton`` now, before any OpenGL context, when it is installed and not imported yet.
+
+    Why: ``triton/_C/libtriton.so`` carries its own LLVM with visible symbols. Mesa's EGL and OSMesa (llvmpipe,
+    software rendering) load the system's ``libLLVM`` into the process's global symbol scope with the first GL
+    context. A ``libtriton.so`` loaded after that binds its LLVM symbols to Mesa's (another LLVM version) and
+    segfaults in its static initialisers (seen with triton 3.8.0 beside Debian's libLLVM-15). Loaded first, as a
+    Python extension (``RTLD_LOCAL``), it stays out of that scope, and Mesa's LLVM binds to itself. PyPI's CUDA
+    torch (Colab's too) brings triton and imports it in every optimizer's constructor (through ``torch._dynamo``),
+    so without this SB3's ``SAC``/``SAC.load`` crashed after any rendered frame. Costs about 0.4 s, only where
+    triton is installed (never with the pinned CPU torch).
+
+    ``strict``: where triton can no longer be loaded safely (a ``libLLVM`` is already mapped, i.e. something
+    rendered before this module was imported), raise :class:`TritonAfterGLError` with the fix instead of
+    returning; the model builders call it so, since torch would import triton next.
+    """
+    if "triton" in sys.modules or find_spec("triton") is None:
+        return
+    llvm = _mapped_llvm()
+    if llvm is None:
+        import triton  # noqa: F401  (loads libtriton.so while no other LLVM is in the global scope)
+    elif strict:
+        raise TritonAfterGLError(
+            f"OpenGL was set up before triton was loaded ({llvm} is mapped, Mesa's software renderer), so torch "
+            "would segfault when it imports triton to build this model's optimizer.\n"
+            "Fix: restart Python (in a notebook, the kernel) and import pixelpush_lib.env before anything renders "
+            "(gym.make(..., render_mode=...), mujoco.Renderer); or import triton first yourself."
+        )
+
+
+load_triton_before_gl()
 
 # mujoco loads the GL backend named by MUJOCO_GL at import time, and a missing library surfaces
 # as an AttributeError deep inside PyOpenGL: translate it here, once.

@@ -11,6 +11,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from pixelpush_lib.core.configs import RunConfig, get_config
+from pixelpush_lib.env.rendering import load_triton_before_gl
 from pixelpush_lib.env.wrappers import make_env
 from pixelpush_lib.nets.augment import DrQShift
 from pixelpush_lib.nets.encoders import ManipulationExtractor, NatureExtractor
@@ -108,6 +109,7 @@ def build_model(config: RunConfig | str, env: VecEnv | None = None, seed: int = 
             f"learning_starts={config.learning_starts} must be >= {EPISODE_STEPS * config.n_envs} "
             f"({EPISODE_STEPS} steps x n_envs={config.n_envs}): HER samples only finished episodes"
         )
+    load_triton_before_gl(strict=True)  # SAC's optimizers import triton: a clear error, not a segfault
     env = env if env is not None else make_training_env(config, seed)
     policy, policy_kwargs = policy_and_kwargs(config)
     buffer_class, buffer_kwargs = replay_buffer_spec(config)

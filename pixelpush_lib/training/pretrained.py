@@ -15,6 +15,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from pixelpush_lib.core.configs import get_config
 from pixelpush_lib.core.files import atomic_write
+from pixelpush_lib.env.rendering import load_triton_before_gl
 from pixelpush_lib.results.registry import DEFAULT_CACHE, REGISTRY, fetch, get_entry
 from pixelpush_lib.training.build import make_training_env, policy_and_kwargs
 
@@ -30,6 +31,7 @@ def load_model(path: Path | str, config: str, overrides: dict[str, Any] | None =
 
     Only call this on a file you trust or verified: SB3 unpickles parts of the zip.
     """
+    load_triton_before_gl(strict=True)  # SAC.load builds optimizers, which import triton: an error, not a segfault
     env, run_config = single_env(config, overrides)
     try:
         model = SAC.load(path, env=env, device=device)

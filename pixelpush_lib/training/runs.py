@@ -23,6 +23,7 @@ from stable_baselines3.common.logger import CSVOutputFormat, Logger, TensorBoard
 
 from pixelpush_lib.core.configs import RunConfig, config_names, get_config
 from pixelpush_lib.core.files import git_commit, utc_now
+from pixelpush_lib.env.rendering import load_triton_before_gl
 from pixelpush_lib.training.build import EPISODE_STEPS, build_model, config_eyes, make_training_env
 from pixelpush_lib.training.callbacks import EpisodeBoundaryCheckpoint, RegimeMonitorCallback
 from pixelpush_lib.training.provenance import environment_record
@@ -174,6 +175,7 @@ def _train(plan: RunPlan, *, checkpoint_every: int | None = None, device: str = 
         manifest["total_steps"] = plan.total_steps
         # New env seeds after a resume: re-using the run's own would replay its first episodes' goals.
         episodes = RunDir.checkpoint_info(plan.checkpoint)["episodes"]
+        load_triton_before_gl(strict=True)  # SAC.load builds optimizers, which import triton
         env = make_training_env(plan.config, plan.seed + episodes)
         model = SAC.load(plan.checkpoint / "model.zip", env=env, device=device)
         RunDir.load_replay_buffer(model, plan.checkpoint)
