@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 from datadir_helpers import copy_data, snapshot
 
+from pixelpush_lib.chapter.style import CONFIG_LABELS
 from pixelpush_lib.results.importer import import_run
 from pixelpush_lib.sweeps import collect, spec
 from pixelpush_lib.sweeps import reproduce as rp
@@ -202,7 +203,7 @@ def _collect_and_plot(out: Path, data: Path) -> None:
     fig = plot_success(["step0", "step2"], data_dir=data)
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     for config in ("step0", "step2"):
-        assert f"{config}, imported here: mean of 2 seeds (band: min-max)" in labels
+        assert f"{CONFIG_LABELS[config]}, imported here: mean of 2 seeds (band: min-max)" in labels
 
     # a run collected from another log is replaced only with --force; a refused collect changes nothing
     other = out / "step2_s0" / "run" / "progress.csv"
