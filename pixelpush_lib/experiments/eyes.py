@@ -47,11 +47,9 @@ from pixelpush_lib.experiments.eyes_frames import CACHE_DIR, SOURCES, Frames, ca
     collect_episodes, load_collected
 from pixelpush_lib.experiments.store import write_measured
 from pixelpush_lib.nets.eyes import EyesSpec, PuckEyes, load_measured_eyes, save_eyes
-from pixelpush_lib.results.measured import load_manifest
 
 EXPERIMENT = "eyes"
 ENCODER_STACKS = {"manipulation": 4, "nature": 1}  # step1's and step0's frame_stack
-ENCODER_LABELS = {"manipulation": "ManipulationCNN + SpatialSoftmax", "nature": "NatureCNN"}
 MIXES = ("episodes", "scenes", "episodes+scenes")
 
 
@@ -292,42 +290,5 @@ def precompute(quick: bool = False, measured_dir: Path = MEASURED_DIR,
         scratch.rmdir()
 
 
-# --- loading -------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class EyesResult:
-    """The measured eyes: ``errors`` (encoder, mix, seed, split, quantity, frames, n, median_cm, p90_cm),
-    ``curves``, ``runs`` (wall and CPU seconds per run), and the manifest's ``summary``/``parameters``."""
-
-    errors: pd.DataFrame
-    curves: pd.DataFrame
-    runs: pd.DataFrame
-    summary: dict[str, Any]
-    parameters: dict[str, Any]
-    provenance: dict[str, Any]
-
-
-def load_results(measured_dir: Path = MEASURED_DIR) -> EyesResult:
-    manifest = load_manifest(EXPERIMENT, measured_dir)
-    folder = Path(measured_dir) / EXPERIMENT
-    return EyesResult(pd.read_csv(folder / "errors.csv"), pd.read_csv(folder / "curves.csv"),
-                      pd.read_csv(folder / "runs.csv"), manifest["summary"], manifest["parameters"],
-                      manifest["provenance"])
-
-
-def held_out_errors(result: EyesResult) -> pd.DataFrame:
-    """Test-split position errors of the chosen mix, one row per encoder and seed (plus the learned-nothing floor):
-    columns ``all_median_cm``, ``all_p90_cm``, ``near_median_cm``, ``near_p90_cm``."""
-    chosen = result.summary["chosen_mix"]
-    e = result.errors
-    e = e[(e["split"] == "test") & (e["quantity"] == "position")]
-    e = e[(e["encoder"] == "learned nothing") | (e["mix"] == e["encoder"].map(chosen))]
-    table = e[e["frames"].isin(["all", "near gripper"])].pivot_table(
-        index=["encoder", "seed"], columns="frames", values=["median_cm", "p90_cm"])
-    table.columns = [f"{'all' if f == 'all' else 'near'}_{q}" for q, f in table.columns]
-    return table.reset_index()
-
-
-__all__ = ["EyesProtocol", "PROTOCOL", "QUICK", "Frames", "SOURCES", "collect", "collect_episodes", "train_eyes", "score", "precompute",
-           "load_results", "load_measured_eyes", "held_out_errors", "EyesResult"]
+__all__ = ["EyesProtocol", "PROTOCOL", "QUICK", "Frames", "SOURCES", "collect", "collect_episodes", "train_eyes",
+           "score", "precompute", "load_measured_eyes"]

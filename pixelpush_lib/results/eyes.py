@@ -118,7 +118,6 @@ def eyes_facts(measured_dir: Path = MEASURED_DIR) -> dict[str, str]:
     facts = {
         "eyes_seeds": f"{int(errors['seeds'].drop(FLOOR).min())} seeds",
         "eyes_floor": _cm(errors.loc[FLOOR, "all_median"]),
-        "eyes_cpu_minutes": f"{manifest['summary']['cpu_s_total'] / 60:.0f} CPU-minutes",
         "eyes_train_samples": f"{manifest['summary']['samples']['train']:,}",
         "eyes_episodes": str(table["episodes"].iloc[0]),
         "eyes_true": _pct(true["success_rate"]),
