@@ -147,3 +147,31 @@ def test_unknown_config_in_a_run_manifest(tmp_path):
     (run / "curve.csv").write_text("step,metric,value\n1,success_rate,0.1\n")
     with pytest.raises(DataError, match=r"manifest.json, column 'config': unknown config 'step3'"):
         load_runs(data)
+
+
+def test_a_curve_read_twice_is_read_afresh_after_an_edit_and_never_shared(tmp_path):
+    """load_curve memoises on the file's identity (pixelpush_lib.results.schema.cached_per_file): an atomic
+    replacement or an in-place edit is read afresh, a caller's change to its frame does not reach the next
+    caller, and a bad file raises every time."""
+    from pixelpush_lib.results.loaders import _valid_curve_row_by_row, load_curve
+    from pixelpush_lib.results.schema import read_csv_strict
+
+    path = tmp_path / "curve.csv"
+    path.write_text("step,metric,value\n100,success_rate,0.1\n200,success_rate,0.2\n100,critic_loss,3.5\n")
+    first = load_curve(path)
+    # The column-wise check gives what the row-by-row one gives.
+    assert first.equals(_valid_curve_row_by_row(read_csv_strict(path, ("step", "metric", "value")), path))
+    first.loc[0, "value"] = 0.9
+    assert load_curve(path).loc[0, "value"] == 0.1
+    replacement = tmp_path / "new.csv"
+    replacement.write_text("step,metric,value\n100,success_rate,0.3\n")
+    replacement.replace(path)  # how this project writes: atomically
+    assert list(load_curve(path)["value"]) == [0.3]
+    with open(path, "a") as handle:  # an edit in place
+        handle.write("300,success_rate,0.5\n")
+    assert list(load_curve(path)["value"]) == [0.3, 0.5]
+    with open(path, "a") as handle:
+        handle.write("250,success_rate,0.6\n")
+    for _ in range(2):
+        with pytest.raises(DataError, match=r"row 4, column 'step': step 250"):
+            load_curve(path)

@@ -17,10 +17,12 @@ shows it) and the column, and saying how to fix it. Nothing here writes.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -104,6 +106,39 @@ def data_error(path: Path | str, problem: str, fix: str, row: int | None = None,
 
 
 # --------------------------------------------------------------------------- reading raw files
+
+_Frame = TypeVar("_Frame", bound=pd.DataFrame)
+
+
+def cached_per_file(read: Callable[..., _Frame]) -> Callable[..., _Frame]:
+    """Memoise a validating reader ``read(path, *args) -> DataFrame`` on the file's identity and the args.
+
+    The chapter's numbers, claims and figures read the same few files dozens of times per page (once per
+    quoted number); validating them cell by cell each time cost seconds per call. The key is the resolved path
+    with the file's inode, modification time (ns) and size, so an edited or atomically replaced file is read
+    afresh. A copy is returned, so a caller that changes its frame cannot change the next caller's. A reader that
+    raises caches nothing: the same bad file raises the same error again.
+    """
+    cache: dict[tuple[Any, ...], _Frame] = {}
+
+    @functools.wraps(read)
+    def reader(path: Path | str, *args: Any) -> _Frame:
+        path = Path(path)
+        try:
+            stat = path.stat()
+        except OSError:
+            return read(path, *args)  # the reader names the missing file
+        key = (str(path.resolve()), stat.st_ino, stat.st_mtime_ns, stat.st_size,
+               *(tuple(sorted(a.items())) if isinstance(a, dict) else a for a in args))
+        if key not in cache:
+            if len(cache) >= 256:  # tests read hundreds of edited copies of data/; keep memory flat
+                cache.clear()
+            cache[key] = read(path, *args)
+        return cache[key].copy()
+
+    reader.cache_clear = cache.clear  # type: ignore[attr-defined]
+    return reader
+
 
 
 def read_csv_strict(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
@@ -198,6 +233,7 @@ def check_metric_value(metric: str, value: float | None, path: Path, row: int, c
 # --------------------------------------------------------------------------- reported set
 
 
+@cached_per_file
 def load_runs_table(path: Path) -> pd.DataFrame:
     """Validate ``reported/runs.csv`` (the reported set's per-run manifest). Returns typed rows."""
     frame = read_csv_strict(path, RUN_COLUMNS)
@@ -234,6 +270,7 @@ def _check_provenance_cells(rec: dict[str, Any], path: Path, row: int, expect: s
                          row, "commit")
 
 
+@cached_per_file
 def load_points_table(path: Path, known_runs: dict[str, str | None]) -> pd.DataFrame:
     """Validate ``reported/points.csv`` against the schema and the run catalogue.
 
@@ -299,6 +336,7 @@ def _check_kind_values(rec: dict[str, Any], path: Path, row: int) -> None:
                          "swap the bounds", row, "value_low")
 
 
+@cached_per_file
 def load_facts_table(path: Path) -> pd.DataFrame:
     """Validate ``reported/facts.csv``: step-less figures (bytes, GB, noise amplitudes), one row per source."""
     frame = read_csv_strict(path, FACT_COLUMNS)
