@@ -29,9 +29,37 @@ SLOW_FIXTURES = ("built_book", "finished_run", "quick_run", "never_stopped", "se
                  "gradflow_table")
 
 
+#: The test files of the built book. `--dist loadgroup` runs them on one worker (pytest_xdist_make_scheduler below),
+#: so the session's book (`built_book`) is built once while the other worker runs everything else.
+BOOK_TEST_FILES = ("tests/test_book.py", "tests/test_browser.py")
+
+
+def xdist_scope(nodeid: str) -> str:
+    """The scope ``--dist loadgroup`` keeps on one worker: ``"book"`` for the book's tests, else the test itself."""
+    return "book" if nodeid.startswith(BOOK_TEST_FILES) else nodeid
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's ``loadgroup`` with the book's files as one group, chosen by file, not by ``xdist_group`` marker.
+
+    xdist 3.8 puts a marked test in its group by appending ``@group`` to ``item._nodeid``, which pytest 9 no longer
+    reads (a node's id lives in ``item._id``): the marker was silently ignored and both workers built the book
+    (test_book's and test_browser's setups took 100 s each in one run). A scheduler that groups by file needs no
+    private attribute."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class BookOnOneWorker(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_scope(nodeid)
+
+    return BookOnOneWorker(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
-    """Every test that uses one of ``SLOW_FIXTURES`` is ``slow``; every test of the built book is also in the xdist
-    group ``book``, so that ``--dist loadgroup`` runs them all on one worker and the book is built once.
+    """Every test that uses one of ``SLOW_FIXTURES`` is ``slow``; a test of the built book outside
+    ``BOOK_TEST_FILES`` is refused, or a second worker would build the book again.
 
     Without a CUDA GPU the ``cuda`` tests are deselected, not skipped: they cannot run here and are not CI's to
     run (``scripts/gpu_check.sh`` runs them with ``-m cuda`` on a GPU machine). The header says how many."""
@@ -39,8 +67,9 @@ def pytest_collection_modifyitems(config, items):
         fixtures = getattr(item, "fixturenames", ())
         if any(name in fixtures for name in SLOW_FIXTURES):
             item.add_marker(pytest.mark.slow)
-        if "built_book" in fixtures:
-            item.add_marker(pytest.mark.xdist_group("book"))
+        if "built_book" in fixtures and not item.nodeid.startswith(BOOK_TEST_FILES):
+            raise pytest.UsageError(f"{item.nodeid} uses built_book: move it into one of {BOOK_TEST_FILES}, the "
+                                    "files xdist runs on one worker, or the book is built twice")
     if torch.cuda.is_available():
         return
     cuda = [item for item in items if item.get_closest_marker("cuda")]
@@ -108,12 +137,29 @@ class BuiltBook:
     seconds: float  # wall time of the build
 
 
+def _claim_the_only_book_build(tmp_path_factory) -> None:
+    """Fails the book's tests when another xdist worker of this session already built the book: the scheduler above
+    stopped keeping ``BOOK_TEST_FILES`` on one worker, and the suite pays for the build twice."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        return
+    claim = tmp_path_factory.getbasetemp().parent / "book-built-by"   # the session's folder, shared by its workers
+    try:
+        fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        pytest.fail(f"{worker} was about to build the book a second time ({claim.read_text()} built it): run with "
+                    f"--dist loadgroup, which keeps {BOOK_TEST_FILES} on one worker", pytrace=False)
+    with os.fdopen(fd, "w") as out:
+        out.write(worker)
+
+
 @pytest.fixture(scope="session")
 def built_book(tmp_path_factory) -> BuiltBook:
     """Builds the book once per session from a clean output folder (the build CI relies on, about a minute).
 
     tests/test_book.py asserts that it succeeds; tests/test_browser.py opens its pages in Chromium.
     """
+    _claim_the_only_book_build(tmp_path_factory)
     out = tmp_path_factory.mktemp("book")
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     start = time.perf_counter()
