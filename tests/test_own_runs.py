@@ -9,7 +9,8 @@ from datadir_helpers import copy_data
 from pixelpush_lib.results.own_runs import (
     AGREEMENT_TOLERANCE,
     _agreement,
-    seed_spread,
+    seed_mean,
+    seed_range,
     measured_runs,
     state_agent_facts,
 )
@@ -34,13 +35,17 @@ def test_onset_is_the_first_reading_at_the_level():
     assert first_reading_at(curve, 0.95) is None
 
 
-def test_spread_shows_the_mean_and_the_range_over_seeds():
-    assert seed_spread(pd.Series([0.9]), "fraction") == "90%"
-    assert seed_spread(pd.Series([0.8, 0.9, 1.0]), "fraction") == "90% (80-100%, n=3)"
-    assert seed_spread(pd.Series([float("nan")]), "fraction") == "not reached"
-    assert seed_spread(pd.Series([1.93, 2.0, 2.26]), "h", digits=1) == "2.1 h (1.9-2.3 h, n=3)"
-    assert seed_spread(pd.Series([0.019999999552965164, 0.12]), "fraction") == "7% (2-12%, n=2)"
-    assert seed_spread(pd.Series([1_233_600, 1_231_200]), "steps") == "1.23M (n=2, every seed the same to the digits shown)"
+def test_a_sentence_gets_the_mean_over_seeds_and_the_sources_box_the_range():
+    assert seed_mean(pd.Series([0.9]), "fraction") == "90%"
+    assert seed_range(pd.Series([0.9]), "fraction") == "one seed"
+    assert seed_mean(pd.Series([0.8, 0.9, 1.0]), "fraction") == "90%"
+    assert seed_range(pd.Series([0.8, 0.9, 1.0]), "fraction") == "80-100% over 3 seeds"
+    assert seed_mean(pd.Series([float("nan")]), "fraction") == "not reached"
+    assert seed_range(pd.Series([float("nan")]), "fraction") == "no seed reached it"
+    assert seed_mean(pd.Series([1.93, 2.0, 2.26]), "h", digits=1) == "2.1 h"
+    assert seed_range(pd.Series([1.93, 2.0, 2.26]), "h", digits=1) == "1.9-2.3 h over 3 seeds"
+    assert seed_range(pd.Series([0.019999999552965164, 0.12]), "fraction") == "2-12% over 2 seeds"
+    assert seed_range(pd.Series([1_233_600, 1_231_200]), "steps") == "2 seeds, the same to the digits shown"
 
 
 def test_agreement_names_the_direction_and_the_tolerance():

@@ -46,18 +46,25 @@ def measured_runs(config: str, data_dir: Path = DATA_DIR) -> pd.DataFrame:
                                        "steps"])
 
 
-def seed_spread(values: pd.Series, unit: str, digits: int | None = None) -> str:
-    """``'91%'`` for one seed, ``'90% (88-93%, n=3)'`` for several: the mean, then the range over seeds."""
+def seed_mean(values: pd.Series, unit: str, digits: int | None = None) -> str:
+    """The mean over seeds, for a sentence: ``'90%'`` (``'not reached'`` when no seed has a value). How far the
+    seeds spread is bookkeeping for the page's sources box: :func:`seed_range`."""
     values = values.dropna()
     if values.empty:
         return "not reached"
-    mean = format_value(float(values.mean()), unit, digits=digits)
-    if len(values) == 1:
-        return mean
+    return format_value(float(values.mean()), unit, digits=digits)
+
+
+def seed_range(values: pd.Series, unit: str, digits: int | None = None) -> str:
+    """How far the seeds spread, for the sources box: ``'80-100% over 3 seeds'``, ``'one seed'``, or
+    ``'3 seeds, the same to the digits shown'`` (a range like "1.23M-1.23M" would read as a typo)."""
+    values = values.dropna()
+    if len(values) <= 1:
+        return "one seed" if len(values) else "no seed reached it"
     low, high = (format_value(float(v), unit, digits=digits) for v in (values.min(), values.max()))
-    if low == high:  # a range like "1.23M-1.23M" would read as a typo
-        return f"{mean} (n={len(values)}, every seed the same to the digits shown)"
-    return f"{mean} ({format_value(None, unit, float(values.min()), float(values.max()), digits)}, n={len(values)})"
+    if low == high:
+        return f"{len(values)} seeds, the same to the digits shown"
+    return f"{format_value(None, unit, float(values.min()), float(values.max()), digits)} over {len(values)} seeds"
 
 
 def _points(fraction: float) -> str:
@@ -95,15 +102,20 @@ def state_agent_facts(data_dir: Path = DATA_DIR, registry: Path = REGISTRY) -> d
         **_peak_before("state", 1_000_000, data_dir),
         "own_state_budget": format_value(float(runs["steps"].max()), "steps"),
         "own_state_half_budget": format_value(float(runs["steps"].max()) / 2, "steps"),
-        "own_state_1m": seed_spread(runs["success_1m"], "fraction"),
-        "own_state_2m": seed_spread(runs["success_2m"], "fraction"),
-        "own_state_onset": seed_spread(runs["onset_step"], "steps"),
         "own_state_onset_level": format_value(ONSET_LEVEL, "fraction"),
-        "own_state_hours": seed_spread(runs["wall_time_h"], "h", digits=1),
+        **_over_seeds("own_state_1m", runs["success_1m"], "fraction"),
+        **_over_seeds("own_state_2m", runs["success_2m"], "fraction"),
+        **_over_seeds("own_state_onset", runs["onset_step"], "steps"),
+        **_over_seeds("own_state_hours", runs["wall_time_h"], "h", digits=1),
         "own_state_runs": ", ".join(f"data/runs/{r}" for r in runs["run_id"]),
         "own_state_agreement_2m": _agreement(float(runs["success_2m"].mean()), reported_2m, len(runs)),
         **_checkpoint_facts("state", registry),
     }
+
+
+def _over_seeds(key: str, values: pd.Series, unit: str, digits: int | None = None) -> dict[str, str]:
+    """``key``: the mean for the sentence; ``key__range``: the spread over seeds for the sources box."""
+    return {key: seed_mean(values, unit, digits), f"{key}__range": seed_range(values, unit, digits)}
 
 
 def _peak_before(config: str, step: int, data_dir: Path) -> dict[str, str]:

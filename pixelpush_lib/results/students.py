@@ -16,7 +16,7 @@ import pandas as pd
 from pixelpush_lib.core.paths import MEASURED_DIR
 from pixelpush_lib.results.evidence import LOW_BAND
 from pixelpush_lib.results.measured import load_manifest
-from pixelpush_lib.results.own_runs import seed_spread
+from pixelpush_lib.results.own_runs import seed_mean, seed_range
 from pixelpush_lib.results.quoted_numbers import format_value
 from pixelpush_lib.results.registry import REGISTRY, CheckpointEntry, registered_checkpoints
 
@@ -293,8 +293,10 @@ def distill_facts(result: DistillResult, measured_dir: Path = MEASURED_DIR,
              "distill_verdict": _verdict(per_round[last]),
              "distill_runs": f"{len(result.parts)} run" + ("s" if len(result.parts) != 1 else "")}
     for encoder, rows in at[last].groupby("encoder"):
-        facts[f"distill_{encoder}_bc"] = seed_spread(per_round[0][encoder], "fraction")
-        facts[f"distill_{encoder}_final"] = seed_spread(per_round[last][encoder], "fraction")
+        facts[f"distill_{encoder}_bc"] = seed_mean(per_round[0][encoder], "fraction")
+        facts[f"distill_{encoder}_bc__range"] = seed_range(per_round[0][encoder], "fraction")
+        facts[f"distill_{encoder}_final"] = seed_mean(per_round[last][encoder], "fraction")
+        facts[f"distill_{encoder}_final__range"] = seed_range(per_round[last][encoder], "fraction")
         facts[f"distill_{encoder}_loss"] = f"{rows['train_loss'].mean():.4f}"
         facts[f"distill_{encoder}_checkpoint"] = _registered_student(params["student_configs"][encoder], registry)
     closer, looser = at[last].groupby("encoder")["train_loss"].mean().sort_values().index
@@ -302,8 +304,9 @@ def distill_facts(result: DistillResult, measured_dir: Path = MEASURED_DIR,
                             f"{STUDENT_NAMES[looser]}")
     matching = control_for(result, measured_dir)
     control = None if matching is None else matching.curve.loc[matching.curve["round"] == last, "success_rate"]
-    facts["distill_control"] = (seed_spread(control, "fraction") if control is not None and len(control)
-                                else "not measured on this budget")
+    measured_control = control is not None and len(control) > 0
+    facts["distill_control"] = seed_mean(control, "fraction") if measured_control else "not measured on this budget"
+    facts["distill_control__range"] = seed_range(control, "fraction") if measured_control else "not measured"
     pushing = [e for e, s in per_round[last].items() if s.min() > PUSHES]  # every seed, not a lucky one
     facts["distill_pushes"] = (f"both encoders' students push (success above {facts['distill_push_bar']} in "
                                f"every seed)"
