@@ -1,5 +1,6 @@
 // Pixel Push: tables that fit their column stay tables; on a phone a table that does not fit reads as one block per
-// row of "header: value" lines (pixelpush.css, class pp-stack), and a table still too wide (a path, a run id,
+// row of "header: value" lines (pixelpush.css, class pp-stack; a cell left blank under its group's first row repeats
+// that row's value there), and a table still too wide (a path, a run id,
 // file:line@commit) may break its words anywhere (pp-break).
 (function () {
   const PHONE = 640;  // px: pixelpush.css stacks tables only below this width
@@ -20,10 +21,14 @@
     }
     if (columns.filter(Boolean).length < 3) return false;
     for (const body of table.tBodies) {
+      const above = [];  // per column, the last value shown: a grouping cell left blank repeats it when stacked
       for (const row of body.rows) {
         let col = 0;
         for (const cell of row.cells) {
           if (columns[col]) cell.setAttribute("data-label", columns[col]);
+          const text = cell.textContent.trim();
+          if (text) above[col] = text;
+          else if (above[col]) cell.setAttribute("data-repeat", above[col]);
           col += cell.colSpan || 1;
         }
       }

@@ -55,3 +55,15 @@ def test_measured_table_on_real_observations(footprint):
     assert nature[1] > nature[2] > nature[3]
     fig = footprint_figure(footprint)
     assert "Measured on a real observation" in fig.get_suptitle() and len(fig.axes) == 6
+
+
+def test_a_sentence_gets_the_median_over_states_and_the_sources_box_the_range(footprint):
+    from pixelpush_lib.experiments.footprint import footprint_facts
+
+    facts = footprint_facts(footprint)
+    shares = footprint.per_state.query("encoder == 'NatureCNN' and layer == 1")["max_puck_share"]
+    assert facts["nature_l1_share"] == f"{100 * shares.median():.0f}%"
+    assert facts["nature_l1_share__range"] == f"{100 * shares.min():.0f}%-{100 * shares.max():.0f}%"
+    for key, value in facts.items():
+        assert "[" not in value, f"{key}: a range inside a sentence ({value!r}) belongs to the sources box"
+    assert {k for k in facts if k.endswith("__range")} >= {"puck_pixels__range", "manip_l4_owned__range"}

@@ -73,7 +73,7 @@ def test_every_measured_state_run_in_data_is_stated():
     # one onset on every page: the chapter's state onset is the mean of the seeds' onsets that Step 0's table spreads
     assert numbers["state_onset_step"].value == pytest.approx(runs["onset_step"].mean())
     assert numbers["state_onset_step"].n == runs["onset_step"].notna().sum()
-    assert facts["own_state_eval_2m"].endswith("over 100 episodes")
+    assert facts["own_state_eval_2m"].endswith("(measured) over 100 episodes")
 
 
 def test_without_a_measured_run_nothing_is_stated(tmp_path):
@@ -90,7 +90,7 @@ def test_the_peak_before_1m_names_the_highest_measured_reading():
     curve = curve[curve["run_id"].isin(runs["run_id"]) & (curve["step"] <= 1_000_000)]
     peak = curve.loc[curve["value"].idxmax()]
     assert facts["own_state_peak_before_1m"].startswith(f"{100 * peak['value']:.0f}%")
-    assert f"seed {int(peak['seed'])}," in facts["own_state_peak_before_1m"]
+    assert f", seed {int(peak['seed'])} at " in facts["own_state_peak_before_1m"]
     assert facts["own_state_peak_before_1m__source"] == f"data/runs/{peak['run_id']} at step {int(peak['step']):,}"
 
 

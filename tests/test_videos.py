@@ -88,8 +88,8 @@ def test_the_watch_cell_shows_the_stored_video_and_goes_live_in_colab_or_when_as
     gif = base64.b64decode(re.search(r'src="data:image/gif;base64,([^"]+)"', html).group(1))
     video = stored_video(VideoSpec("state_s0_1m", 5))
     assert gif == video.gif
-    assert (f"In the 5 episodes shown here (the stored video <code>data/measured/videos/state_s0_1m_e5_s10000.gif"
-            f"</code>, rendered once from this checkpoint) it succeeded {sum(video.successes)} times") in html
+    assert (f"Of the 5 episodes shown here (the stored video <code>data/measured/videos/state_s0_1m_e5_s10000.gif"
+            f"</code>, rendered once from this checkpoint) it succeeded in {sum(video.successes)}.") in html
 
     class Live(Exception):
         pass

@@ -69,7 +69,7 @@ def watch_registered(config: str, n_episodes: int = 5, seed: int = 10_000, regis
     caption = (f"<code>{html.escape(entry.name)}</code>: {html.escape(entry.training())}; measured "
                f"success {entry.success_rate:.0%} over {entry.n_episodes} evaluation episodes "
                f"(<code>{html.escape(str((DATA_DIR / 'checkpoints.json').relative_to(DATA_DIR.parent)))}</code>). "
-               f"In the {n_episodes} episodes shown here ({source}) it succeeded {shown} times.")
+               f"Of the {n_episodes} episodes shown here ({source}) it succeeded in {shown}.")
     return (f'<figure class="pixelpush-rollout"><img src="data:image/gif;base64,{data}" '
             f'alt="rollout of {html.escape(entry.name)}" style="max-width:100%;height:auto">'
             f"<figcaption>{caption}</figcaption></figure>")

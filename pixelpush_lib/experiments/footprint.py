@@ -106,9 +106,16 @@ class FootprintResult:
     observations: list[StackedObservation]
 
 
-def _fmt(values: pd.Series, pct: bool = False) -> str:
+def _median_and_range(values: pd.Series, pct: bool = False) -> tuple[str, str]:
+    """The median over states and their min-max, formatted: ``('62%', '44%-80%')`` or ``('6', '4-9')``."""
     f = (lambda v: f"{100 * v:.0f}%") if pct else (lambda v: f"{v:g}")  # noqa: E731
-    return f"{f(values.median())} [{f(values.min())}-{f(values.max())}]"
+    return f(values.median()), f"{f(values.min())}-{f(values.max())}"
+
+
+def _fmt(values: pd.Series, pct: bool = False) -> str:
+    """``'median [min-max]'``, for the table."""
+    median, spread = _median_and_range(values, pct)
+    return f"{median} [{spread}]"
 
 
 def measure_footprint(n_states: int = 12, seed: int = 0, steps: int = 10) -> FootprintResult:
@@ -139,14 +146,17 @@ def puck_summary(result: FootprintResult) -> dict[str, str]:
 
 def footprint_facts(result: FootprintResult) -> dict[str, str]:
     """What Step 0 states about the puck's footprint, for ``{glue:text}``: ``footprint_states``, ``puck_width_px``,
-    ``puck_pixels``, and per layer ``{nature|manip}_l{layer}_{share|owned|map}``."""
-    puck = puck_summary(result)
-    facts = {"footprint_states": str(result.per_state["seed"].nunique()), "puck_width_px": puck["width (px)"],
-             "puck_pixels": puck["puck pixels"]}
-    for (encoder, layer), row in result.table.iterrows():
+    ``puck_pixels``, and per layer ``{nature|manip}_l{layer}_{share|owned|map}``. Each measured count or share is
+    the median over states, for a sentence; its ``__range`` twin (min-max over states) is for the sources box."""
+    facts = {"footprint_states": str(result.per_state["seed"].nunique())}
+    first = result.per_state.drop_duplicates("seed")
+    for key in ("puck_width_px", "puck_pixels"):
+        facts[key], facts[f"{key}__range"] = _median_and_range(first[key])
+    for (encoder, layer), rows in result.per_state.groupby(["encoder", "layer"], sort=False):
         tag = f"{'nature' if encoder == 'NatureCNN' else 'manip'}_l{layer}"
-        facts.update({f"{tag}_share": row["max puck share of an RF"], f"{tag}_owned": row["cells owned"],
-                      f"{tag}_map": row["map"]})
+        facts[f"{tag}_map"] = rows["map"].iloc[0]
+        facts[f"{tag}_share"], facts[f"{tag}_share__range"] = _median_and_range(rows["max_puck_share"], pct=True)
+        facts[f"{tag}_owned"], facts[f"{tag}_owned__range"] = _median_and_range(rows["cells_owned"])
     return facts
 
 

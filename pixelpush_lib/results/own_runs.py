@@ -126,15 +126,15 @@ def _peak_before(config: str, step: int, data_dir: Path) -> dict[str, str]:
     peak = curves.loc[curves["value"].idxmax()]
     key = f"own_{config}_peak_before_{format_value(step, 'steps').lower()}"
     at = format_value(float(peak["step"]), "steps", digits=2)
-    return {key: f"{format_value(float(peak['value']), 'fraction')} (seed {int(peak['seed'])}, at {at} steps)",
+    return {key: f"{format_value(float(peak['value']), 'fraction')}, seed {int(peak['seed'])} at {at} steps",
             f"{key}__source": f"data/runs/{peak['run_id']} at step {int(peak['step']):,}"}
 
 
 def _checkpoint_facts(config: str, registry: Path) -> dict[str, str]:
     """``own_<config>_eval_<steps>``: each registered checkpoint's success in its own evaluation, for example
-    ``'92% over 100 episodes'`` (deterministic actions, unseen env seeds), keyed by its training budget."""
+    ``'92% (measured) over 100 episodes'`` (deterministic actions, unseen env seeds), keyed by its training budget."""
     facts = {}
     for entry in registered_checkpoints(config, registry):
         key = f"own_{config}_eval_{format_value(entry.steps, 'steps').lower()}"
-        facts[key] = f"{format_value(entry.success_rate, 'fraction')} over {entry.n_episodes} episodes"
+        facts[key] = f"{format_value(entry.success_rate, 'fraction')} (measured) over {entry.n_episodes} episodes"
     return facts

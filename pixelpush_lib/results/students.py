@@ -266,8 +266,8 @@ def _registered_student(config: str, registry: Path) -> str:
     best = best_registered_student(config, registry)
     if best is None:
         return f"no student of {config} is registered yet"
-    return (f"{best.name}, {format_value(best.success_rate, 'fraction')} over {best.n_episodes} evaluation "
-            f"episodes that no round collected or validated on")
+    return (f"{best.name}, {format_value(best.success_rate, 'fraction')} (measured) over {best.n_episodes} "
+            f"evaluation episodes that no round collected or validated on")
 
 
 def distill_facts(result: DistillResult, measured_dir: Path = MEASURED_DIR,
