@@ -52,6 +52,16 @@ def _measured(data: Path, run_id: str, config: str, steps, values) -> None:
                               "machine": "test"}}, curve, data)
 
 
+def _measured_with_losses(data: Path, run_id: str, critic) -> None:
+    """A measured state run that climbs at 1.24M and converges there, logging ``critic`` (and a flat actor loss)."""
+    success = np.where(STEPS > 1_200_000, 0.95, 0.05)
+    curve = pd.concat([pd.DataFrame({"step": STEPS, "metric": metric, "value": values}) for metric, values in
+                       (("success_rate", success), ("critic_loss", critic), ("actor_loss", np.ones(len(STEPS))))])
+    write_run({"schema_version": 1, "run_id": run_id, "arc_step": "state", "config": "state", "seed": 7,
+               "inputs": "unknown", "provenance": {"kind": "measured", "command": "test", "config": "state",
+                                                   "commit": "abc1234", "machine": "test"}}, curve, data)
+
+
 def _edit_points(data: Path, match: Callable[[dict], bool], **changes: str) -> None:
     path = data / "reported" / "points.csv"
     with open(path, newline="") as handle:
@@ -86,6 +96,13 @@ EDITS: dict[str, tuple[Callable[[Path], None], str]] = {
     "pixel_onset_after_state": (lambda d: _edit_points(
         d, lambda r: r["config"] == "state" and r["metric"] == "hockey_stick_onset", step="2300000", span_end=""),
         "vs state 2.3M"),
+    # flat window [940K, 1.14M), start [0, 200K), climb [1.14M, 1.24M]: see results/loss_signature.WINDOWS
+    "state_critic_grows_while_flat": (lambda d: _measured_with_losses(
+        d, "state_s7", np.where(STEPS < 600_000, 0.3, np.where(STEPS < 1_140_000, 0.1, 0.5))),
+        "measured state_s7 critic loss 0.1 in the flat window, not above 0.3 in the start window"),
+    "state_critic_rises_with_climb": (lambda d: _measured_with_losses(
+        d, "state_s7", np.where(STEPS < 600_000, 0.1, np.where(STEPS < 1_140_000, 0.4, 0.2))),
+        "measured state_s7 critic loss 0.2 in the climb window, not above 0.4 in the flat window"),
     "state_solves_by_2m": (lambda d: _measured(d, "state_s7", "state", STEPS, np.where(STEPS > 1_200_000, 0.6, 0.02)),
                            "measured state_s7 reads 60% at 2M"),
     "state_flat_at_1m": (lambda d: _measured(d, "state_s7", "state", STEPS, np.where(STEPS > 800_000, 0.95, 0.02)),

@@ -78,6 +78,9 @@ def produced(footprint_result, gradflow_table) -> dict[str, str]:
     from pixelpush_lib.chapter.figures.curves import loss_signature_source
 
     facts["step2_signature_source"] = loss_signature_source("step2", seed=0)  # Step 3's sources box
+    from pixelpush_lib.results.loss_signature import loss_signature_facts
+
+    facts.update(loss_signature_facts("state"))
     return facts
 
 

@@ -73,7 +73,8 @@ def test_the_final_state_agent_pushes_and_the_1m_one_does_not(tmp_path):
 @pytest.mark.slow
 def test_watch_shows_a_rollout_of_a_registered_checkpoint(tmp_path):
     html = watch_registered("state", n_episodes=1, cache_dir=tmp_path, name="state_s0_1m", live=True)
-    assert "state_s0_1m" in html and "1,000,000 environment steps" in html and "In the 1 episodes" in html
+    assert "state_s0_1m" in html and "1,000,000 environment steps" in html
+    assert "In the one episode shown here (rolled out live here) it succeeded in " in html
     gif = base64.b64decode(re.search(r'src="data:image/gif;base64,([^"]+)"', html).group(1))
     with Image.open(io.BytesIO(gif)) as image:
         assert image.n_frames >= 20 and image.size[0] == 2 * 256  # the reader's view beside the policy's

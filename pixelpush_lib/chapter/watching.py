@@ -69,10 +69,14 @@ def watch_registered(config: str, n_episodes: int = 5, seed: int = 10_000, regis
     caption = (f"<code>{html.escape(entry.name)}</code>: {html.escape(entry.training())}; measured "
                f"success {entry.success_rate:.0%} over {entry.n_episodes} evaluation episodes "
                f"(<code>{html.escape(str((DATA_DIR / 'checkpoints.json').relative_to(DATA_DIR.parent)))}</code>). "
-               f"Of the {n_episodes} episodes shown here ({source}) it succeeded in {shown}.")
+               f"{_shown_episodes(n_episodes)} ({source}) it succeeded in {shown}.")
     return (f'<figure class="pixelpush-rollout"><img src="data:image/gif;base64,{data}" '
             f'alt="rollout of {html.escape(entry.name)}" style="max-width:100%;height:auto">'
             f"<figcaption>{caption}</figcaption></figure>")
+
+
+def _shown_episodes(n_episodes: int) -> str:
+    return "In the one episode shown here" if n_episodes == 1 else f"Of the {n_episodes} episodes shown here"
 
 
 def watch_side_by_side(checkpoints: Sequence[tuple[str, str]], n_episodes: int = 3, seed: int = 10_000,

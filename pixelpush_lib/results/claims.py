@@ -32,6 +32,7 @@ from pixelpush_lib.results.evidence import (
     top_values,
 )
 from pixelpush_lib.results.loaders import first_reading_at, reading_at
+from pixelpush_lib.results.loss_signature import loss_signature
 from pixelpush_lib.results.quoted_numbers import Number
 
 
@@ -198,6 +199,21 @@ def _three_phases(data: Evidence) -> list[str]:
             for holds, claim, keys in checks if not holds]
 
 
+def _state_critic_moves(before: str, after: str, claim: str) -> Callable[[Evidence], list[str]]:
+    """Every measured state run that logged its losses has a larger mean critic loss in window ``after`` than in
+    ``before`` (windows of :mod:`~pixelpush_lib.results.loss_signature`); a run without loss readings says nothing."""
+    def check(data: Evidence) -> list[str]:
+        table = loss_signature("state", data.data_dir)
+        out = []
+        for row in table.itertuples():
+            low, high = getattr(row, f"critic_loss_{before}"), getattr(row, f"critic_loss_{after}")
+            if pd.notna(low) and pd.notna(high) and not high > low:
+                out.append(f"CLAIM BROKEN {claim!r}: measured {row.run_id} critic loss {high:.3g} in the {after} "
+                           f"window, not above {low:.3g} in the {before} window (data/runs/{row.run_id})")
+        return out
+    return check
+
+
 CLAIMS = [
     Claim("step0_flat", "Step 0 (NatureCNN) stays in its reported band", _stays_within_band(
         "step0", "step0_band", "Step 0 stays in its band")),
@@ -247,6 +263,10 @@ CLAIMS = [
     Claim("eyes_below_noise_curve", "the eyes cost the agent more than Gaussian noise of the same median error",
           eyes.eyes_below_noise_curve),
     Claim("eyes_worse_near_gripper", "the eyes err most with the gripper near the puck", eyes.eyes_worse_near_gripper),
+    Claim("state_critic_grows_while_flat", "on our state seeds the critic loss grows while success is still flat",
+          _state_critic_moves("start", "flat", "the state agent's critic loss grows while success is flat")),
+    Claim("state_critic_rises_with_climb", "on our state seeds the critic loss rises further with the climb",
+          _state_critic_moves("flat", "climb", "the state agent's critic loss rises with the climb")),
     Claim("precision_matters", "a policy must see the puck to within a few centimetres: noise of a few cm costs the "
           "state agent at least half its success", eyes.precision_matters),
 ]

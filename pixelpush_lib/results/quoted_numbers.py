@@ -93,7 +93,7 @@ def _fmt_one(x: float, unit: str, digits: int | None) -> str:
 def format_value(value: float | None, unit: str, low: float | None = None, high: float | None = None,
                  digits: int | None = None) -> str:
     """Format a value or a reported range for prose; see :meth:`Number.prose`."""
-    suffix = {"fraction": "%", "steps": "", "transitions": ""}.get(unit, f" {unit}")
+    suffix = {"fraction": "%", "steps": "", "transitions": "", "number": ""}.get(unit, f" {unit}")  # number: no unit
     if low is not None and high is not None:  # a reported range reads as the range, even around a value
         dash = " to " if min(low, high) < 0 else "-"
         return f"{_fmt_one(low, unit, digits)}{dash}{_fmt_one(high, unit, digits)}{suffix}"
