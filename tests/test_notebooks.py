@@ -95,3 +95,14 @@ def test_papermill_train_mode_trains_and_plots_a_measured_run(name, config, tmp_
     text = json.dumps(_read(out).cells)
     assert f"trained {config} seed 0 into {run_dir}" in text
     assert "image/png" in text
+
+
+@pytest.mark.parametrize("text", ["0.30", "1,000", "2 seeds", "(measured)", "it's 0.5", "[0, 1]", "96%"])
+def test_glued_text_reaches_the_page_exactly_as_written(text):
+    # IPython writes text/plain through _repr_pretty_; myst-nb's {glue:text} literal_evals it before showing it
+    from IPython.core.formatters import PlainTextFormatter
+    from myst_nb.core.variables import format_plain_text
+
+    from pixelpush_lib.chapter.notebook import GluedText
+
+    assert format_plain_text(PlainTextFormatter()(GluedText(text)), "") == text

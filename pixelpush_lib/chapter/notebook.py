@@ -18,6 +18,7 @@ job) and ``measured_run`` reads the new log as a *measured* curve to plot beside
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,16 +134,25 @@ def measured_run(run_dir: str | Path) -> MeasuredRun:
 
 
 class GluedText:
-    """A string that myst-nb's ``{glue:text}`` shows as is (a plain ``str`` would show its quotes)."""
+    """A string that myst-nb's ``{glue:text}`` shows as is.
+
+    myst-nb passes the glued ``text/plain`` through ``ast.literal_eval`` and shows ``str`` of the result, so text
+    that reads as a Python literal would change on the page: "0.30" would show as 0.3, "1,000" as (1, 0). Such text
+    is glued quoted, which ``literal_eval`` turns back into the string itself; any other text is glued bare.
+    """
 
     def __init__(self, text: str) -> None:
         self.text = text
 
     def __repr__(self) -> str:
-        return self.text
+        try:
+            ast.literal_eval(self.text)
+        except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
+            return self.text
+        return repr(self.text)
 
-    def _repr_pretty_(self, printer, cycle: bool) -> None:
-        printer.text(self.text)
+    def _repr_pretty_(self, printer, cycle: bool) -> None:  # what IPython puts in text/plain
+        printer.text(repr(self))
 
 
 def glue_text(name: str, text: str) -> None:

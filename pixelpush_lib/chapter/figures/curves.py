@@ -318,8 +318,8 @@ def plot_loss_signature(config: str = "step2", seed: int = 0, data_dir: Path = D
                         figsize: tuple[float, float] = (FIG_WIDTH, 7)) -> Figure:
     """Success, critic loss and actor loss in three stacked panels, shaded by :func:`regime.label_phases`.
 
-    Uses the preferred project run of (config, seed) when one logs all three metrics (lines, ``window`` 5 by
-    default), else the author's source with the most complete steps (markers, ``window`` 2: one window per pair of
+    Uses the preferred project run of (config, seed) when one logs all three metrics (lines; ``window`` by default
+    a tenth of its readings, at least 5: a window of a few dense, noisy readings makes the shading flicker), else the author's source with the most complete steps (markers, ``window`` 2: one window per pair of
     consecutive readings). Raises ``LookupError`` when neither exists.
     """
     table, source = _project_signature(config, seed, data_dir)
@@ -328,7 +328,7 @@ def plot_loss_signature(config: str = "step2", seed: int = 0, data_dir: Path = D
         table, source = _reported_signature(load_points(data_dir), config)
     if table.empty:
         raise LookupError(f"no curve with success, critic and actor loss for config '{config}' in {data_dir}")
-    window = window or (5 if project else 2)
+    window = window or (max(5, len(table) // 10) if project else 2)
     steps = table.index.to_numpy()
     windows = label_phases(steps, table["success_rate"], table["critic_loss"], table["actor_loss"],
                            window=min(window, len(steps)))
