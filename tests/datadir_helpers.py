@@ -22,3 +22,19 @@ def snapshot(root: Path) -> dict[str, str]:
     for p in sorted(Path(root).rglob("*")):
         out[str(p.relative_to(root))] = "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
     return out
+
+
+def write_measured_run(data: Path, config: str, seed: int, steps, success, **losses) -> None:
+    """A measured run of ``config`` in ``data/runs/<config>_s<seed>`` logging ``success`` (and any ``losses``, e.g.
+    ``critic_loss=...``) at ``steps``, as ``pixelpush collect`` would write it."""
+    import pandas as pd
+
+    from pixelpush_lib.results.importer import write_run
+
+    metrics = {"success_rate": success, **losses}
+    curve = pd.concat([pd.DataFrame({"step": steps, "metric": metric, "value": values})
+                       for metric, values in metrics.items()])
+    write_run({"schema_version": 1, "run_id": f"{config}_s{seed}", "arc_step": config.removeprefix("step"),
+               "config": config, "seed": seed, "inputs": "unknown",
+               "provenance": {"kind": "measured", "command": "test", "config": config, "commit": "abc1234",
+                              "machine": "test"}}, curve, data)

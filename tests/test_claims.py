@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from datadir_helpers import write_measured_run
 from pixelpush_lib.core.paths import DATA_DIR
 from pixelpush_lib.results.claims import CLAIMS, broken_claims
 from pixelpush_lib.results.importer import write_run
@@ -52,14 +53,10 @@ def _measured(data: Path, run_id: str, config: str, steps, values) -> None:
                               "machine": "test"}}, curve, data)
 
 
-def _measured_with_losses(data: Path, run_id: str, critic) -> None:
-    """A measured state run that climbs at 1.24M and converges there, logging ``critic`` (and a flat actor loss)."""
-    success = np.where(STEPS > 1_200_000, 0.95, 0.05)
-    curve = pd.concat([pd.DataFrame({"step": STEPS, "metric": metric, "value": values}) for metric, values in
-                       (("success_rate", success), ("critic_loss", critic), ("actor_loss", np.ones(len(STEPS))))])
-    write_run({"schema_version": 1, "run_id": run_id, "arc_step": "state", "config": "state", "seed": 7,
-               "inputs": "unknown", "provenance": {"kind": "measured", "command": "test", "config": "state",
-                                                   "commit": "abc1234", "machine": "test"}}, curve, data)
+def _measured_with_losses(data: Path, critic) -> None:
+    """Measured run state_s7: it climbs at 1.24M and converges there, logging ``critic`` (and a flat actor loss)."""
+    write_measured_run(data, "state", 7, STEPS, np.where(STEPS > 1_200_000, 0.95, 0.05), critic_loss=critic,
+                       actor_loss=np.ones(len(STEPS)))
 
 
 def _edit_points(data: Path, match: Callable[[dict], bool], **changes: str) -> None:
@@ -98,10 +95,10 @@ EDITS: dict[str, tuple[Callable[[Path], None], str]] = {
         "vs state 2.3M"),
     # flat window [940K, 1.14M), start [0, 200K), climb [1.14M, 1.24M]: see results/loss_signature.WINDOWS
     "state_critic_grows_while_flat": (lambda d: _measured_with_losses(
-        d, "state_s7", np.where(STEPS < 600_000, 0.3, np.where(STEPS < 1_140_000, 0.1, 0.5))),
+        d, np.where(STEPS < 600_000, 0.3, np.where(STEPS < 1_140_000, 0.1, 0.5))),
         "measured state_s7 critic loss 0.1 in the flat window, not above 0.3 in the start window"),
     "state_critic_rises_with_climb": (lambda d: _measured_with_losses(
-        d, "state_s7", np.where(STEPS < 600_000, 0.1, np.where(STEPS < 1_140_000, 0.4, 0.2))),
+        d, np.where(STEPS < 600_000, 0.1, np.where(STEPS < 1_140_000, 0.4, 0.2))),
         "measured state_s7 critic loss 0.2 in the climb window, not above 0.4 in the flat window"),
     "state_solves_by_2m": (lambda d: _measured(d, "state_s7", "state", STEPS, np.where(STEPS > 1_200_000, 0.6, 0.02)),
                            "measured state_s7 reads 60% at 2M"),

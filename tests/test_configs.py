@@ -123,6 +123,7 @@ def test_auto_vec_env_renders_pixels_in_parallel_only_with_the_cores_for_it():
         get_config("step2", {"vec_env": "threads"})
 
 
+@pytest.mark.slow
 def test_pixel_envs_in_their_own_processes_step_like_one_process():
     from pixelpush_lib.training.build import make_training_env
 

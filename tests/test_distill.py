@@ -243,6 +243,7 @@ def test_facts_and_figure_state_what_the_curve_holds(quick_run):
     assert len(lines) == len(STUDENT_CONFIGS) * len(QUICK.seeds)  # one line per student, through its rounds
 
 
+@pytest.mark.slow
 def test_a_stopped_run_keeps_its_finished_students_and_a_rerun_teaches_only_the_rest(tmp_path, monkeypatch):
     import pixelpush_lib.experiments.distill as distill_module
 
@@ -274,6 +275,7 @@ def test_a_stopped_run_keeps_its_finished_students_and_a_rerun_teaches_only_the_
     load_student(folder / "student_manipulation.zip", "manipulation")  # the kept student made it into the result
 
 
+@pytest.mark.slow
 def test_students_kept_from_other_settings_are_not_reused(tmp_path, monkeypatch):
     import pixelpush_lib.experiments.distill as distill_module
 

@@ -57,6 +57,7 @@ def test_a_stopped_student_resumes_after_its_last_round_and_ends_as_if_never_sto
     assert task["expert_episodes"] == SETTINGS.demo_episodes and task["cpu_s"] > 0
 
 
+@pytest.mark.slow
 def test_saved_rounds_of_other_budgets_are_not_used(tmp_path):
     save_to, messages = tmp_path / "nature_s0.zip", []
     with pytest.raises(Stopped):
@@ -100,6 +101,7 @@ def test_a_label_store_restores_its_labels_and_refuses_another_shape():
         LabelStore(4, 8).restore(store.state())
 
 
+@pytest.mark.slow
 def test_a_save_that_fails_leaves_the_last_complete_round_and_no_half_copy(tmp_path, monkeypatch):
     import pixelpush_lib.experiments.distill_rounds as rounds_module
 

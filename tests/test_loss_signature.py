@@ -5,10 +5,8 @@ losses moved."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
-from datadir_helpers import copy_data
-from pixelpush_lib.results.importer import write_run
+from datadir_helpers import copy_data, write_measured_run
 from pixelpush_lib.results.loss_signature import loss_signature, loss_signature_facts
 
 STEPS = np.arange(10_000, 2_000_001, 10_000)
@@ -20,12 +18,7 @@ def _run(data, seed: int, onset: int | None, critic, actor) -> None:
     if onset is not None:
         success = np.where(STEPS >= onset, 0.6, success)
         success = np.where(STEPS >= onset + 200_000, 0.95, success)
-    curve = pd.concat([pd.DataFrame({"step": STEPS, "metric": metric, "value": values}) for metric, values in
-                       (("success_rate", success), ("critic_loss", critic), ("actor_loss", actor))])
-    write_run({"schema_version": 1, "run_id": f"state_s{seed}", "arc_step": "state", "config": "state",
-               "seed": seed, "inputs": "unknown", "provenance": {"kind": "measured", "command": "test",
-                                                                "config": "state", "commit": "abc1234",
-                                                                "machine": "test"}}, curve, data)
+    write_measured_run(data, "state", seed, STEPS, success, critic_loss=critic, actor_loss=actor)
 
 
 def test_each_window_is_the_mean_of_the_readings_inside_it(tmp_path):

@@ -58,6 +58,7 @@ def _triton_is_importable():
     assert find_spec("triton") is not None, "triton is not installed here: `make venv` installs it (the dev extras)"
 
 
+@pytest.mark.slow
 def test_a_registered_agent_loads_after_a_rendered_frame(tmp_path):
     result = _run(RENDER_THEN_LOAD, tmp_path)
     assert result.returncode != -signal.SIGSEGV, f"segmentation fault:\n{result.stderr[-3000:]}"

@@ -1,0 +1,62 @@
+"""Step 3's prediction (pixelpush_lib.results.prediction): the line sits between the state agent's onset and Step 2's,
+each run is judged against it, and the verdict follows the runs whichever way they come out."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from datadir_helpers import copy_data, write_measured_run
+from pixelpush_lib.results.prediction import LATE, MARGIN, ON_TIME, UNDECIDED, prediction_facts, prediction_test
+
+STEPS = np.arange(20_000, 2_000_001, 20_000)
+
+
+def _eyes_first(data, seed: int, onset: int | None, last: int = 2_000_000) -> None:
+    steps = STEPS[STEPS <= last]
+    success = np.where(steps >= (onset if onset is not None else np.inf), 0.7, 0.05)
+    write_measured_run(data, "eyes_first", seed, steps, success)
+
+
+def test_the_line_lies_between_the_two_onsets_and_no_run_decides_nothing(tmp_path):
+    data = copy_data(tmp_path)
+    test = prediction_test("eyes_first", data)
+    assert test.state_onset < test.deadline < test.pixel_onset
+    assert test.deadline == pytest.approx(test.state_onset + MARGIN * (test.pixel_onset - test.state_onset))
+    assert test.runs.empty and test.verdict == UNDECIDED
+
+
+@pytest.mark.parametrize(("onsets", "outcomes", "verdict"), [
+    ([0.0, 0.0], [ON_TIME, ON_TIME], "holds"),  # climbed with the state agent
+    ([0.0, 0.75], [ON_TIME, LATE], "mixed"),
+    ([0.75, None], [LATE, LATE], "fails"),  # one climbed late, one never did in 2M steps
+])
+def test_each_run_is_judged_against_the_line(tmp_path, onsets, outcomes, verdict):
+    # onsets as fractions of the way from the state agent's onset to Step 2's (None: no climb)
+    data = copy_data(tmp_path)
+    line = prediction_test("eyes_first", data)
+    for seed, where in enumerate(onsets):
+        step = None if where is None else line.state_onset + where * (line.pixel_onset - line.state_onset)
+        _eyes_first(data, seed, None if step is None else int(np.ceil(step / 20_000) * 20_000))
+    test = prediction_test("eyes_first", data)
+    assert list(test.runs["outcome"]) == outcomes and test.verdict == verdict
+
+
+def test_a_run_stopped_before_the_line_without_a_climb_decides_nothing_yet(tmp_path):
+    data = copy_data(tmp_path)
+    _eyes_first(data, 0, onset=None, last=1_000_000)
+    test = prediction_test("eyes_first", data)
+    assert list(test.runs["outcome"]) == [UNDECIDED] and test.verdict == UNDECIDED
+    assert prediction_facts("eyes_first", data)["eyes_first_pred_verdict_sentence"].startswith("Not decided yet")
+
+
+def test_the_facts_state_the_runs_and_the_verdict(tmp_path):
+    data = copy_data(tmp_path)
+    _eyes_first(data, 0, onset=1_200_000)
+    _eyes_first(data, 1, onset=1_400_000)
+    facts = prediction_facts("eyes_first", data)
+    assert facts["eyes_first_pred_seeds"] == "2 seeds" and facts["eyes_first_pred_on_time"] == "2 of 2"
+    assert facts["eyes_first_pred_onset"] == "1.3M" and facts["eyes_first_pred_onset__range"] == "1.2M-1.4M over 2 seeds"
+    assert facts["eyes_first_pred_1m"] == "5%" and facts["eyes_first_pred_2m"] == "70%"
+    assert facts["eyes_first_pred_verdict"] == "holds"
+    assert facts["eyes_first_pred_runs"] == "data/runs/eyes_first_s0, data/runs/eyes_first_s1"
