@@ -15,7 +15,7 @@ import numpy as np
 
 UNCLASSIFIED = 0
 PHASE_NAMES = {0: "unclassified", 1: "Phase 1 (flat success, declining critic loss)",
-               2: "Phase 2 (rising success, rising losses)", 3: "Phase 3 (high success, critic loss declining)"}
+               2: "Phase 2 (losses rising, with success or before it)", 3: "Phase 3 (high success, critic loss declining)"}
 STEPS_PER_UNIT = 1_000_000  # slopes are per million environment steps
 
 
