@@ -60,3 +60,14 @@ def test_the_facts_state_the_runs_and_the_verdict(tmp_path):
     assert facts["eyes_first_pred_1m"] == "5%" and facts["eyes_first_pred_2m"] == "70%"
     assert facts["eyes_first_pred_verdict"] == "holds"
     assert facts["eyes_first_pred_runs"] == "data/runs/eyes_first_s0, data/runs/eyes_first_s1"
+
+
+def test_the_success_figure_draws_eyes_first_runs_under_their_readers_name(tmp_path):
+    from pixelpush_lib.chapter.figures import plot_success
+
+    data = copy_data(tmp_path)
+    _eyes_first(data, 0, onset=1_200_000)
+    _eyes_first(data, 1, onset=1_400_000)
+    fig = plot_success(["state", "step2", "eyes_first"], data_dir=data)
+    labels = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
+    assert any(label.startswith("Eyes first (frozen eyes), measured here") for label in labels), labels

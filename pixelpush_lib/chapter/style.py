@@ -9,12 +9,15 @@ CONFIG_COLORS = {"state": OKABE_ITO["black"], "step0": OKABE_ITO["orange"], "ste
                  "step2": OKABE_ITO["blue"], "step4": OKABE_ITO["vermillion"]}
 # A *_pixels_only twin shares its step's colour; its legend label tells them apart.
 CONFIG_COLORS.update({f"{name}_pixels_only": color for name, color in list(CONFIG_COLORS.items()) if name != "state"})
+# The eyes-first agents: SAC + HER through frozen eyes trained beforehand (issue 26).
+CONFIG_COLORS.update({"eyes_first": OKABE_ITO["purple"], "eyes_first_nature": OKABE_ITO["green"]})
 PHASE_COLORS = {1: OKABE_ITO["purple"], 2: OKABE_ITO["yellow"], 3: OKABE_ITO["green"]}
 
 #: A reader's name for each config, in legends (the sources tables keep the config names).
 CONFIG_LABELS = {"state": "State agent", "step0": "Step 0", "step1": "Step 1", "step2": "Step 2", "step4": "Step 4"}
 CONFIG_LABELS.update({f"{name}_pixels_only": f"{label}, pixels only" for name, label in list(CONFIG_LABELS.items())
                       if name != "state"})
+CONFIG_LABELS.update({"eyes_first": "Eyes first (frozen eyes)", "eyes_first_nature": "Eyes first (NatureCNN's eyes)"})
 
 #: Figures are drawn at most FIG_WIDTH inches wide, with no text under FONT_MIN points. A phone (390 CSS px) draws a
 #: cell's figure about 342 px wide, so FONT_MIN points read as FONT_MIN / 72 * 342 / FIG_WIDTH = 9.3 px there (the
