@@ -20,7 +20,7 @@ import pandas as pd
 from pixelpush_lib.core.paths import DATA_DIR
 from pixelpush_lib.results.evidence import CONVERGED
 from pixelpush_lib.results.loaders import first_reading_at, project_curve
-from pixelpush_lib.results.own_runs import measured_runs, seed_mean, seed_range
+from pixelpush_lib.results.own_runs import measured_runs, seed_mean, seed_range, seeds
 from pixelpush_lib.results.quoted_numbers import ONSET_LEVEL, format_value
 
 #: Steps in the windows: the start of learning, the end of the flat stretch (it stops FLAT_GAP steps before the
@@ -55,13 +55,9 @@ def loss_signature(config: str, data_dir: Path = DATA_DIR) -> pd.DataFrame:
     success = project_curve(config, None, "success_rate", data_dir)
     losses = {metric: project_curve(config, None, metric, data_dir) for metric in METRICS}
     rows = []
-    for run in runs.itertuples():
-        curve = success[success["run_id"] == run.run_id]
-        onset = first_reading_at(curve, ONSET_LEVEL)
-        if onset is None:
-            continue
-        last = int(curve["step"].max())
-        converged = first_reading_at(curve, CONVERGED) or last
+    for run in runs.dropna(subset=["onset_step"]).itertuples():
+        onset, last = int(run.onset_step), int(run.steps)
+        converged = first_reading_at(success[success["run_id"] == run.run_id], CONVERGED) or last
         row = {"run_id": run.run_id, "seed": run.seed, "onset_step": onset, "converged_step": converged,
                "last_step": last}
         for metric, table in losses.items():
@@ -92,7 +88,7 @@ def loss_signature_facts(config: str, data_dir: Path = DATA_DIR) -> dict[str, st
     if table.empty:
         return {}
     key = f"own_{config}_sig"
-    facts = {f"{key}_seeds": f"{len(table)} seed" + ("s" if len(table) > 1 else ""),
+    facts = {f"{key}_seeds": seeds(len(table)),
              f"{key}_window": format_value(WINDOW, "steps"), f"{key}_gap": format_value(FLAT_GAP, "steps"),
              f"{key}_onset_level": format_value(ONSET_LEVEL, "fraction"),
              f"{key}_converged_level": format_value(CONVERGED, "fraction"),

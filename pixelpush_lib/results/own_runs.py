@@ -46,6 +46,11 @@ def measured_runs(config: str, data_dir: Path = DATA_DIR) -> pd.DataFrame:
                                        "steps"])
 
 
+def seeds(n: int) -> str:
+    """``'1 seed'``, ``'3 seeds'``: how many seeds a figure rests on, for a sentence."""
+    return f"{n} seed" + ("" if n == 1 else "s")
+
+
 def seed_mean(values: pd.Series, unit: str, digits: int | None = None) -> str:
     """The mean over seeds, for a sentence: ``'90%'`` (``'not reached'`` when no seed has a value). How far the
     seeds spread is bookkeeping for the page's sources box: :func:`seed_range`."""
@@ -94,7 +99,7 @@ def state_agent_facts(data_dir: Path = DATA_DIR, registry: Path = REGISTRY) -> d
     numbers = chapter_numbers(data_dir)
     reported_2m = numbers["state_success_2m"].reported or numbers["state_success_2m"]
     return {
-        "own_state_seeds": f"{len(runs)} seed" + ("s" if len(runs) > 1 else ""),
+        "own_state_seeds": seeds(len(runs)),
         "own_state_drawn": ("the line of small dots" if len(runs) == 1 else
                             "the line with a shaded band (the mean over the seeds; the band runs from the lowest "
                             "seed to the highest)"),

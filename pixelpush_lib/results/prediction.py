@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pixelpush_lib.core.paths import DATA_DIR
-from pixelpush_lib.results.own_runs import measured_runs, seed_mean, seed_range
+from pixelpush_lib.results.own_runs import measured_runs, seed_mean, seed_range, seeds
 from pixelpush_lib.results.quoted_numbers import ONSET_LEVEL, chapter_numbers, format_value
 
 #: Where the line sits between the state agent's onset (0) and Step 2's reported onset (1): a run that climbs by
@@ -98,7 +98,7 @@ def prediction_facts(config: str = "eyes_first", data_dir: Path = DATA_DIR) -> d
         f"{key}_state_onset": format_value(test.state_onset, "steps"),
         f"{key}_pixel_onset": format_value(test.pixel_onset, "steps"),
         f"{key}_deadline": format_value(test.deadline, "steps"),
-        f"{key}_seeds": f"{n} seed" + ("" if n == 1 else "s"),
+        f"{key}_seeds": seeds(n),
         f"{key}_on_time": f"{on_time} of {n}",
         f"{key}_verdict": test.verdict,
         f"{key}_verdict_sentence": _VERDICT_SENTENCES[test.verdict],

@@ -16,7 +16,7 @@ import pandas as pd
 from pixelpush_lib.core.paths import MEASURED_DIR
 from pixelpush_lib.results.evidence import LOW_BAND
 from pixelpush_lib.results.measured import load_manifest
-from pixelpush_lib.results.own_runs import seed_mean, seed_range
+from pixelpush_lib.results.own_runs import seed_mean, seed_range, seeds
 from pixelpush_lib.results.quoted_numbers import format_value
 from pixelpush_lib.results.registry import REGISTRY, CheckpointEntry, registered_checkpoints
 
@@ -200,7 +200,7 @@ def _seed_list(seeds: pd.Series) -> str:
 def _seed_counts(curve: pd.DataFrame) -> str:
     """'3 seeds per encoder', or each encoder's count when they differ (a run of some encoders only)."""
     counts = curve.groupby("encoder")["seed"].nunique()
-    plural = {n: f"{n} seed" + ("s" if n != 1 else "") for n in counts}
+    plural = {n: seeds(n) for n in counts}
     if counts.nunique() == 1:
         return f"{plural[counts.iloc[0]]} per encoder"
     return " and ".join(f"{plural[n]} of {STUDENT_NAMES.get(e, e)}" for e, n in counts.items())

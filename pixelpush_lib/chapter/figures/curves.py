@@ -319,8 +319,9 @@ def plot_loss_signature(config: str = "step2", seed: int = 0, data_dir: Path = D
     """Success, critic loss and actor loss in three stacked panels, shaded by :func:`regime.label_phases`.
 
     Uses the preferred project run of (config, seed) when one logs all three metrics (lines; ``window`` by default
-    a tenth of its readings, at least 5: a window of a few dense, noisy readings makes the shading flicker), else the author's source with the most complete steps (markers, ``window`` 2: one window per pair of
-    consecutive readings). Raises ``LookupError`` when neither exists.
+    a tenth of its readings, at least 5: windows of a few dense, noisy readings make the shading flicker), else the
+    author's source with the most complete steps (markers, ``window`` 2: one window per pair of consecutive
+    readings). Raises ``LookupError`` when neither exists.
     """
     table, source = _project_signature(config, seed, data_dir)
     project = not table.empty
