@@ -24,9 +24,11 @@ def snapshot(root: Path) -> dict[str, str]:
     return out
 
 
-def write_measured_run(data: Path, config: str, seed: int, steps, success, **losses) -> None:
+def write_measured_run(data: Path, config: str, seed: int, steps, success, planned_steps: int | None = None,
+                       **losses) -> None:
     """A measured run of ``config`` in ``data/runs/<config>_s<seed>`` logging ``success`` (and any ``losses``, e.g.
-    ``critic_loss=...``) at ``steps``, as ``pixelpush collect`` would write it."""
+    ``critic_loss=...``) at ``steps``, as ``pixelpush collect`` would write it; with ``planned_steps``, as
+    ``pixelpush collect --unfinished`` writes a run still training towards that budget."""
     import pandas as pd
 
     from pixelpush_lib.results.importer import write_run
@@ -37,4 +39,6 @@ def write_measured_run(data: Path, config: str, seed: int, steps, success, **los
     write_run({"schema_version": 1, "run_id": f"{config}_s{seed}", "arc_step": config.removeprefix("step"),
                "config": config, "seed": seed, "inputs": "unknown",
                "provenance": {"kind": "measured", "command": "test", "config": config, "commit": "abc1234",
-                              "machine": "test"}}, curve, data)
+                              "machine": "test",
+                              **({"planned_steps": planned_steps, "in_progress": True} if planned_steps else {})}},
+              curve, data)

@@ -28,6 +28,7 @@ STRIP = [
     r"`[^`]*`",  # inline code
     r"\]\([^)]*\)",  # link targets
     r"<!--.*?-->",
+    r"(?m)^\([\w-]+\)=[ \t]*$",  # MyST targets: "(step3-prediction)=" names a section, it is not prose
 ]
 
 
@@ -68,6 +69,7 @@ def test_the_checker_catches_typed_numbers():
     assert _hand_typed_numbers("Step 2 on 84x84 frames, {glue:text}`step2_success_4m` `--seed 0`") == []
     assert _hand_typed_numbers("bfloat16 against float32 on uint8 pixels, AVX-512 BF16") == []
     assert _hand_typed_numbers("bf16 ran 2.7 times as fast") == ["2.7"]
+    assert _hand_typed_numbers("(step3-prediction)=\n## A prediction\nSee (step3) for 3 seeds") == ["(step3)", "3"]
 
 
 def test_book_builds_clean_with_warnings_as_errors(built_book):

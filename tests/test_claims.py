@@ -100,6 +100,13 @@ EDITS: dict[str, tuple[Callable[[Path], None], str]] = {
     "state_critic_rises_with_climb": (lambda d: _measured_with_losses(
         d, np.where(STEPS < 600_000, 0.1, np.where(STEPS < 1_140_000, 0.4, 0.2))),
         "measured state_s7 critic loss 0.2 in the climb window, not above 0.4 in the flat window"),
+    "eyes_first_blind_to_puck_position": (lambda d: write_run(
+        {"schema_version": 1, "run_id": "eyes_first_s7", "arc_step": "3", "config": "eyes_first", "seed": 7,
+         "inputs": "pixels+proprio+desired_goal+achieved_goal",
+         "provenance": {"kind": "measured", "command": "test", "config": "eyes_first", "commit": "abc1234",
+                        "machine": "test"}},
+        pd.DataFrame({"step": STEPS, "metric": "success_rate", "value": 0.05}), d),
+        "measured eyes_first_s7 records inputs 'pixels+proprio+desired_goal+achieved_goal'"),
     "state_solves_by_2m": (lambda d: _measured(d, "state_s7", "state", STEPS, np.where(STEPS > 1_200_000, 0.6, 0.02)),
                            "measured state_s7 reads 60% at 2M"),
     "state_flat_at_1m": (lambda d: _measured(d, "state_s7", "state", STEPS, np.where(STEPS > 800_000, 0.95, 0.02)),

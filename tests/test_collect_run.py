@@ -85,3 +85,46 @@ def test_wall_time_sums_the_segments_sb3_timed(tmp_path):
     pd.DataFrame({"time/total_timesteps": [100], "time/episodes": [2]}).to_csv(log, index=False)
     with pytest.raises(ValueError, match="progress.csv.*time/time_elapsed"):
         _wall_time_s(log)
+
+
+def test_a_run_still_training_is_collected_up_to_its_last_checkpoint_only_when_asked(state_run, tmp_path, capsys):
+    """--unfinished: the readings a resume keeps (up to the last checkpoint), marked in progress with the budget."""
+    data = copy_data(tmp_path)
+    manifest_path = state_run / "run.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest_path.write_text(json.dumps({**manifest, "total_steps": 10_000}))
+    try:
+        assert main(["collect", str(state_run), "--run-id", "state_tiny_s4", "--into", str(data)]) == 2
+        assert "--unfinished" in capsys.readouterr().err and not (data / "runs").exists()
+        assert main(["collect", str(state_run), "--run-id", "state_tiny_s4", "--into", str(data), "--unfinished"]) == 0
+    finally:
+        manifest_path.write_text(json.dumps(manifest))
+    prov = json.loads((data / "runs" / "state_tiny_s4" / "manifest.json").read_text())["provenance"]
+    assert (prov["total_steps"], prov["planned_steps"], prov["in_progress"]) == (400, 10_000, True)
+    curve = project_curve("state", 4, "success_rate", data)
+    assert curve["step"].max() <= 400
+    from pixelpush_lib.results.own_runs import measured_runs
+
+    row = measured_runs("state", data).iloc[0]
+    assert (row["steps"], row["planned_steps"], row["in_progress"]) == (curve["step"].max(), 10_000, True)
+    # Once finished it is collected again over the unfinished import, which only --force replaces.
+    with pytest.raises(DataError, match="already exists"):
+        collect_run(state_run, "state_tiny_s4", data_dir=data)
+    collect_run(state_run, "state_tiny_s4", data_dir=data, force=True)
+    prov = json.loads((data / "runs" / "state_tiny_s4" / "manifest.json").read_text())["provenance"]
+    assert (prov["planned_steps"], prov["in_progress"]) == (400, False)
+
+
+def test_rows_logged_after_the_last_checkpoint_are_left_out(state_run, tmp_path):
+    """A resume throws away what was logged after its checkpoint, so the import does too."""
+    import shutil
+
+    run = tmp_path / "state_s4"
+    shutil.copytree(state_run, run)
+    log = pd.read_csv(run / "progress.csv")
+    extra = log.iloc[[-1]].copy()
+    extra["time/total_timesteps"] = 450
+    pd.concat([log, extra]).to_csv(run / "progress.csv", index=False)
+    data = copy_data(tmp_path)
+    collect_run(run, "state_tiny_s4", data_dir=data)
+    assert project_curve("state", 4, "success_rate", data)["step"].max() == 400

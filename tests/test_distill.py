@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch as th
 
+from policy_checks import assert_blind_to_the_puck_position
 from pixelpush_lib.core.configs import get_config
 from pixelpush_lib.core.paths import DATA_DIR
 from pixelpush_lib.env.expert import PushExpert
@@ -93,31 +94,9 @@ def test_best_student_is_the_highest_final_score():
     assert best_students(curve) == {"a": 1}
 
 
-def _actor_mean(student, obs: dict) -> np.ndarray:
-    """The actor's mean action before tanh: ``predict`` squashes and clips it, so on an observation far from the
-    training data every action can sit at +-1 whatever the input, and equal actions would prove nothing."""
-    obs_tensor, _ = student.policy.obs_to_tensor(obs)
-    with th.no_grad():
-        mean, _, _ = student.actor.get_action_dist_params(obs_tensor)
-    return mean.cpu().numpy()
-
-
-def _assert_blind_to_the_puck_position(student) -> None:
-    spaces = student.observation_space.spaces
-    obs = {}
-    for i, (key, space) in enumerate(spaces.items()):
-        space.seed(i)  # the same observation on every run: a test that draws its input anew can pass by luck
-        obs[key] = space.sample()
-    moved = {**obs, "achieved_goal": obs["achieved_goal"] + 0.3}
-    assert np.array_equal(_actor_mean(student, obs), _actor_mean(student, moved))
-    assert np.array_equal(student.predict(obs, deterministic=True)[0], student.predict(moved, deterministic=True)[0])
-    changed = {**obs, "desired_goal": obs["desired_goal"] + 0.3}  # control: the goal does reach the policy
-    assert not np.array_equal(_actor_mean(student, obs), _actor_mean(student, changed))
-
-
 def test_a_student_never_reads_the_puck_position(quick_run):
     for encoder in STUDENT_CONFIGS:
-        _assert_blind_to_the_puck_position(load_student(quick_run / f"student_{encoder}.zip", encoder))
+        assert_blind_to_the_puck_position(load_student(quick_run / f"student_{encoder}.zip", encoder))
 
 
 def test_a_registered_student_loads_acts_blind_to_the_puck_and_is_shown_as_taught(quick_run, tmp_path):
@@ -131,7 +110,7 @@ def test_a_registered_student_loads_acts_blind_to_the_puck_and_is_shown_as_taugh
                                 n_episodes=1, registry=registry, device="cpu", trained_by="imitation")
     assert entry.steps == QUICK.labels_per_student() and entry.trained_by == "imitation"
     student = load_pretrained("student_nature_s0", registry=registry, cache_dir=tmp_path / "cache", device="cpu")
-    _assert_blind_to_the_puck_position(student)
+    assert_blind_to_the_puck_position(student)
     html = watch_side_by_side([(STUDENT_CONFIGS["nature"], "student_nature_s0"),
                                (STUDENT_CONFIGS["manipulation"], "student_manipulation_s0")], n_episodes=1,
                               registry=registry, cache_dir=tmp_path / "cache", live=True)
@@ -191,7 +170,7 @@ def test_each_encoder_s_registered_student_is_evaluated_on_unseen_episodes_and_b
                  for s in joined.curve["seed"].unique()]
         assert all(not lo <= first + k < hi for lo, hi in used for k in range(entry.n_episodes))
         student = load_pretrained(entry.name, cache_dir=tmp_path, device="cpu")
-        _assert_blind_to_the_puck_position(student)
+        assert_blind_to_the_puck_position(student)
 
 
 def test_a_student_file_of_the_other_encoder_is_refused(quick_run):

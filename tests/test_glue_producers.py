@@ -81,6 +81,9 @@ def produced(footprint_result, gradflow_table) -> dict[str, str]:
     from pixelpush_lib.results.loss_signature import loss_signature_facts
 
     facts.update(loss_signature_facts("state"))
+    from pixelpush_lib.results.prediction import prediction_facts
+
+    facts.update(prediction_facts("eyes_first"))
     return facts
 
 
@@ -111,7 +114,7 @@ def test_pages_compute_no_glued_value_themselves(page):
 
 #: A page's collapsible box of sources: a sphinx-design dropdown with this title (the browser test treats any
 #: <details> as a provenance box, and fails on file:line@commit in the prose outside one).
-SOURCES_BOX = re.compile(r"```\{dropdown\} Where these numbers come from\n(.*?)```", re.S)
+SOURCES_BOX = re.compile(r"```\{dropdown\} Where these numbers come from[^\n]*\n(.*?)```", re.S)
 SOURCE_SUFFIXES = {"": "__source", "__reported": "__reported_source"}
 
 
@@ -152,6 +155,8 @@ def test_the_provenance_check_catches_a_source_in_a_sentence_and_a_missing_one()
     in_sentence = "It read {glue:text}`step2_success_2m` ({glue:text}`step2_success_2m__source`).\n" + box
     assert provenance_problems(in_sentence, numbers) == [
         "step2_success_2m__source: a source glued into a sentence; move it into the page's sources box"]
+    titled = fine.replace("come from\n", "come from: the prediction\n")  # a box may name what it covers
+    assert provenance_problems(titled, numbers) == []
     missing = fine + "The state agent: {glue:text}`state_success_2m__reported`.\n"
     assert provenance_problems(missing, numbers) == [
         "state_success_2m__reported: glued in a sentence, but state_success_2m__reported_source is in no 'Where "

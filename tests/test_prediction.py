@@ -71,3 +71,62 @@ def test_the_success_figure_draws_eyes_first_runs_under_their_readers_name(tmp_p
     fig = plot_success(["state", "step2", "eyes_first"], data_dir=data)
     labels = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
     assert any(label.startswith("Eyes first (frozen eyes), measured here") for label in labels), labels
+
+
+def test_a_run_still_training_is_said_to_be_and_judged_only_once_it_reaches_the_line(tmp_path):
+    data = copy_data(tmp_path)
+    steps = STEPS[STEPS <= 1_100_000]
+    write_measured_run(data, "eyes_first", 0, steps, np.full(len(steps), 0.08), planned_steps=2_000_000)
+    facts = prediction_facts("eyes_first", data)
+    assert facts["eyes_first_pred_progress"] == ("1 seed so far, still training and shown up to its last checkpoint: "
+                                                 "seed 0 at 1.1M of its 2M steps")
+    assert facts["eyes_first_pred_result"] == ("No reading has reached 50% yet: the latest is 8% at 1.1M steps "
+                                               "(measured). At 1M steps it read 8% (measured).")
+    assert facts["eyes_first_pred_verdict"] == UNDECIDED and facts["eyes_first_pred_meaning"].startswith("Until a run")
+    # a finished seed beside it: both counted, the unfinished one named
+    _eyes_first(data, 1, onset=1_200_000)
+    facts = prediction_facts("eyes_first", data)
+    assert facts["eyes_first_pred_progress"].startswith("2 seeds so far, 1 finished; still training")
+    assert facts["eyes_first_pred_result"].startswith("1 of 2 seeds first read 50% or more, at 1.2M steps")
+
+
+def test_finished_runs_give_their_onset_and_readings_at_1m_and_2m(tmp_path):
+    data = copy_data(tmp_path)
+    _eyes_first(data, 0, onset=1_200_000)
+    _eyes_first(data, 1, onset=1_400_000)
+    facts = prediction_facts("eyes_first", data)
+    assert facts["eyes_first_pred_progress"] == "2 seeds, each trained for its full 2M steps"
+    assert facts["eyes_first_pred_result"] == ("It first read 50% or more at 1.3M steps (measured, the mean of 2 seeds). "
+                                               "At 1M steps it read 5% and at 2M steps it read 70% (measured, the mean "
+                                               "of 2 seeds).")
+    assert facts["eyes_first_pred_meaning"].startswith("With seeing solved beforehand, the climb came with")
+
+
+def test_the_eyes_readout_is_step_1_s_measurement_of_the_very_eyes_the_config_reads_with():
+    from pixelpush_lib.results.eyes import state_on_eyes
+
+    facts = prediction_facts("eyes_first")
+    table = state_on_eyes()
+    row = table[(table["condition"] == "eyes") & (table["encoder"] == "manipulation") & (table["eyes_seed"] == 1)]
+    assert facts["eyes_first_pred_eyes"] == "ManipulationCNN's eyes of seed 1"  # the best by validation
+    assert facts["eyes_first_pred_on_eyes"] == f"{100 * row['success_rate'].iloc[0]:.0f}%"
+    nature = prediction_facts("eyes_first_nature")
+    assert nature["eyes_first_nature_pred_eyes"].startswith("NatureCNN's eyes of seed")
+
+
+def test_the_prediction_figure_draws_the_line_and_says_a_run_is_still_training(tmp_path):
+    from pixelpush_lib.chapter.figures.prediction import plot_prediction
+    from pixelpush_lib.results.quoted_numbers import format_value
+
+    data = copy_data(tmp_path)
+    steps = STEPS[STEPS <= 600_000]
+    write_measured_run(data, "eyes_first", 0, steps, np.full(len(steps), 0.08), planned_steps=2_000_000)
+    fig = plot_prediction("eyes_first", data)
+    ax = fig.axes[0]
+    deadline = prediction_test("eyes_first", data).deadline
+    verticals = [line for line in ax.get_lines() if list(line.get_xdata()) == [deadline, deadline]]
+    assert len(verticals) == 1
+    assert [text.get_text() for text in ax.texts] == [f"the line, {format_value(deadline, 'steps')}"]
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert "Eyes first (frozen eyes), measured here: seed 0 (still training)" in labels
+    assert not any("still training" in label for label in labels if not label.startswith("Eyes first"))

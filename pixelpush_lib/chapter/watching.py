@@ -94,3 +94,18 @@ def watch_side_by_side(checkpoints: Sequence[tuple[str, str]], n_episodes: int =
     row = ('<div class="pixelpush-rollouts" style="display:flex;flex-wrap:wrap;gap:1em">'
            + "".join(f'<div style="flex:1 1 280px;min-width:0">{cell}</div>' for cell in cells) + "</div>")
     return row + (f"<p>Not registered yet, so not shown: {', '.join(missing)}.</p>" if missing else "")
+
+
+def watch_beside_the_state_agent(config: str, state_name: str = "state_s0_2m", n_episodes: int = 3,
+                                 seed: int = 10_000, registry=REGISTRY, cache_dir=None, live: bool | None = None,
+                                 measured_dir: Path = MEASURED_DIR) -> str:
+    """HTML: the longest-trained registered checkpoint of ``config`` beside the state agent ``state_name`` on the same
+    episodes (:func:`watch_side_by_side`), or the state agent alone and the sentence saying how ``config``'s would be
+    made when none is registered."""
+    entries = registered_checkpoints(config, registry)
+    if not entries:
+        return (watch_side_by_side([("state", state_name)], n_episodes, seed, registry, cache_dir, live, measured_dir)
+                + _NO_CHECKPOINT.format(config=html.escape(config)))
+    chosen = max(entries, key=lambda e: (e.steps, e.success_rate))
+    return watch_side_by_side([("state", state_name), (config, chosen.name)], n_episodes, seed, registry, cache_dir,
+                              live, measured_dir)

@@ -155,14 +155,12 @@ def load_measured_eyes(encoder: str, seed: int | None = None, measured_dir: Path
     """The committed eyes of ``encoder`` from ``data/measured/eyes`` (``seed``: default the best by validation),
     verified against the sha256 its manifest records; ``ValueError`` names the file when it does not match."""
     from pixelpush_lib.core.paths import MEASURED_DIR
+    from pixelpush_lib.results.eyes import chosen_eyes_seed
     from pixelpush_lib.results.measured import load_manifest
 
     measured_dir = Path(measured_dir or MEASURED_DIR)
     summary = load_manifest("eyes", measured_dir)["summary"]
-    if encoder not in summary["weights"]:
-        raise ValueError(f"no eyes of encoder {encoder!r} in {measured_dir / 'eyes'}; measured: "
-                         f"{sorted(summary['weights'])}")
-    seed = summary["best_seed_by_validation"][encoder] if seed is None or seed < 0 else seed
+    seed = chosen_eyes_seed(encoder, seed, measured_dir)
     entry = summary["weights"][encoder].get(str(seed))
     if entry is None:
         raise ValueError(f"no eyes of {encoder} seed {seed} in {measured_dir / 'eyes'}; seeds: "

@@ -31,7 +31,7 @@ from pixelpush_lib.results.evidence import (
     success_rows,
     top_values,
 )
-from pixelpush_lib.results.loaders import first_reading_at, reading_at
+from pixelpush_lib.results.loaders import first_reading_at, load_project_runs, reading_at
 from pixelpush_lib.results.loss_signature import loss_signature
 from pixelpush_lib.results.quoted_numbers import Number
 
@@ -214,6 +214,18 @@ def _state_critic_moves(before: str, after: str, claim: str) -> Callable[[Eviden
     return check
 
 
+def _eyes_first_blind_to_puck_position(data: Evidence) -> list[str]:
+    """Every eyes-first run in ``data/runs`` records what its policy saw, and the puck's true position is not in it."""
+    out = []
+    for run in load_project_runs(data.data_dir):
+        manifest = run.manifest
+        inputs = str(manifest.get("inputs", "unknown"))
+        if manifest["config"].startswith("eyes_first") and ("achieved_goal" in inputs.split("+") or inputs == "unknown"):
+            out.append(f"CLAIM BROKEN 'the eyes-first policy never sees achieved_goal': {manifest['provenance']['kind']} "
+                       f"{manifest['run_id']} records inputs {inputs!r} (data/runs/{manifest['run_id']})")
+    return out
+
+
 CLAIMS = [
     Claim("step0_flat", "Step 0 (NatureCNN) stays in its reported band", _stays_within_band(
         "step0", "step0_band", "Step 0 stays in its band")),
@@ -267,6 +279,8 @@ CLAIMS = [
           _state_critic_moves("start", "flat", "the state agent's critic loss grows while success is flat")),
     Claim("state_critic_rises_with_climb", "on our state seeds the critic loss rises further with the climb",
           _state_critic_moves("flat", "climb", "the state agent's critic loss rises with the climb")),
+    Claim("eyes_first_blind_to_puck_position", "the eyes-first policy sees what the eyes report, proprio and "
+          "desired_goal, never achieved_goal", _eyes_first_blind_to_puck_position),
     Claim("precision_matters", "a policy must see the puck to within a few centimetres: noise of a few cm costs the "
           "state agent at least half its success", eyes.precision_matters),
 ]

@@ -68,6 +68,16 @@ def velocity_errors(measured_dir: Path = MEASURED_DIR) -> pd.Series:
     return rows.groupby("encoder")["p90_cm"].median()
 
 
+def chosen_eyes_seed(encoder: str, seed: int | None = None, measured_dir: Path = MEASURED_DIR) -> int:
+    """The eyes seed a config means: ``seed`` itself, or for ``None`` or a negative seed (configs' ``eyes_seed=-1``)
+    the seed validation chose for ``encoder`` (``ValueError`` names the measured encoders when it has no eyes)."""
+    summary = load_manifest("eyes", measured_dir)["summary"]
+    if encoder not in summary["weights"]:
+        raise ValueError(f"no eyes of encoder {encoder!r} in {Path(measured_dir) / 'eyes'}; measured: "
+                         f"{sorted(summary['weights'])}")
+    return int(summary["best_seed_by_validation"][encoder]) if seed is None or seed < 0 else int(seed)
+
+
 def state_on_eyes(measured_dir: Path = MEASURED_DIR) -> pd.DataFrame:
     """The state agent's conditions, one row each: ``condition`` (true state, rotation zeroed, noise, eyes),
     ``encoder``, ``eyes_seed``, ``noise_cm``, ``episodes``, ``successes``, ``success_rate``, ``median_error_cm``,

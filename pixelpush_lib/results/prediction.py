@@ -17,7 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pixelpush_lib.core.configs import get_config
 from pixelpush_lib.core.paths import DATA_DIR
+from pixelpush_lib.results.eyes import chosen_eyes_seed, eyes_facts, state_on_eyes
+from pixelpush_lib.results.loaders import project_curve
 from pixelpush_lib.results.own_runs import measured_runs, seed_mean, seed_range, seeds
 from pixelpush_lib.results.quoted_numbers import ONSET_LEVEL, chapter_numbers, format_value
 
@@ -76,6 +79,58 @@ def prediction_test(config: str = "eyes_first", data_dir: Path = DATA_DIR) -> Pr
     return PredictionTest(config, state_onset, pixel_onset, deadline, runs)
 
 
+def _result(test: PredictionTest, last_success: pd.Series) -> str:
+    """What the runs show so far, as sentences with their kind: the onset (or the latest reading, before any), and
+    success at 1M and 2M where every run has logged that far."""
+    runs, level = test.runs, format_value(ONSET_LEVEL, "fraction")
+    if runs.empty:
+        return "There is nothing to read yet."
+    n, onsets = len(runs), runs["onset_step"].dropna()
+    over = "" if n == 1 else f", the mean of {seeds(n)}"
+    if len(onsets) == n:
+        first = f"It first read {level} or more at {seed_mean(onsets, 'steps')} steps (measured{over})"
+    elif len(onsets):
+        first = (f"{len(onsets)} of {seeds(n)} first read {level} or more, at {seed_mean(onsets, 'steps')} steps "
+                 "(measured); the others have not yet")
+    else:
+        step = format_value(float(runs["steps"].min()), "steps", digits=2)
+        first = (f"No reading has reached {level} yet: the latest is {seed_mean(last_success, 'fraction')} at "
+                 f"{step} steps (measured{over})")
+    then = [f"{format_value(step, 'steps')} steps it read {seed_mean(runs[column], 'fraction')}"
+            for column, step in (("success_1m", 1_000_000), ("success_2m", 2_000_000)) if runs[column].notna().all()]
+    return first + "." + (f" At {' and at '.join(then)} (measured{over})." if then else "")
+
+
+_MEANINGS = {
+    "holds": ("With seeing solved beforehand, the climb came with the state agent's: what the pixel run spent its extra "
+              "steps on was the encoder, not the reinforcement learning that follows it."),
+    "fails": ("With seeing solved beforehand, the climb still came late: learning to see is at most part of the "
+              "delay, and the eyes' own error, below, is the first other suspect."),
+    "mixed": "The seeds disagree, so the delay does not follow from the encoder alone in every run; more seeds decide.",
+    UNDECIDED: ("Until a run reaches the line, the figure shows how its curve begins, not whether the climb comes on "
+                "time."),
+}
+
+
+def _eyes_readout(config: str) -> dict[str, str]:
+    """Step 1's measurement of the very eyes ``config`` reads with: the state agent's success when its puck position
+    came from them, beside its success with the true position (data/measured/state_on_eyes)."""
+    run_config = get_config(config)
+    seed = chosen_eyes_seed(run_config.encoder, run_config.eyes_seed)
+    table = state_on_eyes()
+    on_eyes = table[(table["condition"] == "eyes") & (table["encoder"] == run_config.encoder)
+                    & (table["eyes_seed"] == seed)]
+    truth = table[table["condition"] == "true state"]
+    key = f"{config}_pred"
+    encoder = {"manipulation": "ManipulationCNN", "nature": "NatureCNN"}[run_config.encoder]
+    return {f"{key}_eyes": f"{encoder}'s eyes of seed {seed}",
+            f"{key}_on_eyes": format_value(float(on_eyes["success_rate"].iloc[0]), "fraction") if len(on_eyes)
+            else "not measured",
+            f"{key}_on_truth": format_value(float(truth["success_rate"].iloc[0]), "fraction"),
+            f"{key}_eyes_episodes": str(int(truth["episodes"].iloc[0])),
+            f"{key}_velocity": eyes_facts()["eyes_velocity_verdict"]}
+
+
 _VERDICT_SENTENCES = {
     "holds": "The prediction holds: every run climbed by the line, nearer the state agent's onset than Step 2's.",
     "fails": "The prediction fails: no run climbed by the line.",
@@ -84,15 +139,39 @@ _VERDICT_SENTENCES = {
 }
 
 
+def _progress(runs: pd.DataFrame) -> str:
+    """How far the runs got, for a sentence: every seed's budget, or which seeds are still training and where."""
+    if runs.empty:
+        return "no run of this config has been collected yet"
+    training = runs[runs["in_progress"]]
+    if training.empty:
+        return f"{seeds(len(runs))}, each trained for its full {format_value(float(runs['planned_steps'].max()), 'steps')} steps"
+    where = ", ".join(f"seed {row.seed} at {format_value(float(row.steps), 'steps', digits=2)} of its "
+                      f"{format_value(float(row.planned_steps), 'steps')} steps" for row in training.itertuples())
+    done = len(runs) - len(training)
+    return (f"{seeds(len(runs))} so far, {done} finished; still training, shown up to the last checkpoint: {where}"
+            if done else f"{seeds(len(runs))} so far, still training and shown up to its last checkpoint: {where}")
+
+
+def _last_readings(config: str, runs: pd.DataFrame, data_dir: Path) -> pd.Series:
+    """Each run's last logged success reading (fraction), in ``runs``' order."""
+    curves = project_curve(config, None, "success_rate", data_dir)
+    last = curves.sort_values("step").groupby("run_id")["value"].last()
+    return pd.Series([last.get(run_id, np.nan) for run_id in runs["run_id"]], dtype=float)
+
+
 def prediction_facts(config: str = "eyes_first", data_dir: Path = DATA_DIR) -> dict[str, str]:
     """What Step 3's "A prediction you can test" states, keyed ``<config>_pred_*``, for ``{glue:text}``: the line
     and the onsets it lies between, the runs' onsets and success at 1M and 2M (mean in a sentence, ``__range`` for
-    the sources box), how many runs climbed on time, and the verdict as a sentence."""
+    the sources box), how far the runs got and their latest success, how many climbed on time, and the verdict as
+    a sentence."""
     test = prediction_test(config, data_dir)
     runs, key = test.runs, f"{config}_pred"
     n = len(runs)
     on_time = int((runs["outcome"] == ON_TIME).sum())
     facts = {
+        f"{key}_progress": _progress(runs),
+        f"{key}_last_step": format_value(float(runs["steps"].min()), "steps", digits=2) if n else "no step",
         f"{key}_margin": format_value(MARGIN, "fraction"),
         f"{key}_onset_level": format_value(ONSET_LEVEL, "fraction"),
         f"{key}_state_onset": format_value(test.state_onset, "steps"),
@@ -102,10 +181,17 @@ def prediction_facts(config: str = "eyes_first", data_dir: Path = DATA_DIR) -> d
         f"{key}_on_time": f"{on_time} of {n}",
         f"{key}_verdict": test.verdict,
         f"{key}_verdict_sentence": _VERDICT_SENTENCES[test.verdict],
+        f"{key}_meaning": _MEANINGS[test.verdict],
+        **_eyes_readout(config),
         f"{key}_runs": ", ".join(f"data/runs/{run}" for run in runs["run_id"]) or "none",
+        f"{key}_state_runs": ", ".join(f"data/runs/{run}" for run in measured_runs("state", data_dir)["run_id"])
+        or "none: the author's onset stands in",
     }
+    runs = runs.assign(last_success=_last_readings(config, runs, data_dir))
+    facts[f"{key}_result"] = _result(test, runs["last_success"])
     for column, name, unit in (("onset_step", "onset", "steps"), ("success_1m", "1m", "fraction"),
-                               ("success_2m", "2m", "fraction"), ("wall_time_h", "hours", "h")):
+                               ("success_2m", "2m", "fraction"), ("wall_time_h", "hours", "h"),
+                               ("last_success", "last_success", "fraction")):
         digits = 1 if unit == "h" else None
         facts[f"{key}_{name}"] = seed_mean(runs[column], unit, digits)
         facts[f"{key}_{name}__range"] = seed_range(runs[column], unit, digits)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pixelpush_lib.core.configs import get_config
 from pixelpush_lib.core.files import atomic_write, sha256_file
 from pixelpush_lib.core.paths import DATA_DIR
 
@@ -62,10 +63,15 @@ class CheckpointEntry:
     trained_by: str = "sac_her"
 
     def training(self) -> str:
-        """How it was trained, in words, with its budget: for a caption or a listing."""
+        """How it was trained, in words, with its budget: for a caption or a listing. A policy that reads frozen
+        eyes says so, and that simulator labels trained those eyes (never the policy)."""
         if self.trained_by == "imitation":
             return f"taught by imitation of the scripted expert (DAgger) on {self.steps:,} expert labels"
-        return f"trained by SAC + HER for {self.steps:,} environment steps"
+        how = f"trained by SAC + HER for {self.steps:,} environment steps"
+        if get_config(self.config).obs_mode == "eyes":
+            how += (" from pixels, through frozen eyes that simulator labels had trained beforehand to locate the puck "
+                    "(its policy never sees the puck's true position)")
+        return how
 
 
 #: How a registered checkpoint can have been trained (``CheckpointEntry.trained_by``).

@@ -97,11 +97,14 @@ def _jobs_without_notebook_check(out: Path) -> list[Job]:
 # --- One run of this project's own ---------------------------------------------------------------------------
 
 
-def _wall_time_s(progress_csv: Path) -> float:
-    """Seconds of training behind the logged steps: SB3's ``time/time_elapsed`` restarts at each resume, so the
-    last reading of each segment is summed. A segment killed after its last checkpoint counts to the log row its
-    successor kept, so time whose steps were thrown away is not counted."""
+def _wall_time_s(progress_csv: Path, up_to_step: int | None = None) -> float:
+    """Seconds of training behind the logged steps (those at or before ``up_to_step``, if given): SB3's
+    ``time/time_elapsed`` restarts at each resume, so the last reading of each segment is summed. A segment killed
+    after its last checkpoint counts to the log row its successor kept, so time whose steps were thrown away is not
+    counted."""
     log = pd.read_csv(progress_csv)
+    if up_to_step is not None:
+        log = log[log["time/total_timesteps"] <= up_to_step]
     elapsed = log.get("time/time_elapsed", pd.Series(dtype=float)).dropna().to_numpy()
     if elapsed.size == 0:
         raise data_error(progress_csv, "no time/time_elapsed readings", "collect the log SB3 wrote for this run",
@@ -111,25 +114,31 @@ def _wall_time_s(progress_csv: Path) -> float:
 
 
 def collect_run(run_dir: Path | str, run_id: str, force: bool = False,
-                        data_dir: Path | str = DATA_DIR) -> Path:
+                data_dir: Path | str = DATA_DIR, unfinished: bool = False) -> Path:
     """Import a finished ``pixelpush train`` run directory as a *measured* run of this project.
 
     Config, overrides and seed come from its manifest (``run.json``); the provenance records every segment's
-    command and commit, the machine, package versions and the training wall time. Raises :class:`DataError` when
-    the folder is not a finished run or its log lacks the success metric; ``data_dir`` is then unchanged.
+    command and commit, the machine, package versions and the training wall time. ``unfinished=True`` imports a
+    run still in progress up to its last checkpoint (the readings a resume keeps), marked ``in_progress`` with its
+    ``planned_steps``, so a page can show how far it got and say that it is not done; collect it again with
+    ``force`` once it has finished. Raises :class:`DataError` when the folder is not a run, is unfinished and
+    ``unfinished`` is False, or its log lacks the success metric; ``data_dir`` is then unchanged.
     """
     run = RunDir(run_dir)
     if not run.has_run():
         raise data_error(run.manifest_path, "not a pixelpush run directory (no run.json)",
                          "pass the --run-dir given to `pixelpush train`")
     manifest = run.read_manifest()
-    step = run.checkpoint_step()
-    if step is None or step < manifest["total_steps"]:
-        raise data_error(run.path, f"the run is at step {step or 0:,} of {manifest['total_steps']:,}",
-                         f"finish it first: pixelpush train --resume {run.path}")
+    step, planned = run.checkpoint_step(), manifest["total_steps"]
+    in_progress = step is None or step < planned
+    if in_progress and not (unfinished and step):
+        fix = ("it has no checkpoint yet: let it train to its first one" if unfinished else
+               f"finish it first: pixelpush train --resume {run.path} (or pass --unfinished to import it as in progress)")
+        raise data_error(run.path, f"the run is at step {step or 0:,} of {planned:,}", fix)
     config = manifest["config_name"]
     check_identity(run_id, config, manifest["seed"], Path(data_dir))
     curve = read_progress_csv(run.progress_path)
+    curve = curve[curve["step"] <= step].reset_index(drop=True)  # rows past the last checkpoint a resume would redo
     if "success_rate" not in set(curve["metric"]):
         raise data_error(run.progress_path, "the log has no rollout/success_rate values",
                          "only runs that log success can be drawn", column="rollout/success_rate")
@@ -138,13 +147,15 @@ def collect_run(run_dir: Path | str, run_id: str, force: bool = False,
     out = {
         "schema_version": SCHEMA_VERSION, "run_id": run_id, "arc_step": CONFIG_TO_ARC_STEP[config], "config": config,
         "seed": manifest["seed"], "inputs": inputs_of(config),
-        "description": (f"pixelpush train --config {config} --seed {manifest['seed']}: {step:,} environment steps, "
-                        f"overrides {manifest['overrides'] or 'none'}"),
+        "description": (f"pixelpush train --config {config} --seed {manifest['seed']}: {step:,} environment steps"
+                        + (f" of {planned:,} (in progress)" if in_progress else "")
+                        + f", overrides {manifest['overrides'] or 'none'}"),
         "provenance": {
             "kind": "measured", "command": " ; ".join(_readable(s["command"]) for s in segments), "config": config,
             "overrides": manifest["overrides"], "commit": ",".join(commits),
             "machine": manifest["host"], "versions": manifest["versions"], "device": manifest["device"],
-            "wall_time_s": round(_wall_time_s(run.progress_path), 1), "segments": len(segments), "total_steps": step,
+            "wall_time_s": round(_wall_time_s(run.progress_path, step), 1), "segments": len(segments),
+            "total_steps": step, "planned_steps": planned, "in_progress": in_progress,
             "log_file": str(run.progress_path.resolve()), "sha256": sha256_file(run.progress_path),
             "created": utc_now(), "importer": "pixelpush_lib.sweeps.collect.collect_run",
         },
@@ -172,6 +183,8 @@ def add_collect_command(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--into", type=Path, default=DATA_DIR, help=f"data folder (default {DATA_DIR})")
     parser.add_argument("--force", action="store_true", help="replace runs collected earlier from another log")
     parser.add_argument("--prefix", default="repro", help="run ids are <prefix>_<step>_s<seed> (default repro)")
+    parser.add_argument("--unfinished", action="store_true",
+                        help="a single run still training: import it up to its last checkpoint, marked in progress")
     parser.set_defaults(func=_collect_command)
     return parser
 
@@ -181,7 +194,8 @@ def _collect_command(args: argparse.Namespace) -> int:
         if RunDir(args.out).has_run():
             if not args.run_id:
                 raise SweepError(f"{args.out} is a single run: pass --run-id NAME for its folder under data/runs/")
-            print(f"imported {args.out} -> {collect_run(args.out, args.run_id, args.force, args.into)}")
+            target = collect_run(args.out, args.run_id, args.force, args.into, unfinished=args.unfinished)
+            print(f"imported {args.out} -> {target}")
             return 0
         outcomes = collect(args.out, args.into, args.force, args.prefix)
     except (SweepError, DataError) as error:

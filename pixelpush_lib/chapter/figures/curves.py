@@ -103,6 +103,13 @@ def _project_source(run_id: str, data_dir: Path) -> tuple[str, str]:
     return "project", run_id
 
 
+def _still_training(run_ids: Sequence[str], data_dir: Path) -> str:
+    """``' (still training)'`` when any of the runs was collected before it finished, else ``''``: for a legend."""
+    unfinished = any(run.manifest["provenance"].get("in_progress") for run in load_project_runs(data_dir)
+                     if run.manifest["run_id"] in set(run_ids))
+    return " (still training)" if unfinished else ""
+
+
 def seed_band(curve: pd.DataFrame, bins: int = 50, n_boot: int = 2000, ci: float = 0.95,
               rng_seed: int = 0) -> pd.DataFrame:
     """Mean over seeds with a bootstrap confidence interval, plus min-max, per step bin.
@@ -134,15 +141,16 @@ def _draw_project(ax: Axes, config: str, data_dir: Path) -> None:
     color = CONFIG_COLORS[config]
     seeds = sorted(int(s) for s in curve["seed"].unique())
     kind, _ = _project_source(curve["run_id"].iloc[0], data_dir)
+    training = _still_training(curve["run_id"].unique(), data_dir)
     if len(seeds) >= 2:
         band = seed_band(curve)
         ax.fill_between(band["step"], band["low"], band["high"], color=color, alpha=0.18, linewidth=0)
         ax.plot(band["step"], band["mean"], color=color, linewidth=1.8, zorder=3, marker=".", ms=3,
-                label=f"{CONFIG_LABELS[config]}, {kind} here: {_band_series(seeds)}")
+                label=f"{CONFIG_LABELS[config]}, {kind} here: {_band_series(seeds)}{training}")
         return
     # thousands of readings: markers small enough to read as the line itself
     ax.plot(curve["step"], curve["value"], color=color, linewidth=1.2, alpha=0.9, zorder=3, marker=".", ms=1.5,
-            label=f"{CONFIG_LABELS[config]}, {kind} here: seed {seeds[0]}")
+            label=f"{CONFIG_LABELS[config]}, {kind} here: seed {seeds[0]}{training}")
 
 
 def _band_series(seeds: Sequence[int]) -> str:
