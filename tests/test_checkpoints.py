@@ -205,3 +205,17 @@ def test_a_student_is_registered_as_taught_by_imitation_and_its_steps_are_labels
     assert registered_checkpoints("step2", registry) == [entry] and entry.trained_by == "imitation"
     assert availability("step2", registry).startswith(
         "student: taught by imitation of the scripted expert (DAgger) on 200 expert labels, success")
+
+
+def test_a_caption_says_how_an_eyes_first_policy_was_trained_and_what_it_saw():
+    from pixelpush_lib.results.registry import CheckpointEntry
+
+    entry = CheckpointEntry("e", "e.zip", "0" * 64, 1, "eyes_first", 1_000_000, 0.1, 100)
+    assert entry.training() == ("trained by SAC + HER for 1,000,000 environment steps from pixels, through frozen eyes "
+                                "that simulator labels had trained beforehand to locate the puck (its policy never sees "
+                                "the puck's true position)")
+    fed = CheckpointEntry("e", "e.zip", "0" * 64, 1, "eyes_first", 1_000_000, 0.1, 100,
+                          overrides={"policy_sees_achieved_goal": True})
+    assert fed.training().endswith("(its policy was also fed the puck's true position, achieved_goal)")
+    state = CheckpointEntry("s", "s.zip", "0" * 64, 1, "state", 2_000_000, 0.9, 100)
+    assert state.training() == "trained by SAC + HER for 2,000,000 environment steps"

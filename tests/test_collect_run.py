@@ -4,6 +4,7 @@ with its commands, commit, machine and wall time; an unfinished run or a clash i
 from __future__ import annotations
 
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -82,6 +83,7 @@ def test_wall_time_sums_the_segments_sb3_timed(tmp_path):
     pd.DataFrame({"time/total_timesteps": [100, 200, 300, 400, 500],
                   "time/time_elapsed": [900, 1758, 1, 2000, 5190]}).to_csv(log, index=False)
     assert _wall_time_s(log) == 1758 + 5190
+    assert _wall_time_s(log, up_to_step=400) == 1758 + 2000  # an unfinished import counts only what it keeps
     pd.DataFrame({"time/total_timesteps": [100], "time/episodes": [2]}).to_csv(log, index=False)
     with pytest.raises(ValueError, match="progress.csv.*time/time_elapsed"):
         _wall_time_s(log)
@@ -117,8 +119,6 @@ def test_a_run_still_training_is_collected_up_to_its_last_checkpoint_only_when_a
 
 def test_rows_logged_after_the_last_checkpoint_are_left_out(state_run, tmp_path):
     """A resume throws away what was logged after its checkpoint, so the import does too."""
-    import shutil
-
     run = tmp_path / "state_s4"
     shutil.copytree(state_run, run)
     log = pd.read_csv(run / "progress.csv")
@@ -128,3 +128,27 @@ def test_rows_logged_after_the_last_checkpoint_are_left_out(state_run, tmp_path)
     data = copy_data(tmp_path)
     collect_run(run, "state_tiny_s4", data_dir=data)
     assert project_curve("state", 4, "success_rate", data)["step"].max() == 400
+
+
+def test_unfinished_needs_a_checkpoint_and_a_single_run(tmp_path, capsys):
+    from pixelpush_lib.training.run_dir import RunDir
+
+    data = copy_data(tmp_path)
+    run = tmp_path / "state_s5"
+    train(plan_new_run("state", run, seed=5, total_steps=100, overrides=TINY), device="cpu", progress_bar=False,
+          checkpoint_every=1000)
+    for folder in run.glob("checkpoints/step_*"):  # as if killed before its first checkpoint
+        shutil.rmtree(folder)
+    (run / "checkpoints" / "latest.json").unlink(missing_ok=True)
+    assert RunDir(run).checkpoint_step() is None
+    with pytest.raises(DataError, match="at step 0 of 100.*no checkpoint yet"):
+        collect_run(run, "state_s5", data_dir=data, unfinished=True)
+    assert main(["collect", str(tmp_path), "--into", str(data), "--unfinished"]) == 2
+    assert not (data / "runs").exists()
+
+
+def test_what_the_policy_saw_follows_the_run_s_overrides():
+    from pixelpush_lib.sweeps.collect import inputs_of
+
+    assert inputs_of("eyes_first") == "pixels+proprio+desired_goal"
+    assert inputs_of("eyes_first", {"policy_sees_achieved_goal": True}) == "pixels+proprio+desired_goal+achieved_goal"

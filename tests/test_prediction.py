@@ -6,10 +6,23 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from datadir_helpers import copy_data, write_measured_run
+from datadir_helpers import write_measured_run
 from pixelpush_lib.results.prediction import LATE, MARGIN, ON_TIME, UNDECIDED, prediction_facts, prediction_test
 
 STEPS = np.arange(20_000, 2_000_001, 20_000)
+
+
+def copy_data(tmp_path):
+    """The reported data and Step 1's measurement of the eyes (what the facts quote about them, linked, never
+    edited here), no project run."""
+    from datadir_helpers import copy_data as copy_reported
+    from pixelpush_lib.core.paths import MEASURED_DIR
+
+    data = copy_reported(tmp_path)
+    (data / "measured").mkdir()
+    for experiment in ("eyes", "state_on_eyes"):
+        (data / "measured" / experiment).symlink_to(MEASURED_DIR / experiment)
+    return data
 
 
 def _eyes_first(data, seed: int, onset: int | None, last: int = 2_000_000) -> None:
@@ -56,9 +69,11 @@ def test_the_facts_state_the_runs_and_the_verdict(tmp_path):
     _eyes_first(data, 1, onset=1_400_000)
     facts = prediction_facts("eyes_first", data)
     assert facts["eyes_first_pred_seeds"] == "2 seeds" and facts["eyes_first_pred_on_time"] == "2 of 2"
-    assert facts["eyes_first_pred_onset"] == "1.3M" and facts["eyes_first_pred_onset__range"] == "1.2M-1.4M over 2 seeds"
-    assert facts["eyes_first_pred_1m"] == "5%" and facts["eyes_first_pred_2m"] == "70%"
+    assert facts["eyes_first_pred_spread"] == ("Over the seeds: latest reading 2 seeds, the same to the digits shown; "
+                                               "onset 1.2M-1.4M over 2 seeds; success at 1M 2 seeds, the same to the "
+                                               "digits shown; success at 2M 2 seeds, the same to the digits shown.")
     assert facts["eyes_first_pred_verdict"] == "holds"
+    assert facts["eyes_first_pred_meaning"].startswith("In these runs, once seeing was solved beforehand, the climb")
     assert facts["eyes_first_pred_runs"] == "data/runs/eyes_first_s0, data/runs/eyes_first_s1"
 
 
@@ -78,28 +93,62 @@ def test_a_run_still_training_is_said_to_be_and_judged_only_once_it_reaches_the_
     steps = STEPS[STEPS <= 1_100_000]
     write_measured_run(data, "eyes_first", 0, steps, np.full(len(steps), 0.08), planned_steps=2_000_000)
     facts = prediction_facts("eyes_first", data)
-    assert facts["eyes_first_pred_progress"] == ("1 seed so far, still training and shown up to its last checkpoint: "
+    assert facts["eyes_first_pred_progress"] == ("1 seed so far; still training and shown up to its last checkpoint: "
                                                  "seed 0 at 1.1M of its 2M steps")
-    assert facts["eyes_first_pred_result"] == ("No reading has reached 50% yet: the latest is 8% at 1.1M steps "
-                                               "(measured). At 1M steps it read 8% (measured).")
+    assert facts["eyes_first_pred_result"] == ("Seed 0 has not read 50% yet: the latest reading is 8% at 1.1M steps "
+                                               "(measured). At 1M steps the reading was 8% (measured).")
     assert facts["eyes_first_pred_verdict"] == UNDECIDED and facts["eyes_first_pred_meaning"].startswith("Until a run")
-    # a finished seed beside it: both counted, the unfinished one named
+    assert facts["eyes_first_pred_spread"] == "With one seed or none there is no spread over seeds to give."
+    # Beside it, a finished seed that climbed and one that never did: each said as it is, the one training named.
     _eyes_first(data, 1, onset=1_200_000)
+    _eyes_first(data, 2, onset=None)
     facts = prediction_facts("eyes_first", data)
-    assert facts["eyes_first_pred_progress"].startswith("2 seeds so far, 1 finished; still training")
-    assert facts["eyes_first_pred_result"].startswith("1 of 2 seeds first read 50% or more, at 1.2M steps")
+    assert facts["eyes_first_pred_progress"] == ("3 seeds so far, 2 finished; still training and shown up to its last "
+                                                 "checkpoint: seed 0 at 1.1M of its 2M steps")
+    assert facts["eyes_first_pred_result"] == (
+        "Seed 1 first read 50% or more at 1.2M steps (measured). "
+        "Seed 0 has not read 50% yet: the latest reading is 8% at 1.1M steps (measured). "
+        "Seed 2 never read 50%: the last reading is 5% at 2M steps (measured). "
+        "At 1M steps the mean reading of the 3 seeds was 6% (measured).")  # seed 0 has no 2M reading yet
+    assert facts["eyes_first_pred_verdict"] == UNDECIDED  # seed 0 has not reached the line: nothing is decided
 
 
-def test_finished_runs_give_their_onset_and_readings_at_1m_and_2m(tmp_path):
+def test_seeds_still_training_are_listed_each_with_its_latest_reading(tmp_path):
     data = copy_data(tmp_path)
-    _eyes_first(data, 0, onset=1_200_000)
-    _eyes_first(data, 1, onset=1_400_000)
+    for seed, last in ((0, 600_000), (1, 400_000)):
+        steps = STEPS[STEPS <= last]
+        write_measured_run(data, "eyes_first", seed, steps, np.full(len(steps), 0.05 + seed / 100),
+                           planned_steps=2_000_000)
     facts = prediction_facts("eyes_first", data)
-    assert facts["eyes_first_pred_progress"] == "2 seeds, each trained for its full 2M steps"
-    assert facts["eyes_first_pred_result"] == ("It first read 50% or more at 1.3M steps (measured, the mean of 2 seeds). "
-                                               "At 1M steps it read 5% and at 2M steps it read 70% (measured, the mean "
-                                               "of 2 seeds).")
-    assert facts["eyes_first_pred_meaning"].startswith("With seeing solved beforehand, the climb came with")
+    assert facts["eyes_first_pred_progress"] == ("2 seeds so far; still training and shown up to their last "
+                                                 "checkpoints: seed 0 at 600K of its 2M steps, seed 1 at 400K of its "
+                                                 "2M steps")
+    assert facts["eyes_first_pred_result"] == ("Seeds 0 and 1 have not read 50% yet: the latest readings are 5% at "
+                                               "600K steps (seed 0), 6% at 400K steps (seed 1) (measured).")
+
+
+def test_the_sentences_say_when_no_run_exists_and_when_the_prediction_fails(tmp_path):
+    data = copy_data(tmp_path)
+    empty = prediction_facts("eyes_first", data)
+    assert empty["eyes_first_pred_progress"] == "none has been collected yet"
+    assert empty["eyes_first_pred_result"] == "There is no eyes-first curve to read yet."
+    assert empty["eyes_first_pred_verdict_sentence"] == "Not decided yet: no run has been collected."
+    assert empty["eyes_first_pred_meaning"] == "The figure shows the two onsets the line lies between."
+    _eyes_first(data, 0, onset=None)
+    facts = prediction_facts("eyes_first", data)
+    assert facts["eyes_first_pred_progress"] == "1 seed, trained for its full 2M steps"
+    assert facts["eyes_first_pred_verdict_sentence"] == "The prediction fails: no run climbed by the line."
+    assert facts["eyes_first_pred_meaning"].startswith("Once seeing was solved beforehand the climb still came late")
+
+
+def test_the_onsets_the_line_lies_between_carry_their_kind(tmp_path):
+    data = copy_data(tmp_path)  # no state run of ours: the author's onset stands in
+    facts = prediction_facts("eyes_first", data)
+    assert facts["eyes_first_pred_state_onset"].endswith("steps (reported)")
+    assert facts["eyes_first_pred_pixel_onset"] == "2.2M steps (reported)"
+    assert facts["eyes_first_pred_state_runs"] == "none: the author's onset stands in"
+    ours = prediction_facts("eyes_first")  # the committed data: our three state seeds
+    assert ours["eyes_first_pred_state_onset"].endswith("steps (measured, the mean of 3 seeds)")
 
 
 def test_the_eyes_readout_is_step_1_s_measurement_of_the_very_eyes_the_config_reads_with():
@@ -108,10 +157,15 @@ def test_the_eyes_readout_is_step_1_s_measurement_of_the_very_eyes_the_config_re
     facts = prediction_facts("eyes_first")
     table = state_on_eyes()
     row = table[(table["condition"] == "eyes") & (table["encoder"] == "manipulation") & (table["eyes_seed"] == 1)]
+    truth = table[table["condition"] == "true state"].iloc[0]
     assert facts["eyes_first_pred_eyes"] == "ManipulationCNN's eyes of seed 1"  # the best by validation
     assert facts["eyes_first_pred_on_eyes"] == f"{100 * row['success_rate'].iloc[0]:.0f}%"
+    assert facts["eyes_first_pred_on_truth"] == f"{100 * truth['success_rate']:.0f}%"
+    assert facts["eyes_first_pred_eyes_episodes"] == str(truth["episodes"])
+    assert facts["eyes_first_pred_velocity"] == "their velocity is no better than always answering zero"
     nature = prediction_facts("eyes_first_nature")
-    assert nature["eyes_first_nature_pred_eyes"].startswith("NatureCNN's eyes of seed")
+    assert nature["eyes_first_nature_pred_eyes"] == "NatureCNN's eyes of seed 0"
+    assert nature["eyes_first_nature_pred_velocity"] == "from a single frame they see no motion at all"
 
 
 def test_the_prediction_figure_draws_the_line_and_says_a_run_is_still_training(tmp_path):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pixelpush_lib.core.paths import DATA_DIR, MEASURED_DIR
 from pixelpush_lib.experiments.videos import VideoSpec, stored_video
-from pixelpush_lib.results.registry import REGISTRY, CheckpointError, registered_checkpoints
+from pixelpush_lib.results.registry import REGISTRY, CheckpointEntry, CheckpointError, registered_checkpoints
 from pixelpush_lib.training.pretrained import load_pretrained
 from pixelpush_lib.training.watch import gif_bytes, watch
 
@@ -51,7 +51,7 @@ def watch_registered(config: str, n_episodes: int = 5, seed: int = 10_000, regis
             raise CheckpointError(f"no checkpoint named {name!r} is registered for config {config!r} in {registry}; "
                                   f"registered for it: {', '.join(e.name for e in entries)}")
         entries = chosen
-    entry = max(entries, key=lambda e: (e.steps, e.success_rate))
+    entry = _longest_trained(entries)
     if live is None:
         live = in_colab()
     if live:
@@ -73,6 +73,11 @@ def watch_registered(config: str, n_episodes: int = 5, seed: int = 10_000, regis
     return (f'<figure class="pixelpush-rollout"><img src="data:image/gif;base64,{data}" '
             f'alt="rollout of {html.escape(entry.name)}" style="max-width:100%;height:auto">'
             f"<figcaption>{caption}</figcaption></figure>")
+
+
+def _longest_trained(entries: Sequence[CheckpointEntry]) -> CheckpointEntry:
+    """The checkpoint a watch cell shows by default: the longest trained (the better evaluated among equals)."""
+    return max(entries, key=lambda e: (e.steps, e.success_rate))
 
 
 def _shown_episodes(n_episodes: int) -> str:
@@ -106,6 +111,6 @@ def watch_beside_the_state_agent(config: str, state_name: str = "state_s0_2m", n
     if not entries:
         return (watch_side_by_side([("state", state_name)], n_episodes, seed, registry, cache_dir, live, measured_dir)
                 + _NO_CHECKPOINT.format(config=html.escape(config)))
-    chosen = max(entries, key=lambda e: (e.steps, e.success_rate))
+    chosen = _longest_trained(entries)
     return watch_side_by_side([("state", state_name), (config, chosen.name)], n_episodes, seed, registry, cache_dir,
                               live, measured_dir)

@@ -29,8 +29,9 @@ def _nan_if_none(value: float | None) -> float:
 
 def measured_runs(config: str, data_dir: Path = DATA_DIR) -> pd.DataFrame:
     """One row per measured run of ``config`` in ``data_dir/runs`` (imported logs are not ours and are left out):
-    ``run_id, seed, success_1m, success_2m, onset_step, wall_time_h, steps`` (the last logged), ``planned_steps``
-    (its budget) and ``in_progress`` (collected before it finished, ``pixelpush collect --unfinished``)."""
+    ``run_id, seed, success_1m, success_2m, onset_step, wall_time_h, steps`` (the last logged), ``last_success``
+    (the reading there), ``planned_steps`` (its budget) and ``in_progress`` (collected before it finished,
+    ``pixelpush collect --unfinished``)."""
     curves = project_curve(config, None, "success_rate", data_dir)
     rows = []
     for run_id, curve in curves.groupby("run_id", sort=True):
@@ -43,10 +44,11 @@ def measured_runs(config: str, data_dir: Path = DATA_DIR) -> pd.DataFrame:
                      "success_2m": _nan_if_none(reading_at(curve, 2_000_000)),
                      "onset_step": _nan_if_none(first_reading_at(curve, ONSET_LEVEL)),
                      "wall_time_h": float(prov.get("wall_time_s", np.nan)) / 3600, "steps": int(curve["step"].max()),
+                     "last_success": float(curve.sort_values("step", kind="stable")["value"].iloc[-1]),
                      "planned_steps": int(prov.get("planned_steps", prov.get("total_steps", curve["step"].max()))),
                      "in_progress": bool(prov.get("in_progress", False))})
     return pd.DataFrame(rows, columns=["run_id", "seed", "success_1m", "success_2m", "onset_step", "wall_time_h",
-                                       "steps", "planned_steps", "in_progress"])
+                                       "steps", "last_success", "planned_steps", "in_progress"])
 
 
 def seeds(n: int) -> str:

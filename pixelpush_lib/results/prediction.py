@@ -20,9 +20,8 @@ import pandas as pd
 from pixelpush_lib.core.configs import get_config
 from pixelpush_lib.core.paths import DATA_DIR
 from pixelpush_lib.results.eyes import chosen_eyes_seed, eyes_facts, state_on_eyes
-from pixelpush_lib.results.loaders import project_curve
 from pixelpush_lib.results.own_runs import measured_runs, seed_mean, seed_range, seeds
-from pixelpush_lib.results.quoted_numbers import ONSET_LEVEL, chapter_numbers, format_value
+from pixelpush_lib.results.quoted_numbers import ONSET_LEVEL, Number, chapter_numbers, format_value
 
 #: Where the line sits between the state agent's onset (0) and Step 2's reported onset (1): a run that climbs by
 #: then climbed closer to the state agent than to the pixel agent.
@@ -79,120 +78,141 @@ def prediction_test(config: str = "eyes_first", data_dir: Path = DATA_DIR) -> Pr
     return PredictionTest(config, state_onset, pixel_onset, deadline, runs)
 
 
-def _result(test: PredictionTest, last_success: pd.Series) -> str:
-    """What the runs show so far, as sentences with their kind: the onset (or the latest reading, before any), and
-    success at 1M and 2M where every run has logged that far."""
-    runs, level = test.runs, format_value(ONSET_LEVEL, "fraction")
-    if runs.empty:
-        return "There is nothing to read yet."
-    n, onsets = len(runs), runs["onset_step"].dropna()
-    over = "" if n == 1 else f", the mean of {seeds(n)}"
-    if len(onsets) == n:
-        first = f"It first read {level} or more at {seed_mean(onsets, 'steps')} steps (measured{over})"
-    elif len(onsets):
-        first = (f"{len(onsets)} of {seeds(n)} first read {level} or more, at {seed_mean(onsets, 'steps')} steps "
-                 "(measured); the others have not yet")
-    else:
-        step = format_value(float(runs["steps"].min()), "steps", digits=2)
-        first = (f"No reading has reached {level} yet: the latest is {seed_mean(last_success, 'fraction')} at "
-                 f"{step} steps (measured{over})")
-    then = [f"{format_value(step, 'steps')} steps it read {seed_mean(runs[column], 'fraction')}"
-            for column, step in (("success_1m", 1_000_000), ("success_2m", 2_000_000)) if runs[column].notna().all()]
-    return first + "." + (f" At {' and at '.join(then)} (measured{over})." if then else "")
+def _seed_list(rows: pd.DataFrame) -> str:
+    """``'seed 0'``, ``'seeds 0 and 2'``, ``'seeds 0, 1 and 2'``."""
+    names = [str(seed) for seed in rows["seed"]]
+    return f"seed {names[0]}" if len(names) == 1 else f"seeds {', '.join(names[:-1])} and {names[-1]}"
 
 
-_MEANINGS = {
-    "holds": ("With seeing solved beforehand, the climb came with the state agent's: what the pixel run spent its extra "
-              "steps on was the encoder, not the reinforcement learning that follows it."),
-    "fails": ("With seeing solved beforehand, the climb still came late: learning to see is at most part of the "
-              "delay, and the eyes' own error, below, is the first other suspect."),
-    "mixed": "The seeds disagree, so the delay does not follow from the encoder alone in every run; more seeds decide.",
-    UNDECIDED: ("Until a run reaches the line, the figure shows how its curve begins, not whether the climb comes on "
-                "time."),
-}
-
-
-def _eyes_readout(config: str) -> dict[str, str]:
-    """Step 1's measurement of the very eyes ``config`` reads with: the state agent's success when its puck position
-    came from them, beside its success with the true position (data/measured/state_on_eyes)."""
-    run_config = get_config(config)
-    seed = chosen_eyes_seed(run_config.encoder, run_config.eyes_seed)
-    table = state_on_eyes()
-    on_eyes = table[(table["condition"] == "eyes") & (table["encoder"] == run_config.encoder)
-                    & (table["eyes_seed"] == seed)]
-    truth = table[table["condition"] == "true state"]
-    key = f"{config}_pred"
-    encoder = {"manipulation": "ManipulationCNN", "nature": "NatureCNN"}[run_config.encoder]
-    return {f"{key}_eyes": f"{encoder}'s eyes of seed {seed}",
-            f"{key}_on_eyes": format_value(float(on_eyes["success_rate"].iloc[0]), "fraction") if len(on_eyes)
-            else "not measured",
-            f"{key}_on_truth": format_value(float(truth["success_rate"].iloc[0]), "fraction"),
-            f"{key}_eyes_episodes": str(int(truth["episodes"].iloc[0])),
-            f"{key}_velocity": eyes_facts()["eyes_velocity_verdict"]}
-
-
-_VERDICT_SENTENCES = {
-    "holds": "The prediction holds: every run climbed by the line, nearer the state agent's onset than Step 2's.",
-    "fails": "The prediction fails: no run climbed by the line.",
-    "mixed": "The runs disagree: some climbed by the line and some did not, so these seeds do not decide it.",
-    UNDECIDED: "Not decided yet: a run has not reached the line.",
-}
+def _steps(value: float) -> str:
+    return format_value(float(value), "steps", digits=2)
 
 
 def _progress(runs: pd.DataFrame) -> str:
     """How far the runs got, for a sentence: every seed's budget, or which seeds are still training and where."""
     if runs.empty:
-        return "no run of this config has been collected yet"
+        return "none has been collected yet"
     training = runs[runs["in_progress"]]
+    n, done = len(runs), len(runs) - len(training)
     if training.empty:
-        return f"{seeds(len(runs))}, each trained for its full {format_value(float(runs['planned_steps'].max()), 'steps')} steps"
-    where = ", ".join(f"seed {row.seed} at {format_value(float(row.steps), 'steps', digits=2)} of its "
-                      f"{format_value(float(row.planned_steps), 'steps')} steps" for row in training.itertuples())
-    done = len(runs) - len(training)
-    return (f"{seeds(len(runs))} so far, {done} finished; still training, shown up to the last checkpoint: {where}"
-            if done else f"{seeds(len(runs))} so far, still training and shown up to its last checkpoint: {where}")
+        budget = format_value(float(runs["planned_steps"].max()), "steps")
+        return f"1 seed, trained for its full {budget} steps" if n == 1 else f"{n} seeds, each trained for its full {budget} steps"
+    where = ", ".join(f"seed {row.seed} at {_steps(row.steps)} of its {format_value(float(row.planned_steps), 'steps')} "
+                      "steps" for row in training.itertuples())
+    shown = "its last checkpoint" if len(training) == 1 else "their last checkpoints"
+    finished = f", {done} finished" if done else ""
+    return f"{seeds(n)} so far{finished}; still training and shown up to {shown}: {where}"
 
 
-def _last_readings(config: str, runs: pd.DataFrame, data_dir: Path) -> pd.Series:
-    """Each run's last logged success reading (fraction), in ``runs``' order."""
-    curves = project_curve(config, None, "success_rate", data_dir)
-    last = curves.sort_values("step").groupby("run_id")["value"].last()
-    return pd.Series([last.get(run_id, np.nan) for run_id in runs["run_id"]], dtype=float)
+def _result(runs: pd.DataFrame) -> str:
+    """What the runs show, as sentences with their kind: when each climbed (first reading at or above the onset
+    level), or its latest reading where it has not; then the mean reading at 1M and 2M where every run got that
+    far."""
+    level = format_value(ONSET_LEVEL, "fraction")
+    if runs.empty:
+        return "There is no eyes-first curve to read yet."
+    climbed, flat = runs[runs["onset_step"].notna()], runs[runs["onset_step"].isna()]
+    sentences = []
+    if len(climbed):
+        when = (f"at {_steps(climbed['onset_step'].iloc[0])} steps" if len(climbed) == 1 else
+                f"at {seed_mean(climbed['onset_step'], 'steps')} steps on average "
+                f"({seed_range(climbed['onset_step'], 'steps')})")
+        sentences.append(f"{_seed_list(climbed).capitalize()} first read {level} or more {when} (measured).")
+    for training, group in flat.groupby("in_progress", sort=False):
+        readings = ", ".join(f"{format_value(row.last_success, 'fraction')} at {_steps(row.steps)} steps"
+                             + ("" if len(group) == 1 else f" (seed {row.seed})") for row in group.itertuples())
+        latest = "latest" if training else "last"
+        verb = f"{'has' if len(group) == 1 else 'have'} not read {level} yet" if training else f"never read {level}"
+        sentences.append(f"{_seed_list(group).capitalize()} {verb}: the {latest} reading{'s' if len(group) > 1 else ''} "
+                         f"{'is' if len(group) == 1 else 'are'} {readings} (measured).")
+    at_1m, at_2m = (runs[column].notna().all() for column in ("success_1m", "success_2m"))
+    if at_1m:
+        whose = "the reading was" if len(runs) == 1 else f"the mean reading of the {seeds(len(runs))} was"
+        later = f", and at 2M {seed_mean(runs['success_2m'], 'fraction')}" if at_2m else ""
+        sentences.append(f"At 1M steps {whose} {seed_mean(runs['success_1m'], 'fraction')}{later} (measured).")
+    return " ".join(sentences)
+
+
+_VERDICT_SENTENCES = {
+    "holds": "The prediction holds: every run climbed by the line, nearer the state agent's onset than Step 2's.",
+    "fails": "The prediction fails: no run climbed by the line.",
+    "mixed": "The runs disagree: some climbed by the line and some did not.",
+    UNDECIDED: "Not decided yet: a run has not reached the line.",
+}
+_MEANINGS = {
+    "holds": ("In these runs, once seeing was solved beforehand, the climb came with the state agent's: the pixel run's "
+              "extra steps went to its encoder, within the limits below."),
+    "fails": ("Once seeing was solved beforehand the climb still came late, so learning to see is at most part of the "
+              "delay; the eyes' own error, below, is the first other suspect."),
+    "mixed": "More seeds would decide whether the delay follows from the encoder alone.",
+    UNDECIDED: "Until a run reaches the line, the figure shows how its curve begins, not whether it climbs on time.",
+}
+
+
+def _eyes_readout(config: str, measured_dir: Path) -> dict[str, str]:
+    """Step 1's measurement of the very eyes ``config`` reads with: the state agent's success when its puck position
+    came from them, beside its success with the true position (``measured_dir/state_on_eyes``), and what the eyes
+    make of the puck's velocity."""
+    run_config = get_config(config)
+    seed = chosen_eyes_seed(run_config.encoder, run_config.eyes_seed, measured_dir)
+    table = state_on_eyes(measured_dir)
+    on_eyes = table[(table["condition"] == "eyes") & (table["encoder"] == run_config.encoder)
+                    & (table["eyes_seed"] == seed)]
+    truth = table[table["condition"] == "true state"]
+    key = f"{config}_pred"
+    encoder = {"manipulation": "ManipulationCNN", "nature": "NatureCNN"}[run_config.encoder]
+    velocity = (f"their velocity is {eyes_facts(measured_dir)['eyes_velocity_verdict']} always answering zero"
+                if run_config.frame_stack > 1 else "from a single frame they see no motion at all")
+    return {f"{key}_eyes": f"{encoder}'s eyes of seed {seed}",
+            f"{key}_on_eyes": format_value(float(on_eyes["success_rate"].iloc[0]), "fraction") if len(on_eyes)
+            else "not measured",
+            f"{key}_on_truth": format_value(float(truth["success_rate"].iloc[0]), "fraction"),
+            f"{key}_eyes_episodes": str(int(truth["episodes"].iloc[0])), f"{key}_velocity": velocity}
+
+
+def _tagged(number: Number, value: float) -> str:
+    """``'1.27M steps (measured, the mean of 3 seeds)'``: an onset with its kind, for a sentence."""
+    over = f", the mean of {seeds(number.n)}" if number.n and number.n > 1 else ""
+    return f"{format_value(value, 'steps')} steps ({number.provenance}{over})"
+
+
+def _spread(runs: pd.DataFrame) -> str:
+    """How far the seeds spread, for the sources box (a sentence; with one seed there is none)."""
+    if len(runs) < 2:
+        return "With one seed or none there is no spread over seeds to give."
+    parts = [f"{name} {seed_range(runs[column], unit)}" for column, name, unit in (
+        ("last_success", "latest reading", "fraction"), ("onset_step", "onset", "steps"),
+        ("success_1m", "success at 1M", "fraction"), ("success_2m", "success at 2M", "fraction"))]
+    return "Over the seeds: " + "; ".join(parts) + "."
 
 
 def prediction_facts(config: str = "eyes_first", data_dir: Path = DATA_DIR) -> dict[str, str]:
-    """What Step 3's "A prediction you can test" states, keyed ``<config>_pred_*``, for ``{glue:text}``: the line
-    and the onsets it lies between, the runs' onsets and success at 1M and 2M (mean in a sentence, ``__range`` for
-    the sources box), how far the runs got and their latest success, how many climbed on time, and the verdict as
-    a sentence."""
+    """What Step 3's "A prediction you can test" states, keyed ``<config>_pred_*``, for ``{glue:text}``: the line and
+    the two onsets it lies between (each with its kind), how far the runs got, what they show (onsets, latest
+    readings, success at 1M and 2M), how many climbed on time, the verdict and what it means, Step 1's measurement
+    of the eyes, and for the sources box the runs and their spread over seeds."""
     test = prediction_test(config, data_dir)
     runs, key = test.runs, f"{config}_pred"
-    n = len(runs)
-    on_time = int((runs["outcome"] == ON_TIME).sum())
-    facts = {
+    numbers = chapter_numbers(data_dir)
+    verdict = test.verdict
+    return {
         f"{key}_progress": _progress(runs),
-        f"{key}_last_step": format_value(float(runs["steps"].min()), "steps", digits=2) if n else "no step",
+        f"{key}_result": _result(runs),
         f"{key}_margin": format_value(MARGIN, "fraction"),
         f"{key}_onset_level": format_value(ONSET_LEVEL, "fraction"),
-        f"{key}_state_onset": format_value(test.state_onset, "steps"),
-        f"{key}_pixel_onset": format_value(test.pixel_onset, "steps"),
+        f"{key}_state_onset": _tagged(numbers["state_onset_step"], test.state_onset),
+        f"{key}_pixel_onset": _tagged(numbers["step2_onset_step"], test.pixel_onset),
         f"{key}_deadline": format_value(test.deadline, "steps"),
-        f"{key}_seeds": seeds(n),
-        f"{key}_on_time": f"{on_time} of {n}",
-        f"{key}_verdict": test.verdict,
-        f"{key}_verdict_sentence": _VERDICT_SENTENCES[test.verdict],
-        f"{key}_meaning": _MEANINGS[test.verdict],
-        **_eyes_readout(config),
+        f"{key}_seeds": seeds(len(runs)),
+        f"{key}_on_time": f"{int((runs['outcome'] == ON_TIME).sum())} of {len(runs)}",
+        f"{key}_verdict": verdict,
+        f"{key}_verdict_sentence": ("Not decided yet: no run has been collected." if runs.empty
+                                    else _VERDICT_SENTENCES[verdict]),
+        f"{key}_meaning": ("The figure shows the two onsets the line lies between." if runs.empty
+                           else _MEANINGS[verdict]),
+        **_eyes_readout(config, Path(data_dir) / "measured"),
         f"{key}_runs": ", ".join(f"data/runs/{run}" for run in runs["run_id"]) or "none",
+        f"{key}_spread": _spread(runs),
         f"{key}_state_runs": ", ".join(f"data/runs/{run}" for run in measured_runs("state", data_dir)["run_id"])
         or "none: the author's onset stands in",
     }
-    runs = runs.assign(last_success=_last_readings(config, runs, data_dir))
-    facts[f"{key}_result"] = _result(test, runs["last_success"])
-    for column, name, unit in (("onset_step", "onset", "steps"), ("success_1m", "1m", "fraction"),
-                               ("success_2m", "2m", "fraction"), ("wall_time_h", "hours", "h"),
-                               ("last_success", "last_success", "fraction")):
-        digits = 1 if unit == "h" else None
-        facts[f"{key}_{name}"] = seed_mean(runs[column], unit, digits)
-        facts[f"{key}_{name}__range"] = seed_range(runs[column], unit, digits)
-    return facts

@@ -68,9 +68,11 @@ class CheckpointEntry:
         if self.trained_by == "imitation":
             return f"taught by imitation of the scripted expert (DAgger) on {self.steps:,} expert labels"
         how = f"trained by SAC + HER for {self.steps:,} environment steps"
-        if get_config(self.config).obs_mode == "eyes":
-            how += (" from pixels, through frozen eyes that simulator labels had trained beforehand to locate the puck "
-                    "(its policy never sees the puck's true position)")
+        config = get_config(self.config, self.overrides)
+        if config.obs_mode == "eyes":
+            how += " from pixels, through frozen eyes that simulator labels had trained beforehand to locate the puck"
+            how += (" (its policy was also fed the puck's true position, achieved_goal)" if config.policy_sees_achieved_goal
+                    else " (its policy never sees the puck's true position)")
         return how
 
 

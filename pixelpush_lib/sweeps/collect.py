@@ -26,9 +26,10 @@ from pixelpush_lib.sweeps.spec import Job, SweepError, checkpoint_step, job_id, 
 from pixelpush_lib.training.run_dir import RunDir
 
 
-def inputs_of(config_name: str) -> str:
-    """What the config's policy sees, in ``schema.INPUT_TOKENS`` (the importer's ``inputs``)."""
-    config = get_config(config_name)
+def inputs_of(config_name: str, overrides: dict[str, Any] | None = None) -> str:
+    """What the config's policy sees (with the run's ``overrides``: one may feed it ``achieved_goal``), in
+    ``schema.INPUT_TOKENS`` (the importer's ``inputs``)."""
+    config = get_config(config_name, overrides)
     if config.obs_mode == "state":
         return "state+desired_goal+achieved_goal"
     return "pixels+proprio+desired_goal" + ("+achieved_goal" if config.policy_sees_achieved_goal else "")
@@ -81,7 +82,7 @@ def collect(out: Path | str, into: Path | str | None = None, force: bool = False
         description = (f"pixelpush reproduce sweep {out.resolve()} job {job.job_id}: {job.total_steps:,} steps, "
                        f"overrides {trained['overrides'] or 'none'}, trained at commit {trained['git_commit']}")
         target = import_run(log, run_id, job.step, job.seed, force=force, data_dir=data_dir,
-                            inputs=inputs_of(job.step), description=description)
+                            inputs=inputs_of(job.step, job.overrides), description=description)
         outcomes.append(Outcome(job.job_id, "imported", str(target)))
     for outcome in outcomes:
         echo(f"[{outcome.job_id}] {outcome.state}: {outcome.message}")
@@ -104,6 +105,9 @@ def _wall_time_s(progress_csv: Path, up_to_step: int | None = None) -> float:
     counted."""
     log = pd.read_csv(progress_csv)
     if up_to_step is not None:
+        if "time/total_timesteps" not in log:
+            raise data_error(progress_csv, "no time/total_timesteps column", "collect the log SB3 wrote for this run",
+                             column="time/total_timesteps")
         log = log[log["time/total_timesteps"] <= up_to_step]
     elapsed = log.get("time/time_elapsed", pd.Series(dtype=float)).dropna().to_numpy()
     if elapsed.size == 0:
@@ -146,7 +150,7 @@ def collect_run(run_dir: Path | str, run_id: str, force: bool = False,
     commits = sorted({s["git_commit"] for s in segments})
     out = {
         "schema_version": SCHEMA_VERSION, "run_id": run_id, "arc_step": CONFIG_TO_ARC_STEP[config], "config": config,
-        "seed": manifest["seed"], "inputs": inputs_of(config),
+        "seed": manifest["seed"], "inputs": inputs_of(config, manifest["overrides"]),
         "description": (f"pixelpush train --config {config} --seed {manifest['seed']}: {step:,} environment steps"
                         + (f" of {planned:,} (in progress)" if in_progress else "")
                         + f", overrides {manifest['overrides'] or 'none'}"),
@@ -197,6 +201,9 @@ def _collect_command(args: argparse.Namespace) -> int:
             target = collect_run(args.out, args.run_id, args.force, args.into, unfinished=args.unfinished)
             print(f"imported {args.out} -> {target}")
             return 0
+        if args.unfinished:
+            raise SweepError(f"{args.out} is a sweep folder: --unfinished imports a single run directory still "
+                             "training; a sweep's unfinished jobs are listed and left out")
         outcomes = collect(args.out, args.into, args.force, args.prefix)
     except (SweepError, DataError) as error:
         print(f"pixelpush collect: error: {error}", file=sys.stderr)
