@@ -136,6 +136,22 @@ def test_resume_extends_a_finished_run(tmp_path):
     assert len(json.loads((run / "run.json").read_text())["segments"]) == 2
 
 
+@pytest.mark.slow
+def test_a_resume_keeps_the_checkpoint_interval_its_run_was_started_with(tmp_path, monkeypatch):
+    """``--resume`` without ``--checkpoint-every`` checkpoints as often as the run did (the default for a new run of
+    this budget, a tenth of it, would be every 100 steps here), and each segment records the renderer's settings."""
+    monkeypatch.setenv("LP_NUM_THREADS", "1")
+    run = tmp_path / "run"
+    train(plan_new_run("state", run, seed=0, total_steps=200, overrides=TINY), device="cpu", progress_bar=False,
+          checkpoint_every=200)
+    train(plan_resume(run, total_steps=1000), device="cpu", progress_bar=False)
+    saved = sorted({int(d.name.split("_")[1]) for d in (run / "checkpoints").glob("step_*")})
+    assert saved == [200, 400, 600, 800, 1000]
+    segments = json.loads((run / "run.json").read_text())["segments"]
+    assert [s["checkpoint_every"] for s in segments] == [200, 200]
+    assert segments[-1]["render_env"]["LP_NUM_THREADS"] == "1"
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("runs") / "done"

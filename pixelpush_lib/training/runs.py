@@ -151,9 +151,19 @@ def train(plan: RunPlan, *, checkpoint_every: int | None = None, device: str = "
         th.set_num_threads(previous)
 
 
+def _interval_of(run_dir: RunDir, plan: RunPlan) -> int:
+    """Steps between checkpoints when none is given: what the run's last segment used, so a resume without
+    ``--checkpoint-every`` keeps the interval it was started with; for a new run a tenth of its budget."""
+    if plan.checkpoint is not None:
+        recorded = [s.get("checkpoint_every") for s in run_dir.read_manifest()["segments"]]
+        if recorded and recorded[-1]:
+            return int(recorded[-1])
+    return max(EPISODE_STEPS * plan.config.n_envs, plan.total_steps // 10)
+
+
 def _train(plan: RunPlan, *, checkpoint_every: int | None = None, device: str = "auto", progress_bar: bool = True, callbacks=()) -> SAC:
     run_dir = RunDir(plan.run_dir)
-    every = checkpoint_every or max(EPISODE_STEPS * plan.config.n_envs, plan.total_steps // 10)
+    every = checkpoint_every or _interval_of(run_dir, plan)
     if plan.checkpoint is None:
         run_dir.path.mkdir(parents=True, exist_ok=True)
         manifest = {
@@ -188,6 +198,9 @@ def _train(plan: RunPlan, *, checkpoint_every: int | None = None, device: str = 
         "command": " ".join(sys.argv),
         "git_commit": git_commit(),
         "torch_threads": th.get_num_threads(),
+        "checkpoint_every": every,
+        # The renderer's settings: they change its speed, never its pixels (a resume may differ from its run here).
+        "render_env": {name: os.environ.get(name) for name in ("MUJOCO_GL", "LP_NUM_THREADS")},
     }
     manifest["segments"].append(segment)
     run_dir.write_manifest(manifest)
