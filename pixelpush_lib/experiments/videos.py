@@ -26,9 +26,11 @@ from pixelpush_lib.results.registry import REGISTRY, get_entry
 
 EXPERIMENT = "videos"
 COMMAND = "python -m pixelpush_lib.experiments videos"
-#: The modules whose code decides a video's frames, relative to ``pixelpush_lib/``: the env the policy acts in, the
-#: checkpoint loading and its one-env VecEnv, the renderer and cameras, and the rollout and GIF encoding.
-RENDERING_CODE = ("env/rendering.py", "env/wrappers.py", "training/pretrained.py", "training/watch.py")
+#: The modules whose code decides a video's frames, relative to ``pixelpush_lib/``: the env the policy acts in (and,
+#: for an eyes-first agent, the frozen eyes it reads through and the wrapper that builds that env), the checkpoint
+#: loading and its one-env VecEnv, the renderer and cameras, and the rollout and GIF encoding.
+RENDERING_CODE = ("env/rendering.py", "env/wrappers.py", "nets/eyes.py", "training/build.py", "training/pretrained.py",
+                  "training/watch.py")
 DEFAULT_SEED = 10_000  # env seeds from here on: apart from training's small seeds and evaluation's 1,000,000+
 
 
