@@ -67,6 +67,7 @@ def test_saved_rounds_of_other_budgets_are_not_used(tmp_path):
     assert not any("resuming" in m for m in messages) and len(result["rows"]) == other.dagger_rounds + 1
 
 
+@pytest.mark.slow  # 6-7 s each with a training run beside the suite
 @pytest.mark.parametrize("damaged", ["weights.pt", "labels.npz", "progress.json"])
 def test_a_damaged_saved_round_is_refused_by_name_and_kept(tmp_path, damaged):
     save_to = tmp_path / "nature_s0.zip"
