@@ -54,3 +54,15 @@ def test_without_an_eyes_first_agent_the_state_agent_is_shown_with_the_commands_
     html = watch_beside_the_state_agent("eyes_first", registry=tmp_path / "empty.json")
     assert "Not registered yet, so not shown: <code>state_s0_2m</code>" in html
     assert "No checkpoint is registered for <code>eyes_first</code>" in html and "pixelpush checkpoints add" in html
+
+
+def test_every_registered_eyes_first_agent_is_blind_to_the_puck_position(tmp_path):
+    """The committed agents themselves (data/checkpoints.json), not a stand-in."""
+    from pixelpush_lib.training import load_pretrained
+
+    entries = [e for e in registered_checkpoints() if e.config.startswith("eyes_first")]
+    assert entries, "no eyes-first agent is registered: register the run's checkpoint (pixelpush checkpoints add)"
+    for entry in entries:
+        assert entry.n_episodes == 100 and entry.evaluated["seed"] >= 1_000_000  # unseen episodes
+        agent = load_pretrained(entry.name, cache_dir=tmp_path, device="cpu")
+        assert_blind_to_the_puck_position(agent, reaches=("eyes", "desired_goal"))

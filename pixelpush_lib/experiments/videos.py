@@ -49,7 +49,8 @@ class VideoSpec:
 
 
 #: What the chapter's watch cells show. Step 0: each state checkpoint over 5 episodes; Step 1: the state agent beside
-#: the best registered student of each encoder (``best_registered_student``), 3 episodes each. A page that asks for a
+#: the best registered student of each encoder (``best_registered_student``), 3 episodes each; Steps 2 and 4: the
+#: state agent beside the longest-trained eyes-first checkpoint, 3 episodes each. A page that asks for a
 #: video not listed here fails its build with the line to add.
 CHAPTER_VIDEOS = (
     VideoSpec("state_s0_2m", 5),
@@ -57,6 +58,7 @@ CHAPTER_VIDEOS = (
     VideoSpec("state_s0_2m", 3),
     VideoSpec("student_manipulation_s2", 3),
     VideoSpec("student_nature_s0", 3),
+    VideoSpec("eyes_first_s0_1350k", 3),
 )
 
 
