@@ -59,10 +59,11 @@ def test_without_an_eyes_first_agent_the_state_agent_is_shown_with_the_commands_
 def test_every_registered_eyes_first_agent_is_blind_to_the_puck_position(tmp_path):
     """The committed agents themselves (data/checkpoints.json), not a stand-in."""
     from pixelpush_lib.training import load_pretrained
+    from pixelpush_lib.training.pretrained import EVAL_SEED
 
     entries = [e for e in registered_checkpoints() if e.config.startswith("eyes_first")]
     assert entries, "no eyes-first agent is registered: register the run's checkpoint (pixelpush checkpoints add)"
     for entry in entries:
-        assert entry.n_episodes == 100 and entry.evaluated["seed"] >= 1_000_000  # unseen episodes
+        assert entry.n_episodes == 100 and entry.evaluated["seed"] >= EVAL_SEED  # episodes no training run saw
         agent = load_pretrained(entry.name, cache_dir=tmp_path, device="cpu")
         assert_blind_to_the_puck_position(agent, reaches=("eyes", "desired_goal"))

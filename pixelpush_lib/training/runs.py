@@ -151,19 +151,18 @@ def train(plan: RunPlan, *, checkpoint_every: int | None = None, device: str = "
         th.set_num_threads(previous)
 
 
-def _interval_of(run_dir: RunDir, plan: RunPlan) -> int:
-    """Steps between checkpoints when none is given: what the run's last segment used, so a resume without
-    ``--checkpoint-every`` keeps the interval it was started with; for a new run a tenth of its budget."""
-    if plan.checkpoint is not None:
-        recorded = [s.get("checkpoint_every") for s in run_dir.read_manifest()["segments"]]
-        if recorded and recorded[-1]:
-            return int(recorded[-1])
+def _interval_of(manifest: dict[str, Any] | None, plan: RunPlan) -> int:
+    """Steps between checkpoints when none is given: what the run's last segment used (``manifest``: the run's, on a
+    resume), so a resume without ``--checkpoint-every`` keeps the interval it was started with; for a new run, or
+    one whose segments recorded none, a tenth of its budget."""
+    recorded = [s.get("checkpoint_every") for s in manifest["segments"]] if manifest else []
+    if recorded and recorded[-1]:
+        return int(recorded[-1])
     return max(EPISODE_STEPS * plan.config.n_envs, plan.total_steps // 10)
 
 
 def _train(plan: RunPlan, *, checkpoint_every: int | None = None, device: str = "auto", progress_bar: bool = True, callbacks=()) -> SAC:
     run_dir = RunDir(plan.run_dir)
-    every = checkpoint_every or _interval_of(run_dir, plan)
     if plan.checkpoint is None:
         run_dir.path.mkdir(parents=True, exist_ok=True)
         manifest = {
@@ -180,8 +179,10 @@ def _train(plan: RunPlan, *, checkpoint_every: int | None = None, device: str = 
             **environment_record(device),
         }
         model = build_model(plan.config, seed=plan.seed, device=device)
+        every = checkpoint_every or _interval_of(None, plan)
     else:
         manifest = run_dir.read_manifest()
+        every = checkpoint_every or _interval_of(manifest, plan)
         manifest["total_steps"] = plan.total_steps
         # New env seeds after a resume: re-using the run's own would replay its first episodes' goals.
         episodes = RunDir.checkpoint_info(plan.checkpoint)["episodes"]
