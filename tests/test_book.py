@@ -1,5 +1,6 @@
 """The book builds with warnings as errors, and its prose carries no hand-typed result numbers."""
 
+import html
 import re
 from pathlib import Path
 
@@ -88,3 +89,30 @@ def test_book_builds_clean_with_warnings_as_errors(built_book):
     assert numbers["step2_success_4m"].prose() in step2, "glued numbers reach the rendered prose"
     intro = (html / "book" / "intro.html").read_text()
     assert numbers["step0_band"].prose() in intro
+
+
+#: Three or more words said twice in a row: what a glued phrase leaves when the sentence around it says it again
+#: ("and their velocity is {glue} always answering zero" with a glue that already begins "their velocity is").
+REPEATED_PHRASE = re.compile(r"\b((?:[A-Za-z]+\s+){2,}[A-Za-z]+)\s+\1\b", re.I)
+
+
+def repeated_phrases(page_html: str) -> list[str]:
+    """Each phrase of three or more words that the rendered article says twice in a row, with its context."""
+    article = re.search(r"<article\b.*?</article>", page_html, re.S)
+    text = re.sub(r"<(script|style)\b.*?</\1>", " ", article.group(0) if article else "", flags=re.S)
+    text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", text)))
+    return [text[max(0, m.start() - 30):m.end() + 10] for m in REPEATED_PHRASE.finditer(text)]
+
+
+def test_the_rendered_prose_never_says_a_phrase_twice_in_a_row(built_book):
+    assert built_book.returncode == 0, built_book.log[-6000:]
+    found = {str(page.relative_to(built_book.html)): repeated_phrases(page.read_text())
+             for page in sorted(built_book.html.glob("*/*.html"))}
+    assert {page: hits for page, hits in found.items() if hits} == {}
+
+
+def test_the_repetition_check_catches_a_doubled_glued_phrase():
+    page = ("<html><title>Step 3 Step 3 Step 3</title><article><p>and their velocity is <span>their velocity is no "
+            "better</span> than zero</p><p>It rose, rose again.</p></article></html>")
+    (hit,) = repeated_phrases(page)
+    assert "their velocity is their velocity is" in hit  # "rose, rose" is two words, and the title is not prose

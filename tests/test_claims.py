@@ -59,6 +59,18 @@ def _measured_with_losses(data: Path, critic) -> None:
                        actor_loss=np.ones(len(STEPS)))
 
 
+def _eyes_first_flat(data: Path, critic) -> None:
+    """Measured run eyes_first_s7, through the eyes as the config says: flat at 5% for 2M steps, logging ``critic``
+    and an actor loss that falls from 0.4 to 0.1."""
+    curve = pd.concat([pd.DataFrame({"step": STEPS, "metric": metric, "value": values}) for metric, values in (
+        ("success_rate", np.full(len(STEPS), 0.05)), ("critic_loss", critic),
+        ("actor_loss", np.where(STEPS < 1_000_000, 0.4, 0.1)))])
+    write_run({"schema_version": 1, "run_id": "eyes_first_s7", "arc_step": "3", "config": "eyes_first", "seed": 7,
+               "inputs": "pixels+proprio+desired_goal",
+               "provenance": {"kind": "measured", "command": "test", "config": "eyes_first", "commit": "abc1234",
+                              "machine": "test"}}, curve, data)
+
+
 def _edit_points(data: Path, match: Callable[[dict], bool], **changes: str) -> None:
     path = data / "reported" / "points.csv"
     with open(path, newline="") as handle:
@@ -107,6 +119,9 @@ EDITS: dict[str, tuple[Callable[[Path], None], str]] = {
                         "machine": "test"}},
         pd.DataFrame({"step": STEPS, "metric": "success_rate", "value": 0.05}), d),
         "measured eyes_first_s7 records inputs 'pixels+proprio+desired_goal+achieved_goal'"),
+    # start window [0, 200K), end window the last 200K steps: see results/loss_signature.losses_without_climb
+    "eyes_first_losses_move_without_climb": (lambda d: _eyes_first_flat(d, critic=np.where(STEPS < 1_000_000, 0.5, 0.2)),
+        "measured eyes_first_s7 critic loss 0.2 in the end window, not above 0.5 in the start window"),
     "state_solves_by_2m": (lambda d: _measured(d, "state_s7", "state", STEPS, np.where(STEPS > 1_200_000, 0.6, 0.02)),
                            "measured state_s7 reads 60% at 2M"),
     "state_flat_at_1m": (lambda d: _measured(d, "state_s7", "state", STEPS, np.where(STEPS > 800_000, 0.95, 0.02)),

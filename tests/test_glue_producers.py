@@ -78,9 +78,10 @@ def produced(footprint_result, gradflow_table) -> dict[str, str]:
     from pixelpush_lib.chapter.figures.curves import loss_signature_source
 
     facts["step2_signature_source"] = loss_signature_source("step2", seed=0)  # Step 3's sources box
-    from pixelpush_lib.results.loss_signature import loss_signature_facts
+    from pixelpush_lib.results.loss_signature import loss_signature_facts, losses_without_climb_facts
 
     facts.update(loss_signature_facts("state"))
+    facts.update(losses_without_climb_facts("eyes_first"))
     from pixelpush_lib.results.prediction import prediction_facts
 
     facts.update(prediction_facts("eyes_first"))

@@ -7,7 +7,12 @@ from __future__ import annotations
 import numpy as np
 
 from datadir_helpers import copy_data, write_measured_run
-from pixelpush_lib.results.loss_signature import loss_signature, loss_signature_facts
+from pixelpush_lib.results.loss_signature import (
+    loss_signature,
+    loss_signature_facts,
+    losses_without_climb,
+    losses_without_climb_facts,
+)
 
 STEPS = np.arange(10_000, 2_000_001, 10_000)
 
@@ -52,3 +57,28 @@ def test_a_run_without_an_onset_is_left_out_and_facts_say_how_the_losses_moved(t
     assert facts["own_state_sig_critic_start__range"] == "2 seeds, the same to the digits shown"
     assert facts["own_state_sig_critic_flat__range"] == "1.00-1.10 over 2 seeds"
     assert facts["own_state_sig_onset_level"] == "50%" and facts["own_state_sig_window"] == "200K"
+
+
+def test_a_run_that_never_climbed_is_read_in_its_first_and_last_windows(tmp_path):
+    data = copy_data(tmp_path)
+    assert losses_without_climb_facts("state", data) == {}  # no measured run: nothing to state
+    _run(data, 0, onset=1_200_000, critic=STEPS / 1e6, actor=STEPS / 1e6)  # climbed: the signature's, not this
+    _run(data, 1, onset=None, critic=STEPS / 1e6, actor=2 - STEPS / 1e6)
+    steps = STEPS[STEPS <= 1_500_000]  # still training, flat so far, both losses a little lower at the end
+    write_measured_run(data, "state", 2, steps, np.full(len(steps), 0.02), planned_steps=2_000_000,
+                       critic_loss=np.where(steps < 1_000_000, 0.3, 0.25), actor_loss=np.where(steps < 1_000_000, 0.5, 0.4))
+    table = losses_without_climb("state", data)
+    assert list(table["run_id"]) == ["state_s1", "state_s2"]
+    first = table.iloc[0]
+    assert first.last_step == 2_000_000
+    assert np.isclose(first.critic_loss_start, np.mean(np.arange(10_000, 200_000, 10_000)) / 1e6)
+    assert np.isclose(first.critic_loss_end, np.mean(np.arange(1_810_000, 2_000_001, 10_000)) / 1e6)
+    assert table.iloc[1].last_step == 1_500_000 and np.isclose(table.iloc[1].critic_loss_end, 0.25)  # its last 200K
+    facts = losses_without_climb_facts("state", data)
+    assert facts["own_state_noclimb_seeds"] == "2 seeds"
+    assert facts["own_state_noclimb_runs"] == "data/runs/state_s1, data/runs/state_s2"
+    assert facts["own_state_noclimb_critic_moved"] == "rose in 1 of 2 seeds"
+    assert facts["own_state_noclimb_actor_moved"] == "fell in every seed"
+    assert facts["own_state_noclimb_spread"].startswith("Over the seeds: critic loss in the start window 0.10-0.30 "
+                                                         "over 2 seeds; critic loss in the end window")
+    assert facts["own_state_noclimb_last_step"] == "1.75M" and facts["own_state_noclimb_window"] == "200K"

@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from datadir_helpers import copy_data
+from datadir_helpers import copy_data, write_measured_run
 from matplotlib.figure import Figure
 
 from pixelpush_lib.core.paths import DATA_DIR
 from pixelpush_lib.chapter.figures.curves import (
     loss_signature_source,
     plot_loss_signature,
+    plot_losses_beside,
     plot_success,
     seed_band,
     success_sources,
@@ -106,6 +107,29 @@ def test_loss_signature_without_data_raises(tmp_path):
         plot_loss_signature("step0", data_dir=copy_data(tmp_path))
 
 
+def test_losses_beside_draw_each_config_s_own_runs_in_every_panel(tmp_path):
+    data = copy_data(tmp_path)
+    steps = np.arange(10_000, 1_000_001, 10_000)
+    for seed in (0, 1):  # two state seeds: a mean and a band
+        write_measured_run(data, "state", seed, steps, np.full(len(steps), 0.1 * (seed + 1)),
+                           critic_loss=np.full(len(steps), 0.2), actor_loss=np.full(len(steps), 1.5))
+    write_measured_run(data, "eyes_first", 0, steps, np.full(len(steps), 0.05), planned_steps=2_000_000,
+                       critic_loss=steps / 1e6, actor_loss=1 - steps / 1e6)
+    fig = plot_losses_beside(["state", "eyes_first", "step0"], data)
+    success, critic, actor = fig.axes
+    for ax in (success, critic, actor):
+        assert [line.get_color() for line in ax.get_lines()] == [CONFIG_COLORS["state"], CONFIG_COLORS["eyes_first"]]
+        assert len(ax.collections) == 1  # the state seeds' band
+    eyes = critic.get_lines()[1]
+    assert np.array_equal(eyes.get_xdata(), steps) and np.allclose(eyes.get_ydata(), steps / 1e6)  # every reading
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "State agent, measured here: mean of 2 seeds (band: min-max)",
+        "Eyes first (frozen eyes), measured here: seed 0 (still training)"]  # step0 has no run of ours: left out
+    with pytest.raises(LookupError, match="step0"):
+        plot_losses_beside(["step0"], data)
+
+
 def test_a_crowded_figure_keeps_one_legend_entry_per_config():
     fig = plot_success(["state", "step0", "step1", "step2", "step4"])
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
@@ -120,7 +144,7 @@ def test_every_chapter_figure_reads_on_a_phone():
     """At most FIG_WIDTH inches wide and no text under FONT_MIN points (about 9 px on a 390 px phone)."""
     from matplotlib.text import Text
 
-    for fig in (plot_success(["state", "step0"]), plot_loss_signature("step2")):
+    for fig in (plot_success(["state", "step0"]), plot_loss_signature("step2"), plot_losses_beside()):
         assert fig.get_figwidth() <= FIG_WIDTH
         fig.canvas.draw()  # legends and ticks exist once drawn
         small = [(t.get_text(), t.get_fontsize()) for t in fig.findobj(Text) if t.get_text() and

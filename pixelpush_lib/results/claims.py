@@ -32,7 +32,7 @@ from pixelpush_lib.results.evidence import (
     top_values,
 )
 from pixelpush_lib.results.loaders import first_reading_at, load_project_runs, reading_at
-from pixelpush_lib.results.loss_signature import loss_signature
+from pixelpush_lib.results.loss_signature import loss_signature, losses_without_climb
 from pixelpush_lib.results.quoted_numbers import Number
 
 
@@ -226,6 +226,21 @@ def _eyes_first_blind_to_puck_position(data: Evidence) -> list[str]:
     return out
 
 
+def _eyes_first_losses_move_without_climb(data: Evidence) -> list[str]:
+    """Every eyes-first run that never climbed has a larger mean critic loss and a smaller mean actor loss in its
+    last window than in its first (:func:`~pixelpush_lib.results.loss_signature.losses_without_climb`)."""
+    out = []
+    for row in losses_without_climb("eyes_first", data.data_dir).itertuples():
+        for metric, rose in (("critic_loss", True), ("actor_loss", False)):
+            start, end = getattr(row, f"{metric}_start"), getattr(row, f"{metric}_end")
+            if pd.notna(start) and pd.notna(end) and (end > start) != rose:
+                out.append(f"CLAIM BROKEN 'without a climb the eyes-first critic loss rose and its actor loss fell': "
+                           f"measured {row.run_id} {metric.replace('_', ' ')} {end:.3g} in the end window, "
+                           f"{'not above' if rose else 'not below'} {start:.3g} in the start window "
+                           f"(data/runs/{row.run_id})")
+    return out
+
+
 CLAIMS = [
     Claim("step0_flat", "Step 0 (NatureCNN) stays in its reported band", _stays_within_band(
         "step0", "step0_band", "Step 0 stays in its band")),
@@ -281,6 +296,8 @@ CLAIMS = [
           _state_critic_moves("flat", "climb", "the state agent's critic loss rises with the climb")),
     Claim("eyes_first_blind_to_puck_position", "the eyes-first policy sees what the eyes report, proprio and "
           "desired_goal, never achieved_goal", _eyes_first_blind_to_puck_position),
+    Claim("eyes_first_losses_move_without_climb", "on the eyes-first runs that never climbed the critic loss rose "
+          "and the actor loss fell", _eyes_first_losses_move_without_climb),
     Claim("precision_matters", "a policy must see the puck to within a few centimetres: noise of a few cm costs the "
           "state agent at least half its success", eyes.precision_matters),
 ]

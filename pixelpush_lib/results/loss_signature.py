@@ -5,6 +5,8 @@ success climbs both losses rise. That is one pixel run. Our state seeds (and any
 losses densely, so the same question can be asked of them: :func:`loss_signature` measures, per run, the mean
 critic and actor loss in four windows placed around the run's own onset (its first success reading at or above
 :data:`~pixelpush_lib.results.quoted_numbers.ONSET_LEVEL`), and :func:`loss_signature_facts` says what they show.
+A run that never climbed has no such windows; :func:`losses_without_climb` compares its first and last ones, to
+ask whether the losses rise when success does not.
 
 Every number is a mean of logged readings inside a window; nothing is smoothed across windows or filled in.
 """
@@ -103,4 +105,49 @@ def loss_signature_facts(config: str, data_dir: Path = DATA_DIR) -> dict[str, st
         facts[f"{key}_{short}_with_climb"] = _trend(table[f"{metric}_flat"], table[f"{metric}_climb"])
         ratio = table[f"{metric}_flat"] / table[f"{metric}_start"]
         facts[f"{key}_{short}_flat_ratio"] = f"{np.nanmean(ratio):.1f}x"
+    return facts
+
+
+def losses_without_climb(config: str, data_dir: Path = DATA_DIR) -> pd.DataFrame:
+    """The other half of :func:`loss_signature`: one row per measured run of ``config`` that never reached its onset,
+    ``run_id, seed, last_step`` and ``{critic_loss,actor_loss}_{start,end}``, the mean of its logged losses in the
+    first and the last :data:`WINDOW` steps (NaN where a window holds no reading). Without a climb these two are
+    the only windows a run has; they say whether the losses move when success does not."""
+    runs = measured_runs(config, data_dir)
+    losses = {metric: project_curve(config, None, metric, data_dir) for metric in METRICS}
+    rows = []
+    for run in runs[runs["onset_step"].isna()].itertuples():
+        last = int(run.steps)
+        row = {"run_id": run.run_id, "seed": run.seed, "last_step": last}
+        for metric, table in losses.items():
+            loss = table[table["run_id"] == run.run_id]
+            for name in ("start", "end"):
+                row[f"{metric}_{name}"] = _window_mean(loss, *WINDOWS[name](0, 0, last))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["run_id", "seed", "last_step",
+                                       *(f"{metric}_{window}" for metric in METRICS for window in ("start", "end"))])
+
+
+def losses_without_climb_facts(config: str, data_dir: Path = DATA_DIR) -> dict[str, str]:
+    """What Step 3 states about the losses of ``config``'s measured runs that never climbed, keyed
+    ``own_<config>_noclimb_*``: the mean over seeds of each loss in the first and last :data:`WINDOW` steps, how each
+    moved between them, and for the sources box the runs, their mean last step and their spread over seeds. Empty when every run climbed or
+    none exists."""
+    table = losses_without_climb(config, data_dir)
+    if table.empty:
+        return {}
+    key = f"own_{config}_noclimb"
+    facts = {f"{key}_seeds": seeds(len(table)), f"{key}_window": format_value(WINDOW, "steps"),
+             f"{key}_last_step": seed_mean(table["last_step"], "steps"),
+             f"{key}_runs": ", ".join(f"data/runs/{r}" for r in table["run_id"])}
+    for metric in METRICS:
+        short = metric.split("_")[0]
+        for window in ("start", "end"):
+            facts[f"{key}_{short}_{window}"] = seed_mean(table[f"{metric}_{window}"], "number", digits=2)
+        facts[f"{key}_{short}_moved"] = _trend(table[f"{metric}_start"], table[f"{metric}_end"])
+    facts[f"{key}_spread"] = ("With one seed there is no spread over seeds to give." if len(table) < 2 else
+                              "Over the seeds: " + "; ".join(
+                                  f"{metric.replace('_', ' ')} in the {window} window "
+                                  f"{seed_range(table[f'{metric}_{window}'], 'number', digits=2)}"
+                                  for metric in METRICS for window in ("start", "end")) + ".")
     return facts

@@ -133,9 +133,9 @@ def seed_band(curve: pd.DataFrame, bins: int = 50, n_boot: int = 2000, ci: float
                          "median": np.median(values, axis=1), "low": values.min(axis=1), "high": values.max(axis=1)})
 
 
-def _draw_project(ax: Axes, config: str, data_dir: Path) -> None:
-    """The config's own runs (measured or imported): one line per seed, or the mean with a seed band."""
-    curve = project_curve(config, None, "success_rate", data_dir)
+def _draw_project(ax: Axes, config: str, data_dir: Path, metric: str = "success_rate") -> None:
+    """The config's own runs (measured or imported) of ``metric``: one line per seed, or the mean with a seed band."""
+    curve = project_curve(config, None, metric, data_dir)
     if curve.empty:
         return
     color = CONFIG_COLORS[config]
@@ -190,6 +190,28 @@ def plot_success(configs: Sequence[str] = ("state", "step0", "step1", "step2", "
     # below the axes, so no curve is hidden behind it; one entry a line, so a phone can read it
     ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1, fontsize=FONT_MIN,
               frameon=False)
+    return readable(fig)
+
+
+def plot_losses_beside(configs: Sequence[str] = ("state", "eyes_first"), data_dir: Path = DATA_DIR,
+                       figsize: tuple[float, float] = (FIG_WIDTH, 7.6)) -> Figure:
+    """This project's own runs of ``configs`` in three stacked panels, success, critic loss and actor loss, drawn
+    as :func:`plot_success` draws them (a line per seed, or the mean of several with a min-max band); configs
+    without a project run are left out. One legend, under the panels; ``LookupError`` when no config has a run."""
+    fig = Figure(figsize=figsize, layout="constrained", dpi=110)
+    axes = fig.subplots(3, 1, sharex=True)
+    for ax, metric, ylabel in zip(axes, ("success_rate", "critic_loss", "actor_loss"),
+                                  ("success (fraction)", "critic loss", "actor loss")):
+        for config in configs:
+            _draw_project(ax, config, data_dir, metric)
+        _finish(ax, ylabel)
+    if not axes[0].lines:
+        raise LookupError(f"no measured or imported run of {list(configs)} in {data_dir}")
+    axes[0].set_ylim(-0.02, 1.02)
+    axes[-1].set_xlabel("environment steps")
+    # below the panels, one entry a line, so no curve is hidden and a phone can read it
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=1, fontsize=FONT_MIN,
+               frameon=False)
     return readable(fig)
 
 
