@@ -4,10 +4,14 @@ each run is judged against it, and the verdict follows the runs whichever way th
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from datadir_helpers import write_measured_run
+from pixelpush_lib.core.paths import DATA_DIR
+from pixelpush_lib.results.own_runs import measured_runs
 from pixelpush_lib.results.prediction import LATE, MARGIN, ON_TIME, UNDECIDED, prediction_facts, prediction_test
+from pixelpush_lib.results.quoted_numbers import format_value
 
 STEPS = np.arange(20_000, 2_000_001, 20_000)
 
@@ -139,6 +143,12 @@ def test_the_sentences_say_when_no_run_exists_and_when_the_prediction_fails(tmp_
     assert facts["eyes_first_pred_progress"] == "1 seed, trained for its full 2M steps"
     assert facts["eyes_first_pred_verdict_sentence"] == "The prediction fails: no run climbed by the line."
     assert facts["eyes_first_pred_meaning"].startswith("Once seeing was solved beforehand the climb still came late")
+    assert facts["eyes_first_pred_success_2m"] == "5%"  # the flat run's reading at 2M, for a sentence of its own
+    assert empty["eyes_first_pred_success_2m"] == "not reached"
+    assert facts["eyes_first_pred_state_spread"] == "no seed reached it"  # this copy holds no state run
+    state = measured_runs("state")["onset_step"]  # the committed state seeds: how far their onsets spread
+    assert prediction_facts("eyes_first")["eyes_first_pred_state_spread"] == (
+        f"{format_value(state.min(), 'steps')}-{format_value(state.max(), 'steps')} over {len(state)} seeds")
 
 
 def test_the_onsets_the_line_lies_between_carry_their_kind(tmp_path):
@@ -163,6 +173,11 @@ def test_the_eyes_readout_is_step_1_s_measurement_of_the_very_eyes_the_config_re
     assert facts["eyes_first_pred_on_truth"] == f"{100 * truth['success_rate']:.0f}%"
     assert facts["eyes_first_pred_eyes_episodes"] == str(truth["episodes"])
     assert facts["eyes_first_pred_velocity"] == "their velocity is no better than always answering zero"
+    errors = pd.read_csv(DATA_DIR / "measured" / "eyes" / "errors.csv")
+    mine = errors[(errors["encoder"] == "manipulation") & (errors["seed"] == 1) & (errors["mix"] == "scenes")
+                  & (errors["split"] == "test") & (errors["quantity"] == "position")].set_index("frames")["median_cm"]
+    assert facts["eyes_first_pred_error"] == f"{mine['all']:.1f} cm"  # held-out episodes, the chosen mix
+    assert facts["eyes_first_pred_near_error"] == f"{mine['near gripper']:.1f} cm"
     nature = prediction_facts("eyes_first_nature")
     assert nature["eyes_first_nature_pred_eyes"] == "NatureCNN's eyes of seed 0"
     assert nature["eyes_first_nature_pred_velocity"] == "from a single frame they see no motion at all"
@@ -170,8 +185,6 @@ def test_the_eyes_readout_is_step_1_s_measurement_of_the_very_eyes_the_config_re
 
 def test_the_prediction_figure_draws_the_line_and_says_a_run_is_still_training(tmp_path):
     from pixelpush_lib.chapter.figures.prediction import plot_prediction
-    from pixelpush_lib.results.quoted_numbers import format_value
-
     data = copy_data(tmp_path)
     steps = STEPS[STEPS <= 600_000]
     write_measured_run(data, "eyes_first", 0, steps, np.full(len(steps), 0.08), planned_steps=2_000_000)

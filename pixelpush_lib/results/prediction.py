@@ -19,7 +19,7 @@ import pandas as pd
 
 from pixelpush_lib.core.configs import get_config
 from pixelpush_lib.core.paths import DATA_DIR
-from pixelpush_lib.results.eyes import chosen_eyes_seed, eyes_facts, state_on_eyes
+from pixelpush_lib.results.eyes import chosen_eyes_seed, eyes_facts, held_out_errors, state_on_eyes
 from pixelpush_lib.results.own_runs import measured_runs, seed_mean, seed_range, seeds
 from pixelpush_lib.results.quoted_numbers import ONSET_LEVEL, Number, chapter_numbers, format_value
 
@@ -151,8 +151,9 @@ _MEANINGS = {
 
 def _eyes_readout(config: str, measured_dir: Path) -> dict[str, str]:
     """Step 1's measurement of the very eyes ``config`` reads with: the state agent's success when its puck position
-    came from them, beside its success with the true position (``measured_dir/state_on_eyes``), and what the eyes
-    make of the puck's velocity."""
+    came from them, beside its success with the true position (``measured_dir/state_on_eyes``), their median error
+    on held-out episodes over all frames and with the gripper near the puck, and what they make of the puck's
+    velocity."""
     run_config = get_config(config)
     seed = chosen_eyes_seed(run_config.encoder, run_config.eyes_seed, measured_dir)
     table = state_on_eyes(measured_dir)
@@ -161,13 +162,19 @@ def _eyes_readout(config: str, measured_dir: Path) -> dict[str, str]:
     truth = table[table["condition"] == "true state"]
     key = f"{config}_pred"
     encoder = {"manipulation": "ManipulationCNN", "nature": "NatureCNN"}[run_config.encoder]
-    velocity = (f"their velocity is {eyes_facts(measured_dir)['eyes_velocity_verdict']} always answering zero"
+    step1 = eyes_facts(measured_dir)
+    velocity = (f"their velocity is {step1['eyes_velocity_verdict']} always answering zero"
                 if run_config.frame_stack > 1 else "from a single frame they see no motion at all")
+    errors = held_out_errors(measured_dir)
+    errors = errors[(errors["encoder"] == run_config.encoder) & (errors["seed"] == seed)]
     return {f"{key}_eyes": f"{encoder}'s eyes of seed {seed}",
+            **{f"{key}_{name}": format_value(float(errors[column].iloc[0]), "cm", digits=1) if len(errors)
+               else "not measured" for name, column in (("error", "all_median"), ("near_error", "near_median"))},
             f"{key}_on_eyes": format_value(float(on_eyes["success_rate"].iloc[0]), "fraction") if len(on_eyes)
             else "not measured",
             f"{key}_on_truth": format_value(float(truth["success_rate"].iloc[0]), "fraction"),
-            f"{key}_eyes_episodes": str(int(truth["episodes"].iloc[0])), f"{key}_velocity": velocity}
+            f"{key}_eyes_episodes": str(int(truth["episodes"].iloc[0])), f"{key}_velocity": velocity,
+            f"{key}_near_radius": step1["eyes_near"], f"{key}_goal_tolerance": step1["eyes_goal_tolerance"]}
 
 
 def _tagged(number: Number, value: float) -> str:
@@ -189,8 +196,9 @@ def _spread(runs: pd.DataFrame) -> str:
 def prediction_facts(config: str = "eyes_first", data_dir: Path = DATA_DIR) -> dict[str, str]:
     """What Step 3's "A prediction you can test" states, keyed ``<config>_pred_*``, for ``{glue:text}``: the line and
     the two onsets it lies between (each with its kind), how far the runs got, what they show (onsets, latest
-    readings, success at 1M and 2M), how many climbed on time, the verdict and what it means, Step 1's measurement
-    of the eyes, and for the sources box the runs and their spread over seeds."""
+    readings, success at 1M and 2M; ``_success_2m``, the mean at 2M over seeds, for a sentence of its own), how many
+    climbed on time, the verdict and what it means, Step 1's measurement of the eyes, how far our state seeds' onsets
+    spread, and for the sources box the runs and their spread over seeds."""
     test = prediction_test(config, data_dir)
     runs, key = test.runs, f"{config}_pred"
     numbers = chapter_numbers(data_dir)
@@ -204,6 +212,7 @@ def prediction_facts(config: str = "eyes_first", data_dir: Path = DATA_DIR) -> d
         f"{key}_pixel_onset": _tagged(numbers["step2_onset_step"], test.pixel_onset),
         f"{key}_deadline": format_value(test.deadline, "steps"),
         f"{key}_seeds": seeds(len(runs)),
+        f"{key}_success_2m": seed_mean(runs["success_2m"], "fraction"),
         f"{key}_on_time": f"{int((runs['outcome'] == ON_TIME).sum())} of {len(runs)}",
         f"{key}_verdict": verdict,
         f"{key}_verdict_sentence": ("Not decided yet: no run has been collected." if runs.empty
@@ -213,6 +222,7 @@ def prediction_facts(config: str = "eyes_first", data_dir: Path = DATA_DIR) -> d
         **_eyes_readout(config, Path(data_dir) / "measured"),
         f"{key}_runs": ", ".join(f"data/runs/{run}" for run in runs["run_id"]) or "none",
         f"{key}_spread": _spread(runs),
+        f"{key}_state_spread": seed_range(measured_runs("state", data_dir)["onset_step"], "steps"),
         f"{key}_state_runs": ", ".join(f"data/runs/{run}" for run in measured_runs("state", data_dir)["run_id"])
         or "none: the author's onset stands in",
     }
