@@ -54,16 +54,18 @@ def _measured(data: Path, run_id: str, config: str, steps, values) -> None:
 
 
 def _measured_with_losses(data: Path, critic) -> None:
-    """Measured run state_s7: it climbs at 1.24M and converges there, logging ``critic`` (and a flat actor loss)."""
+    """Measured run state_s7: it climbs at 1.24M and converges there, logging ``critic`` (and an actor loss that
+    rises all along, as the actor claim says)."""
     write_measured_run(data, "state", 7, STEPS, np.where(STEPS > 1_200_000, 0.95, 0.05), critic_loss=critic,
-                       actor_loss=np.ones(len(STEPS)))
+                       actor_loss=STEPS / 1e6)
 
 
-def _eyes_first_flat(data: Path, critic) -> None:
-    """Measured run eyes_first_s7, through the eyes as the config says: flat at 5% for 2M steps, logging ``critic``
-    and an actor loss that falls from 0.4 to 0.1."""
+def _eyes_first_flat(data: Path, critic: np.ndarray, success: np.ndarray | None = None) -> None:
+    """Measured run eyes_first_s7, through the eyes as the config says: ``success`` (by default flat at 5%) for 2M
+    steps, logging ``critic`` and an actor loss that falls from 0.4 to 0.1."""
+    success = np.full(len(STEPS), 0.05) if success is None else success
     curve = pd.concat([pd.DataFrame({"step": STEPS, "metric": metric, "value": values}) for metric, values in (
-        ("success_rate", np.full(len(STEPS), 0.05)), ("critic_loss", critic),
+        ("success_rate", success), ("critic_loss", critic),
         ("actor_loss", np.where(STEPS < 1_000_000, 0.4, 0.1)))])
     write_run({"schema_version": 1, "run_id": "eyes_first_s7", "arc_step": "3", "config": "eyes_first", "seed": 7,
                "inputs": "pixels+proprio+desired_goal",
@@ -120,8 +122,17 @@ EDITS: dict[str, tuple[Callable[[Path], None], str]] = {
         pd.DataFrame({"step": STEPS, "metric": "success_rate", "value": 0.05}), d),
         "measured eyes_first_s7 records inputs 'pixels+proprio+desired_goal+achieved_goal'"),
     # start window [0, 200K), end window the last 200K steps: see results/loss_signature.losses_without_climb
-    "eyes_first_losses_move_without_climb": (lambda d: _eyes_first_flat(d, critic=np.where(STEPS < 1_000_000, 0.5, 0.2)),
+    "eyes_first_losses_move_without_climb": (
+        lambda d: _eyes_first_flat(d, critic=np.where(STEPS < 1_000_000, 0.5, 0.2)),
         "measured eyes_first_s7 critic loss 0.2 in the end window, not above 0.5 in the start window"),
+    # the line sits at 1.73M with the committed state seeds: a climb after it is late, and still a climb
+    "eyes_first_never_climbs": (lambda d: _eyes_first_flat(d, critic=np.full(len(STEPS), 0.3),
+                                                           success=np.where(STEPS >= 1_880_000, 0.6, 0.05)),
+                                "measured eyes_first_s7 is late, onset 1,880,000"),
+    "state_actor_grows_while_flat": (lambda d: write_measured_run(
+        d, "state", 7, STEPS, np.where(STEPS > 1_200_000, 0.95, 0.05), critic_loss=STEPS / 1e6,
+        actor_loss=np.where(STEPS < 600_000, 1.5, 1.0)),
+        "measured state_s7 actor loss 1 in the flat window, not above 1.5 in the start window"),
     "state_solves_by_2m": (lambda d: _measured(d, "state_s7", "state", STEPS, np.where(STEPS > 1_200_000, 0.6, 0.02)),
                            "measured state_s7 reads 60% at 2M"),
     "state_flat_at_1m": (lambda d: _measured(d, "state_s7", "state", STEPS, np.where(STEPS > 800_000, 0.95, 0.02)),
@@ -210,6 +221,14 @@ def _edit_probe(data: Path) -> None:
 
 def test_every_claim_has_a_contradicting_edit():
     assert set(EDITS) == {claim.name for claim in CLAIMS}
+
+
+def test_an_eyes_first_run_still_training_past_the_line_does_not_settle_the_verdict(tmp_path):
+    data = _copy(tmp_path)
+    steps = STEPS[STEPS <= 1_800_000]  # past the line at 1.73M, flat, 200K steps still to go
+    write_measured_run(data, "eyes_first", 7, steps, np.full(len(steps), 0.05), planned_steps=2_000_000)
+    (message,) = broken_claims(data)["eyes_first_never_climbs"]
+    assert "eyes_first_s7 is late, no onset, last step 1,800,000, still training" in message
 
 
 @pytest.mark.parametrize("name", list(EDITS))

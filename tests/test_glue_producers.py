@@ -85,6 +85,7 @@ def produced(footprint_result, gradflow_table) -> dict[str, str]:
     from pixelpush_lib.results.prediction import prediction_facts
 
     facts.update(prediction_facts("eyes_first"))
+    facts.update(prediction_facts("eyes_first_nature"))  # Step 3 names NatureCNN's eyes as the next test
     return facts
 
 

@@ -3,12 +3,15 @@ each run is judged against it, and the verdict follows the runs whichever way th
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from datadir_helpers import write_measured_run
 from pixelpush_lib.core.paths import DATA_DIR
+from pixelpush_lib.results.eyes import chosen_eyes_seed
 from pixelpush_lib.results.own_runs import measured_runs
 from pixelpush_lib.results.prediction import LATE, MARGIN, ON_TIME, UNDECIDED, prediction_facts, prediction_test
 from pixelpush_lib.results.quoted_numbers import format_value
@@ -145,6 +148,9 @@ def test_the_sentences_say_when_no_run_exists_and_when_the_prediction_fails(tmp_
     assert facts["eyes_first_pred_meaning"].startswith("Once seeing was solved beforehand the climb still came late")
     assert facts["eyes_first_pred_success_2m"] == "5%"  # the flat run's reading at 2M, for a sentence of its own
     assert empty["eyes_first_pred_success_2m"] == "not reached"
+    steps = STEPS[STEPS <= 800_000]
+    write_measured_run(data, "eyes_first", 1, steps, np.full(len(steps), 0.3), planned_steps=2_000_000)
+    assert prediction_facts("eyes_first", data)["eyes_first_pred_success_2m"] == "not reached"  # not every seed yet
     assert facts["eyes_first_pred_state_spread"] == "no seed reached it"  # this copy holds no state run
     state = measured_runs("state")["onset_step"]  # the committed state seeds: how far their onsets spread
     assert prediction_facts("eyes_first")["eyes_first_pred_state_spread"] == (
@@ -173,8 +179,10 @@ def test_the_eyes_readout_is_step_1_s_measurement_of_the_very_eyes_the_config_re
     assert facts["eyes_first_pred_on_truth"] == f"{100 * truth['success_rate']:.0f}%"
     assert facts["eyes_first_pred_eyes_episodes"] == str(truth["episodes"])
     assert facts["eyes_first_pred_velocity"] == "their velocity is no better than always answering zero"
+    summary = json.loads((DATA_DIR / "measured" / "eyes" / "manifest.json").read_text())["summary"]
     errors = pd.read_csv(DATA_DIR / "measured" / "eyes" / "errors.csv")
-    mine = errors[(errors["encoder"] == "manipulation") & (errors["seed"] == 1) & (errors["mix"] == "scenes")
+    chosen = (errors["seed"] == chosen_eyes_seed("manipulation")) & (errors["mix"] == summary["chosen_mix"]["manipulation"])
+    mine = errors[(errors["encoder"] == "manipulation") & chosen
                   & (errors["split"] == "test") & (errors["quantity"] == "position")].set_index("frames")["median_cm"]
     assert facts["eyes_first_pred_error"] == f"{mine['all']:.1f} cm"  # held-out episodes, the chosen mix
     assert facts["eyes_first_pred_near_error"] == f"{mine['near gripper']:.1f} cm"
@@ -197,3 +205,17 @@ def test_the_prediction_figure_draws_the_line_and_says_a_run_is_still_training(t
     labels = [text.get_text() for text in ax.get_legend().get_texts()]
     assert "Eyes first (frozen eyes), measured here: seed 0 (still training)" in labels
     assert not any("still training" in label for label in labels if not label.startswith("Eyes first"))
+
+
+def test_the_settings_that_differ_from_the_state_agent_s_are_named_with_both_values():
+    from pixelpush_lib.core.configs import get_config
+    from pixelpush_lib.results.prediction import _settings_against_state
+
+    eyes, state = get_config("eyes_first"), get_config("state")
+    settings = prediction_facts("eyes_first")["eyes_first_pred_settings"]
+    assert f"learning rate {eyes.learning_rate:g} (the state agent's: {state.learning_rate:g})" in settings
+    assert f"environments stepped together {eyes.n_envs} (the state agent's: {state.n_envs})" in settings
+    assert settings.endswith(f"so {1 / eyes.n_envs:g} updates per environment step (the state agent's: "
+                             f"{1 / state.n_envs:g})")  # one gradient step per step of all the envs, in both
+    assert "discount" not in settings  # the same in both: not a difference
+    assert _settings_against_state("state") == "none: the same as the state agent's"

@@ -58,7 +58,7 @@ CHAPTER_VIDEOS = (
     VideoSpec("state_s0_2m", 3),
     VideoSpec("student_manipulation_s2", 3),
     VideoSpec("student_nature_s0", 3),
-    VideoSpec("eyes_first_s0_1350k", 3),
+    VideoSpec("eyes_first_s0_2m", 3),
 )
 
 

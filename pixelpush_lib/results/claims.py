@@ -33,6 +33,7 @@ from pixelpush_lib.results.evidence import (
 )
 from pixelpush_lib.results.loaders import first_reading_at, load_project_runs, reading_at
 from pixelpush_lib.results.loss_signature import loss_signature, losses_without_climb
+from pixelpush_lib.results.prediction import LATE, prediction_test
 from pixelpush_lib.results.quoted_numbers import Number
 
 
@@ -199,17 +200,18 @@ def _three_phases(data: Evidence) -> list[str]:
             for holds, claim, keys in checks if not holds]
 
 
-def _state_critic_moves(before: str, after: str, claim: str) -> Callable[[Evidence], list[str]]:
-    """Every measured state run that logged its losses has a larger mean critic loss in window ``after`` than in
+def _state_loss_rises(before: str, after: str, claim: str, metric: str = "critic_loss"
+                      ) -> Callable[[Evidence], list[str]]:
+    """Every measured state run that logged its losses has a larger mean ``metric`` in window ``after`` than in
     ``before`` (windows of :mod:`~pixelpush_lib.results.loss_signature`); a run without loss readings says nothing."""
     def check(data: Evidence) -> list[str]:
         table = loss_signature("state", data.data_dir)
         out = []
         for row in table.itertuples():
-            low, high = getattr(row, f"critic_loss_{before}"), getattr(row, f"critic_loss_{after}")
+            low, high = getattr(row, f"{metric}_{before}"), getattr(row, f"{metric}_{after}")
             if pd.notna(low) and pd.notna(high) and not high > low:
-                out.append(f"CLAIM BROKEN {claim!r}: measured {row.run_id} critic loss {high:.3g} in the {after} "
-                           f"window, not above {low:.3g} in the {before} window (data/runs/{row.run_id})")
+                out.append(f"CLAIM BROKEN {claim!r}: measured {row.run_id} {metric.replace('_', ' ')} {high:.3g} in "
+                           f"the {after} window, not above {low:.3g} in the {before} window (data/runs/{row.run_id})")
         return out
     return check
 
@@ -229,8 +231,12 @@ def _eyes_first_blind_to_puck_position(data: Evidence) -> list[str]:
 def _eyes_first_losses_move_without_climb(data: Evidence) -> list[str]:
     """Every eyes-first run that never climbed has a larger mean critic loss and a smaller mean actor loss in its
     last window than in its first (:func:`~pixelpush_lib.results.loss_signature.losses_without_climb`)."""
+    table = losses_without_climb("eyes_first", data.data_dir)
+    if table.empty:
+        return ["CLAIM BROKEN 'without a climb the eyes-first critic loss rose and its actor loss fell': no measured "
+                f"eyes-first run in {data.data_dir / 'runs'} ran flat long enough to compare its windows"]
     out = []
-    for row in losses_without_climb("eyes_first", data.data_dir).itertuples():
+    for row in table.itertuples():
         for metric, rose in (("critic_loss", True), ("actor_loss", False)):
             start, end = getattr(row, f"{metric}_start"), getattr(row, f"{metric}_end")
             if pd.notna(start) and pd.notna(end) and (end > start) != rose:
@@ -239,6 +245,23 @@ def _eyes_first_losses_move_without_climb(data: Evidence) -> list[str]:
                            f"{'not above' if rose else 'not below'} {start:.3g} in the start window "
                            f"(data/runs/{row.run_id})")
     return out
+
+
+def _eyes_first_never_climbs(data: Evidence) -> list[str]:
+    """Step 3's prediction failed, and plainly: there is an eyes-first run, each one finished its budget past the
+    line, and none ever read the onset level (:mod:`~pixelpush_lib.results.prediction`)."""
+    test = prediction_test("eyes_first", data.data_dir)
+    claim = "CLAIM BROKEN 'the eyes-first runs passed the line and never climbed'"
+    if test.runs.empty:
+        return [f"{claim}: no measured eyes-first run in {data.data_dir / 'runs'}"]
+    def state(row) -> str:
+        onset = "no onset" if pd.isna(row.onset_step) else f"onset {row.onset_step:,.0f}"
+        training = ", still training" if row.in_progress else ""
+        return f"{row.outcome}, {onset}, last step {row.steps:,}{training}"
+
+    return [f"{claim}: measured {row.run_id} is {state(row)}, against the line at {test.deadline:,.0f} "
+            f"(data/runs/{row.run_id})" for row in test.runs.itertuples()
+            if row.outcome != LATE or pd.notna(row.onset_step) or row.in_progress]
 
 
 CLAIMS = [
@@ -291,13 +314,17 @@ CLAIMS = [
           eyes.eyes_below_noise_curve),
     Claim("eyes_worse_near_gripper", "the eyes err most with the gripper near the puck", eyes.eyes_worse_near_gripper),
     Claim("state_critic_grows_while_flat", "on our state seeds the critic loss grows while success is still flat",
-          _state_critic_moves("start", "flat", "the state agent's critic loss grows while success is flat")),
+          _state_loss_rises("start", "flat", "the state agent's critic loss grows while success is flat")),
     Claim("state_critic_rises_with_climb", "on our state seeds the critic loss rises further with the climb",
-          _state_critic_moves("flat", "climb", "the state agent's critic loss rises with the climb")),
+          _state_loss_rises("flat", "climb", "the state agent's critic loss rises with the climb")),
+    Claim("state_actor_grows_while_flat", "on our state seeds the actor loss grows while success is still flat",
+          _state_loss_rises("start", "flat", "the state agent's actor loss grows while success is flat", "actor_loss")),
     Claim("eyes_first_blind_to_puck_position", "the eyes-first policy sees what the eyes report, proprio and "
           "desired_goal, never achieved_goal", _eyes_first_blind_to_puck_position),
     Claim("eyes_first_losses_move_without_climb", "on the eyes-first runs that never climbed the critic loss rose "
           "and the actor loss fell", _eyes_first_losses_move_without_climb),
+    Claim("eyes_first_never_climbs", "Step 3's prediction fails: the eyes-first runs passed the line and never "
+          "climbed", _eyes_first_never_climbs),
     Claim("precision_matters", "a policy must see the puck to within a few centimetres: noise of a few cm costs the "
           "state agent at least half its success", eyes.precision_matters),
 ]

@@ -111,12 +111,13 @@ def loss_signature_facts(config: str, data_dir: Path = DATA_DIR) -> dict[str, st
 def losses_without_climb(config: str, data_dir: Path = DATA_DIR) -> pd.DataFrame:
     """The other half of :func:`loss_signature`: one row per measured run of ``config`` that never reached its onset,
     ``run_id, seed, last_step`` and ``{critic_loss,actor_loss}_{start,end}``, the mean of its logged losses in the
-    first and the last :data:`WINDOW` steps (NaN where a window holds no reading). Without a climb these two are
-    the only windows a run has; they say whether the losses move when success does not."""
+    first and the last :data:`WINDOW` steps. Without a climb these two are the only windows a run has; they say
+    whether the losses move when success does not. A run shorter than two windows (they would overlap) or with a
+    window that holds no loss reading is left out."""
     runs = measured_runs(config, data_dir)
     losses = {metric: project_curve(config, None, metric, data_dir) for metric in METRICS}
     rows = []
-    for run in runs[runs["onset_step"].isna()].itertuples():
+    for run in runs[runs["onset_step"].isna() & (runs["steps"] >= 2 * WINDOW)].itertuples():
         last = int(run.steps)
         row = {"run_id": run.run_id, "seed": run.seed, "last_step": last}
         for metric, table in losses.items():
@@ -124,21 +125,23 @@ def losses_without_climb(config: str, data_dir: Path = DATA_DIR) -> pd.DataFrame
             for name in ("start", "end"):
                 row[f"{metric}_{name}"] = _window_mean(loss, *WINDOWS[name](0, 0, last))
         rows.append(row)
-    return pd.DataFrame(rows, columns=["run_id", "seed", "last_step",
-                                       *(f"{metric}_{window}" for metric in METRICS for window in ("start", "end"))])
+    windows = [f"{metric}_{window}" for metric in METRICS for window in ("start", "end")]
+    columns = ["run_id", "seed", "last_step", *windows]
+    return pd.DataFrame(rows, columns=columns).dropna(subset=windows).reset_index(drop=True)
 
 
 def losses_without_climb_facts(config: str, data_dir: Path = DATA_DIR) -> dict[str, str]:
     """What Step 3 states about the losses of ``config``'s measured runs that never climbed, keyed
     ``own_<config>_noclimb_*``: the mean over seeds of each loss in the first and last :data:`WINDOW` steps, how each
-    moved between them, and for the sources box the runs, their mean last step and their spread over seeds. Empty when every run climbed or
+    moved between them, the last step any of them reached, and for the sources box the runs and their spread over
+    seeds. Empty when every run climbed or
     none exists."""
     table = losses_without_climb(config, data_dir)
     if table.empty:
         return {}
     key = f"own_{config}_noclimb"
     facts = {f"{key}_seeds": seeds(len(table)), f"{key}_window": format_value(WINDOW, "steps"),
-             f"{key}_last_step": seed_mean(table["last_step"], "steps"),
+             f"{key}_last_step": format_value(float(table["last_step"].max()), "steps"),
              f"{key}_runs": ", ".join(f"data/runs/{r}" for r in table["run_id"])}
     for metric in METRICS:
         short = metric.split("_")[0]

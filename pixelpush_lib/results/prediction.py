@@ -149,6 +149,34 @@ _MEANINGS = {
 }
 
 
+#: The SAC + HER settings in which two configs can differ, as a sentence names each.
+SAC_HER_SETTINGS = {"learning_rate": "learning rate", "her_n_sampled_goal": "relabelled goals per real one",
+                    "n_envs": "environments stepped together", "buffer_size": "replay buffer (transitions)",
+                    "batch_size": "batch size", "gamma": "discount", "ent_coef": "entropy coefficient",
+                    "tau": "target-network rate", "gradient_steps": "gradient steps per update",
+                    "train_freq": "steps of all environments between updates", "learning_starts": "steps before learning"}
+
+
+def _settings_against_state(config: str) -> str:
+    """Where ``config``'s SAC + HER settings differ from the state agent's, for a sentence: ``'learning rate 0.0001
+    (the state agent's: 0.0003); ...'``, ending with the updates per environment step when those differ (one update
+    every ``train_freq`` steps of all ``n_envs`` environments)."""
+    mine, state = get_config(config), get_config("state")
+
+    def shown(value: float) -> str:
+        return f"{value:,}" if isinstance(value, int) else f"{value:g}"
+
+    def updates(c) -> float:
+        return c.gradient_steps / (c.train_freq * c.n_envs)
+
+    parts = [f"{name} {shown(getattr(mine, field))} (the state agent's: {shown(getattr(state, field))})"
+             for field, name in SAC_HER_SETTINGS.items() if getattr(mine, field) != getattr(state, field)]
+    if updates(mine) != updates(state):
+        parts.append(f"so {shown(updates(mine))} updates per environment step (the state agent's: "
+                     f"{shown(updates(state))})")
+    return "; ".join(parts) or "none: the same as the state agent's"
+
+
 def _eyes_readout(config: str, measured_dir: Path) -> dict[str, str]:
     """Step 1's measurement of the very eyes ``config`` reads with: the state agent's success when its puck position
     came from them, beside its success with the true position (``measured_dir/state_on_eyes``), their median error
@@ -174,7 +202,7 @@ def _eyes_readout(config: str, measured_dir: Path) -> dict[str, str]:
             else "not measured",
             f"{key}_on_truth": format_value(float(truth["success_rate"].iloc[0]), "fraction"),
             f"{key}_eyes_episodes": str(int(truth["episodes"].iloc[0])), f"{key}_velocity": velocity,
-            f"{key}_near_radius": step1["eyes_near"], f"{key}_goal_tolerance": step1["eyes_goal_tolerance"]}
+            f"{key}_near_radius": step1["eyes_near"]}
 
 
 def _tagged(number: Number, value: float) -> str:
@@ -196,9 +224,9 @@ def _spread(runs: pd.DataFrame) -> str:
 def prediction_facts(config: str = "eyes_first", data_dir: Path = DATA_DIR) -> dict[str, str]:
     """What Step 3's "A prediction you can test" states, keyed ``<config>_pred_*``, for ``{glue:text}``: the line and
     the two onsets it lies between (each with its kind), how far the runs got, what they show (onsets, latest
-    readings, success at 1M and 2M; ``_success_2m``, the mean at 2M over seeds, for a sentence of its own), how many
+    readings, success at 1M and 2M; ``_success_2m``, the mean at 2M once every seed got there, for a sentence), how many
     climbed on time, the verdict and what it means, Step 1's measurement of the eyes, how far our state seeds' onsets
-    spread, and for the sources box the runs and their spread over seeds."""
+    spread, where the config's SAC + HER settings differ from the state agent's, and for the sources box the runs and their spread over seeds."""
     test = prediction_test(config, data_dir)
     runs, key = test.runs, f"{config}_pred"
     numbers = chapter_numbers(data_dir)
@@ -212,7 +240,9 @@ def prediction_facts(config: str = "eyes_first", data_dir: Path = DATA_DIR) -> d
         f"{key}_pixel_onset": _tagged(numbers["step2_onset_step"], test.pixel_onset),
         f"{key}_deadline": format_value(test.deadline, "steps"),
         f"{key}_seeds": seeds(len(runs)),
-        f"{key}_success_2m": seed_mean(runs["success_2m"], "fraction"),
+        f"{key}_settings": _settings_against_state(config),
+        f"{key}_success_2m": seed_mean(runs["success_2m"], "fraction") if runs["success_2m"].notna().all()
+        else "not reached",
         f"{key}_on_time": f"{int((runs['outcome'] == ON_TIME).sum())} of {len(runs)}",
         f"{key}_verdict": verdict,
         f"{key}_verdict_sentence": ("Not decided yet: no run has been collected." if runs.empty
