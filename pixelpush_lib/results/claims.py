@@ -231,17 +231,17 @@ def _eyes_first_blind_to_puck_position(data: Evidence) -> list[str]:
 def _eyes_first_losses_move_without_climb(data: Evidence) -> list[str]:
     """Every eyes-first run that never climbed has a larger mean critic loss and a smaller mean actor loss in its
     last window than in its first (:func:`~pixelpush_lib.results.loss_signature.losses_without_climb`)."""
-    table = losses_without_climb("eyes_first", data.data_dir)
+    table = losses_without_climb("eyes_first", data.data_dir)  # windows without a loss reading are left out there
+    claim = "CLAIM BROKEN 'without a climb the eyes-first critic loss rose and its actor loss fell'"
     if table.empty:
-        return ["CLAIM BROKEN 'without a climb the eyes-first critic loss rose and its actor loss fell': no measured "
-                f"eyes-first run in {data.data_dir / 'runs'} ran flat long enough to compare its windows"]
+        return [f"{claim}: no measured eyes-first run in {data.data_dir / 'runs'} ran flat long enough to compare "
+                "its windows"]
     out = []
     for row in table.itertuples():
         for metric, rose in (("critic_loss", True), ("actor_loss", False)):
             start, end = getattr(row, f"{metric}_start"), getattr(row, f"{metric}_end")
-            if pd.notna(start) and pd.notna(end) and (end > start) != rose:
-                out.append(f"CLAIM BROKEN 'without a climb the eyes-first critic loss rose and its actor loss fell': "
-                           f"measured {row.run_id} {metric.replace('_', ' ')} {end:.3g} in the end window, "
+            if (end > start) != rose:
+                out.append(f"{claim}: measured {row.run_id} {metric.replace('_', ' ')} {end:.3g} in the end window, "
                            f"{'not above' if rose else 'not below'} {start:.3g} in the start window "
                            f"(data/runs/{row.run_id})")
     return out
@@ -254,6 +254,7 @@ def _eyes_first_never_climbs(data: Evidence) -> list[str]:
     claim = "CLAIM BROKEN 'the eyes-first runs passed the line and never climbed'"
     if test.runs.empty:
         return [f"{claim}: no measured eyes-first run in {data.data_dir / 'runs'}"]
+
     def state(row) -> str:
         onset = "no onset" if pd.isna(row.onset_step) else f"onset {row.onset_step:,.0f}"
         training = ", still training" if row.in_progress else ""

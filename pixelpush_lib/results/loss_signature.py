@@ -134,8 +134,7 @@ def losses_without_climb_facts(config: str, data_dir: Path = DATA_DIR) -> dict[s
     """What Step 3 states about the losses of ``config``'s measured runs that never climbed, keyed
     ``own_<config>_noclimb_*``: the mean over seeds of each loss in the first and last :data:`WINDOW` steps, how each
     moved between them, the last step any of them reached, and for the sources box the runs and their spread over
-    seeds. Empty when every run climbed or
-    none exists."""
+    seeds. Empty when every run climbed or none exists."""
     table = losses_without_climb(config, data_dir)
     if table.empty:
         return {}

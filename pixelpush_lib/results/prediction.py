@@ -143,7 +143,7 @@ _MEANINGS = {
     "holds": ("In these runs, once seeing was solved beforehand, the climb came with the state agent's: the pixel run's "
               "extra steps went to its encoder, within the limits below."),
     "fails": ("Once seeing was solved beforehand the climb still came late, so learning to see is at most part of the "
-              "delay; the eyes' own error, below, is the first other suspect."),
+              "delay; the limits below say what else could have held it back."),
     "mixed": "More seeds would decide whether the delay follows from the encoder alone.",
     UNDECIDED: "Until a run reaches the line, the figure shows how its curve begins, not whether it climbs on time.",
 }
@@ -224,11 +224,13 @@ def _spread(runs: pd.DataFrame) -> str:
 def prediction_facts(config: str = "eyes_first", data_dir: Path = DATA_DIR) -> dict[str, str]:
     """What Step 3's "A prediction you can test" states, keyed ``<config>_pred_*``, for ``{glue:text}``: the line and
     the two onsets it lies between (each with its kind), how far the runs got, what they show (onsets, latest
-    readings, success at 1M and 2M; ``_success_2m``, the mean at 2M once every seed got there, for a sentence), how many
-    climbed on time, the verdict and what it means, Step 1's measurement of the eyes, how far our state seeds' onsets
-    spread, where the config's SAC + HER settings differ from the state agent's, and for the sources box the runs and their spread over seeds."""
+    readings, success at 1M and 2M; ``_success_2m``, the mean at 2M once every seed got there, for a sentence),
+    how many climbed on time, the verdict and what it means, Step 1's measurement of the eyes, how far our state
+    seeds' onsets spread, where the config's SAC + HER settings differ from the state agent's, and for the sources
+    box the runs and their spread over seeds."""
     test = prediction_test(config, data_dir)
     runs, key = test.runs, f"{config}_pred"
+    state_runs = measured_runs("state", data_dir)
     numbers = chapter_numbers(data_dir)
     verdict = test.verdict
     return {
@@ -252,7 +254,7 @@ def prediction_facts(config: str = "eyes_first", data_dir: Path = DATA_DIR) -> d
         **_eyes_readout(config, Path(data_dir) / "measured"),
         f"{key}_runs": ", ".join(f"data/runs/{run}" for run in runs["run_id"]) or "none",
         f"{key}_spread": _spread(runs),
-        f"{key}_state_spread": seed_range(measured_runs("state", data_dir)["onset_step"], "steps"),
-        f"{key}_state_runs": ", ".join(f"data/runs/{run}" for run in measured_runs("state", data_dir)["run_id"])
+        f"{key}_state_spread": seed_range(state_runs["onset_step"], "steps"),
+        f"{key}_state_runs": ", ".join(f"data/runs/{run}" for run in state_runs["run_id"])
         or "none: the author's onset stands in",
     }
