@@ -84,8 +84,8 @@ def test_identity_fields_cannot_be_overridden_and_combinations_are_checked():
 def test_every_config_has_notes_about_its_reported_run():
     notes = load_config_notes()
     assert set(notes["config"]) == set(CONFIGS)
-    pixel_configs = {name for name, c in CONFIGS.items() if c.obs_mode in ("pixels", "eyes")}
-    assert set(notes[notes["kind"] == "difference"]["config"]) == pixel_configs  # the state run differs in defaults only
+    # The state run differs from its reported run in defaults only; every other config in what it sees or its settings.
+    assert set(notes[notes["kind"] == "difference"]["config"]) == set(CONFIGS) - {"state"}
     assert set(notes[notes["kind"] == "unreported_default"]["config"]) >= {"state", "step0"}
 
 
@@ -162,3 +162,16 @@ def test_frame_stacks_are_what_step0_says():
     """Step 0: "The configs of Steps 1 to 4 stack the last four frames; Step 0's keeps the single frame"."""
     assert get_config("step0").frame_stack == 1
     assert {get_config(name).frame_stack for name in ("step1", "step2", "step4")} == {4}
+
+
+def test_the_settings_control_is_the_state_agent_with_step2s_settings():
+    from pixelpush_lib.core.configs import STEP2_SAC_HER_SETTINGS
+
+    control, state, step2 = get_config("state_step2_settings"), get_config("state"), get_config("step2")
+    assert control.obs_mode == "state" and control.encoder == "state_mlp"
+    for field in STEP2_SAC_HER_SETTINGS:
+        assert getattr(control, field) == getattr(step2, field), field
+    # It differs from the state agent in the settings the eyes-first run's page names, and in nothing it sees.
+    differing = {k for k, v in control.to_dict().items() if v != state.to_dict()[k]}
+    assert differing == {"name", "arc_step", "description", "learning_rate", "buffer_size", "her_n_sampled_goal", "n_envs"}
+    assert any("HER k=8" in note for note in reference_differences("state_step2_settings"))

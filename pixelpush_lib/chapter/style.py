@@ -11,6 +11,8 @@ CONFIG_COLORS = {"state": OKABE_ITO["black"], "step0": OKABE_ITO["orange"], "ste
 CONFIG_COLORS.update({f"{name}_pixels_only": color for name, color in list(CONFIG_COLORS.items()) if name != "state"})
 # The eyes-first agents: SAC + HER through frozen eyes trained beforehand (issue 26).
 CONFIG_COLORS.update({"eyes_first": OKABE_ITO["purple"], "eyes_first_nature": OKABE_ITO["green"]})
+# The settings control: the state agent under Step 2's settings (issue 37).
+CONFIG_COLORS["state_step2_settings"] = OKABE_ITO["yellow"]
 PHASE_COLORS = {1: OKABE_ITO["purple"], 2: OKABE_ITO["yellow"], 3: OKABE_ITO["green"]}
 
 #: A reader's name for each config, in legends (the sources tables keep the config names).
@@ -18,6 +20,7 @@ CONFIG_LABELS = {"state": "State agent", "step0": "Step 0", "step1": "Step 1", "
 CONFIG_LABELS.update({f"{name}_pixels_only": f"{label}, pixels only" for name, label in list(CONFIG_LABELS.items())
                       if name != "state"})
 CONFIG_LABELS.update({"eyes_first": "Eyes first (frozen eyes)", "eyes_first_nature": "Eyes first (NatureCNN's eyes)"})
+CONFIG_LABELS["state_step2_settings"] = "State agent, Step 2's settings"
 
 #: Figures are drawn at most FIG_WIDTH inches wide, with no text under FONT_MIN points. A phone (390 CSS px) draws a
 #: cell's figure about 342 px wide, so FONT_MIN points read as FONT_MIN / 72 * 342 / FIG_WIDTH = 9.3 px there (the

@@ -299,6 +299,25 @@ _EYES_FIRST_NATURE = dataclasses.replace(
 )
 CONFIGS.update({c.name: c for c in (_EYES_FIRST, _EYES_FIRST_NATURE)})
 
+# --- The settings control: the state agent with Step 2's SAC + HER settings (issue 37) ---------------------------
+
+#: The settings of Step 2's run that apply to a state run. The eyes-first agent and the author's pixel runs differ from
+#: the state agent in these as well as in what they see; a state run with them says how much delay they alone cause.
+STEP2_SAC_HER_SETTINGS = ("learning_rate", "buffer_size", "her_n_sampled_goal", "her_strategy", "batch_size", "n_envs",
+                          "gamma", "ent_coef", "tau", "gradient_steps", "train_freq", "learning_starts", "net_arch")
+_STATE_STEP2_SETTINGS = dataclasses.replace(
+    _STATE,
+    name="state_step2_settings",
+    arc_step="3",
+    description=(
+        "The settings control: the state agent (25-D state, puck position included) trained with Step 2's SAC + HER "
+        "settings (learning rate, HER's relabelled goals per real one, envs stepped together, buffer) instead of its "
+        "own. Beside the state agent it says how much of a delay the settings alone cause; 2M steps, as the state runs."
+    ),
+    **{field: getattr(_STEP2, field) for field in STEP2_SAC_HER_SETTINGS},
+)
+CONFIGS[_STATE_STEP2_SETTINGS.name] = _STATE_STEP2_SETTINGS
+
 
 def config_names() -> list[str]:
     return list(CONFIGS)
