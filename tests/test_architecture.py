@@ -1,5 +1,6 @@
-"""The library's shape: layered subpackages (import-linter contracts), a results layer that loads without torch
-or the simulator, a lazy public API, and modules short enough to read."""
+"""The library's shape: layered subpackages with the Investigations' code apart and no import circle (import-linter
+contracts), a results layer that loads without torch or the simulator, a lazy public API, and modules short enough
+to read."""
 
 from __future__ import annotations
 
@@ -26,23 +27,31 @@ def _lint_imports() -> subprocess.CompletedProcess:
 def test_import_contracts_hold():
     done = _lint_imports()
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    assert "2 kept, 0 broken" in done.stdout
+    assert "4 kept, 0 broken" in done.stdout
 
 
 @pytest.mark.slow
-def test_a_lower_layer_importing_a_higher_one_breaks_the_contract(tmp_path):
-    """Positive control: the contracts can fail. A copy of the package where results imports training is refused."""
+@pytest.mark.parametrize("module, added, refusal", [
+    ("results/schema.py", "from pixelpush_lib.training.runs import train",
+     "pixelpush_lib.results.schema -> pixelpush_lib.training.runs"),
+    ("experiments/footprint.py", "from pixelpush_lib.experiments.investigations.eyes import score",
+     "Illegal imports of protected package pixelpush_lib.experiments.investigations"),
+    ("experiments/scenes.py", "from pixelpush_lib.experiments.probe import PuckProbe",
+     "No cycles are allowed in pixelpush_lib.experiments"),
+], ids=["a lower layer importing a higher one", "a step importing an investigation", "an import circle"])
+def test_each_contract_refuses_what_it_forbids(module, added, refusal, tmp_path):
+    """Positive controls: the contracts can fail. A copy of the package with one import added is refused."""
     copy = tmp_path / "repo"
     copy.mkdir()
     subprocess.run(["cp", "-r", str(PACKAGE), str(copy / "pixelpush_lib")], check=True)
     subprocess.run(["cp", str(PACKAGE.parent / "pyproject.toml"), str(copy)], check=True)
-    bad = copy / "pixelpush_lib" / "results" / "schema.py"
-    bad.write_text(bad.read_text() + "\nfrom pixelpush_lib.training.runs import train  # noqa\n")
+    bad = copy / "pixelpush_lib" / module
+    bad.write_text(bad.read_text() + f"\n{added}  # noqa\n")
     exe = Path(sys.executable).with_name("lint-imports")
     done = subprocess.run([str(exe), "--no-cache"], cwd=copy, capture_output=True, text=True, timeout=300,
                           env={"PYTHONPATH": str(copy), "PATH": "/usr/bin:/bin"})
     assert done.returncode != 0
-    assert "BROKEN" in done.stdout and "pixelpush_lib.results.schema -> pixelpush_lib.training.runs" in done.stdout
+    assert "BROKEN" in done.stdout and refusal in done.stdout
 
 
 def test_results_layer_loads_every_data_file_without_the_simulator_stack():

@@ -11,6 +11,7 @@ import pytest
 
 from datadir_helpers import copy_data, snapshot
 from pixelpush_lib.cli import main
+from pixelpush_lib.core.configs import get_config
 from pixelpush_lib.results.loaders import load_points, project_curve
 from pixelpush_lib.results.schema import DataError
 from pixelpush_lib.sweeps.collect import _wall_time_s, collect_run
@@ -23,7 +24,7 @@ TINY = {"n_envs": 2, "learning_starts": 100, "batch_size": 8, "buffer_size": 100
 def state_run(tmp_path_factory):
     """A real state run, trained in two segments (killed between them, as a long run is)."""
     run = tmp_path_factory.mktemp("runs") / "state_s4"
-    train(plan_new_run("state", run, seed=4, total_steps=200, overrides=TINY), device="cpu", progress_bar=False,
+    train(plan_new_run(get_config("state", TINY), run, seed=4, total_steps=200), device="cpu", progress_bar=False,
           checkpoint_every=100)
     train(plan_resume(run, total_steps=400), device="cpu", progress_bar=False, checkpoint_every=100)
     return run
@@ -135,7 +136,7 @@ def test_unfinished_needs_a_checkpoint_and_a_single_run(tmp_path, capsys):
 
     data = copy_data(tmp_path)
     run = tmp_path / "state_s5"
-    train(plan_new_run("state", run, seed=5, total_steps=100, overrides=TINY), device="cpu", progress_bar=False,
+    train(plan_new_run(get_config("state", TINY), run, seed=5, total_steps=100), device="cpu", progress_bar=False,
           checkpoint_every=1000)
     for folder in run.glob("checkpoints/step_*"):  # as if killed before its first checkpoint
         shutil.rmtree(folder)

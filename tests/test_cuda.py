@@ -38,7 +38,7 @@ def test_bf16_convolutions_train_on_the_gpu_with_float32_weights():
 
 def test_pixelpush_train_on_cuda_then_load_and_resume_on_cpu(tmp_path):
     run = tmp_path / "step2_cuda"
-    train(plan_new_run("step2", run, seed=0, total_steps=2000, overrides=SMALL), device="cuda",
+    train(plan_new_run(get_config("step2", SMALL), run, seed=0, total_steps=2000), device="cuda",
           progress_bar=False, checkpoint_every=1000)
     checkpoint = RunDir(run).latest_checkpoint()
     on_cpu = load_model(checkpoint / "model.zip", "step2", SMALL, device="cpu")

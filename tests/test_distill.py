@@ -17,7 +17,7 @@ from pixelpush_lib.core.paths import DATA_DIR
 from pixelpush_lib.env.expert import PushExpert
 from pixelpush_lib.env.wrappers import make_env
 from pixelpush_lib.replay.labelled import LabelStore
-from pixelpush_lib.experiments.distill import (
+from pixelpush_lib.experiments.investigations.distill import (
     QUICK,
     STUDENT_CONFIGS,
     DistillSettings,
@@ -27,7 +27,7 @@ from pixelpush_lib.experiments.distill import (
     precompute,
     train_student,
 )
-from pixelpush_lib.experiments.expert import run_episodes
+from pixelpush_lib.experiments.investigations.expert import run_episodes
 
 
 @pytest.fixture(scope="module")
@@ -144,13 +144,13 @@ def test_each_encoder_s_registered_student_is_evaluated_on_unseen_episodes_and_b
     ``achieved_goal`` changes."""
     import re
 
-    from pixelpush_lib.experiments.distill import COLLECT_SEED_STRIDE, VALIDATION_SEED
+    from pixelpush_lib.experiments.investigations.distill import COLLECT_SEED_STRIDE, VALIDATION_SEED
     from pixelpush_lib.results.registry import registered_checkpoints
-    from pixelpush_lib.results.students import load_students
+    from pixelpush_lib.results.investigations.students import load_students
     from pixelpush_lib.training import load_pretrained
     from pixelpush_lib.training.build import EPISODE_STEPS
 
-    from pixelpush_lib.results.students import best_registered_student
+    from pixelpush_lib.results.investigations.students import best_registered_student
 
     students = [e for e in registered_checkpoints() if e.trained_by == "imitation"]
     assert {e.config for e in students} == set(STUDENT_CONFIGS.values())  # a student of each encoder
@@ -199,7 +199,7 @@ def test_facts_and_figure_state_what_the_curve_holds(quick_run):
     import shutil
 
     from pixelpush_lib.chapter.figures import distill_figure, distill_sources
-    from pixelpush_lib.results.students import PUSHES, distill_facts, load_results
+    from pixelpush_lib.results.investigations.students import PUSHES, distill_facts, load_results
 
     measured = quick_run.parent
     shutil.copytree(DATA_DIR / "measured" / "expert", measured / "expert", dirs_exist_ok=True)
@@ -224,7 +224,7 @@ def test_facts_and_figure_state_what_the_curve_holds(quick_run):
 
 @pytest.mark.slow
 def test_a_stopped_run_keeps_its_finished_students_and_a_rerun_teaches_only_the_rest(tmp_path, monkeypatch):
-    import pixelpush_lib.experiments.distill as distill_module
+    import pixelpush_lib.experiments.investigations.distill as distill_module
 
     real, taught = distill_module._teach_in_worker, []
 
@@ -256,7 +256,7 @@ def test_a_stopped_run_keeps_its_finished_students_and_a_rerun_teaches_only_the_
 
 @pytest.mark.slow
 def test_students_kept_from_other_settings_are_not_reused(tmp_path, monkeypatch):
-    import pixelpush_lib.experiments.distill as distill_module
+    import pixelpush_lib.experiments.investigations.distill as distill_module
 
     partial = tmp_path / ".distill.partial"
     partial.mkdir()

@@ -10,10 +10,9 @@ import pandas as pd
 import pytest
 
 from pixelpush_lib.core.paths import DATA_DIR, MEASURED_DIR
-from pixelpush_lib.experiments.distill import STUDENT_CONFIGS, DistillSettings
-from pixelpush_lib.experiments.distill_log import import_log
-from pixelpush_lib.results.quoted_numbers import format_value
-from pixelpush_lib.results.students import (
+from pixelpush_lib.experiments.investigations.distill import STUDENT_CONFIGS, DistillSettings
+from pixelpush_lib.experiments.investigations.distill_log import import_log
+from pixelpush_lib.results.investigations.students import (
     PUSHES,
     STUDENT_NAMES,
     distill_facts,
@@ -22,6 +21,7 @@ from pixelpush_lib.results.students import (
     parse_distill_log,
     runs_table,
 )
+from pixelpush_lib.results.quoted_numbers import format_value
 
 LINE = "[distill {e} seed {s}] round {r}: {n} labels, validation success {p}% over 20 episodes, loss 0.0{l}, {t} s"
 
@@ -183,7 +183,7 @@ def test_runs_on_other_budgets_or_with_the_same_student_are_not_joined(tmp_path)
 def _finished_run(tmp_path, name: str, seed: int, encoders=tuple(STUDENT_CONFIGS)) -> None:
     """A run that taught the students of ``seed`` (``encoders``) to the end, as ``distill --seeds N [--encoders E]
     --out DIR`` writes it."""
-    from pixelpush_lib.experiments.distill import manifest_parameters
+    from pixelpush_lib.experiments.investigations.distill import manifest_parameters
     from pixelpush_lib.experiments.store import write_measured
 
     settings = replace(DistillSettings(), seeds=(seed,), encoders=tuple(encoders))

@@ -10,8 +10,8 @@ import pytest
 import torch as th
 from stable_baselines3 import SAC
 
-from pixelpush_lib.experiments.distill import QUICK, teach_student
-from pixelpush_lib.experiments.distill_rounds import progress_dir
+from pixelpush_lib.experiments.investigations.distill import QUICK, teach_student
+from pixelpush_lib.experiments.investigations.distill_rounds import progress_dir
 from pixelpush_lib.replay.labelled import LabelStore
 
 SETTINGS = replace(QUICK, encoders=("nature",), dagger_rounds=2)
@@ -104,7 +104,7 @@ def test_a_label_store_restores_its_labels_and_refuses_another_shape():
 
 @pytest.mark.slow
 def test_a_save_that_fails_leaves_the_last_complete_round_and_no_half_copy(tmp_path, monkeypatch):
-    import pixelpush_lib.experiments.distill_rounds as rounds_module
+    import pixelpush_lib.experiments.investigations.distill_rounds as rounds_module
 
     save_to = tmp_path / "nature_s0.zip"
     with pytest.raises(Stopped):

@@ -27,7 +27,7 @@ def test_encoders_reach_the_distillation_and_an_unknown_one_is_refused_before_an
     assert cli.main(["distill", "--quick", "--out", str(tmp_path), "--encoders", "nature"]) == 0
     (name, kwargs), = calls
     assert name == "distill" and kwargs["encoders"] == ["nature"]
-    from pixelpush_lib.experiments.distill import precompute
+    from pixelpush_lib.experiments.investigations.distill import precompute
 
     with pytest.raises(ValueError, match="resnet"):
         precompute(quick=True, measured_dir=tmp_path / "measured", encoders=("resnet",))

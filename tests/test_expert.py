@@ -6,7 +6,7 @@ import gymnasium as gym
 import numpy as np
 
 from pixelpush_lib.env.expert import PushExpert
-from pixelpush_lib.experiments.expert import run_expert
+from pixelpush_lib.experiments.investigations.expert import run_expert
 from pixelpush_lib.results.measured import load_manifest
 
 

@@ -7,16 +7,20 @@ import numpy as np
 import pytest
 import torch as th
 
+from pixelpush_lib.core.configs import CONFIGS, get_config
 from pixelpush_lib.env.expert import PushExpert
 from pixelpush_lib.env.puck_state import PUCK_POS, PUCK_ROT, PUCK_VELR, puck_labels, with_puck_estimate, \
     without_rotation
-from pixelpush_lib.experiments import eyes as eyes_exp
+from pixelpush_lib.experiments.investigations import eyes as eyes_exp
 from pixelpush_lib.experiments.store import write_measured
 from pixelpush_lib.nets.eyes import EyesObservation, EyesSpec, PuckEyes, load_eyes, load_measured_eyes, save_eyes
 from tests.datadir_helpers import snapshot
 
+#: The eyes seeds the configs name (eyes_first's and eyes_first_nature's), which fake eyes must hold.
+CONFIG_EYES_SEEDS = tuple(sorted({c.eyes_seed for c in CONFIGS.values() if c.eyes_seed is not None}))
 
-def fake_measured_eyes(measured_dir, seeds=(0,), init_seed=0, channels=8):
+
+def fake_measured_eyes(measured_dir, seeds=CONFIG_EYES_SEEDS, init_seed=0, channels=8):
     """A measured eyes folder with untrained weights (what the loaders and the wrapper see; no training)."""
     files, weights = {}, {}
     for encoder, stack in eyes_exp.ENCODER_STACKS.items():
@@ -224,7 +228,6 @@ def test_eyes_observation_passes_both_env_checkers_and_hides_the_frames(measured
 
 @pytest.mark.slow
 def test_an_eyes_first_policy_reads_the_eyes_but_never_achieved_goal(measured):
-    from pixelpush_lib.core.configs import get_config
     from pixelpush_lib.training.build import build_model
 
     config = get_config("eyes_first", {"n_envs": 1, "vec_env": "dummy", "batch_size": 8, "buffer_size": 1000})
@@ -247,16 +250,16 @@ def test_eyes_first_run_refuses_tampered_eyes_before_writing_and_other_eyes_on_r
 
     overrides = {"n_envs": 1, "vec_env": "dummy", "batch_size": 8, "buffer_size": 1000, "learning_starts": 50}
     run_dir = tmp_path / "run"
-    train(plan_new_run("eyes_first", run_dir, 0, 100, overrides), progress_bar=False)
+    train(plan_new_run(get_config("eyes_first", overrides), run_dir, seed=0, total_steps=100), progress_bar=False)
     before = snapshot(run_dir)
     fake_measured_eyes(measured.parent / "measured", init_seed=7)  # re-measured: other weights, other hash
     with pytest.raises(RunError, match="a run keeps its eyes"):
         plan_resume(run_dir, 200)
     assert snapshot(run_dir) == before
-    target = measured / "eyes" / eyes_exp.weights_file("manipulation", 0)
-    target.write_bytes(b"not eyes")
-    with pytest.raises(ValueError, match=r"eyes_manipulation_s0\.pt has sha256"):
-        plan_new_run("eyes_first", tmp_path / "new", 0, 100, overrides)
+    seed = get_config("eyes_first").eyes_seed
+    (measured / "eyes" / eyes_exp.weights_file("manipulation", seed)).write_bytes(b"not eyes")
+    with pytest.raises(ValueError, match=rf"eyes_manipulation_s{seed}\.pt has sha256"):
+        plan_new_run(get_config("eyes_first", overrides), tmp_path / "new", seed=0, total_steps=100)
     assert not (tmp_path / "new").exists()
 
 
@@ -275,7 +278,7 @@ class _ConstantEyes:
 
 
 def test_single_frame_eyes_give_velocity_as_the_change_of_their_reading():
-    from pixelpush_lib.experiments.state_on_eyes import eyes_view
+    from pixelpush_lib.experiments.investigations.state_on_eyes import eyes_view
 
     state, table_z = _pushed_state()
     view = eyes_view(_ConstantEyes([[1.30, 0.70], [1.31, 0.72]]), table_z)
@@ -290,7 +293,7 @@ def test_single_frame_eyes_give_velocity_as_the_change_of_their_reading():
 
 
 def test_position_noise_has_the_asked_spread():
-    from pixelpush_lib.experiments.state_on_eyes import noise_view
+    from pixelpush_lib.experiments.investigations.state_on_eyes import noise_view
 
     state, table_z = _pushed_state()
     view = noise_view(2.0, table_z, seed=0)
@@ -308,18 +311,19 @@ def test_position_noise_has_the_asked_spread():
 def test_the_verdict_on_the_eyes_follows_the_measured_success(manipulation, nature, expected):
     import pandas as pd
 
-    from pixelpush_lib.results.eyes import eyes_meaning
+    from pixelpush_lib.results.investigations.eyes import eyes_meaning
 
     assert eyes_meaning(pd.Series({"manipulation": manipulation, "nature": nature}), 0.9).startswith(expected)
 
 
 @pytest.mark.slow
 def test_the_state_agent_plays_every_condition_and_records_the_error_it_met(measured):
-    from pixelpush_lib.experiments.state_on_eyes import StateOnEyesProtocol, run
+    from pixelpush_lib.experiments.investigations.state_on_eyes import StateOnEyesProtocol, run
 
     protocol = StateOnEyesProtocol(episodes=1, noise_cm=(1.0,))
     table = run(protocol, measured, progress=False)
-    assert list(table["condition"]) == ["true state", "rotation zeroed", "noise", "eyes", "eyes"]
+    eyes_per_encoder = len(CONFIG_EYES_SEEDS)  # every committed seed of each encoder
+    assert list(table["condition"]) == ["true state", "rotation zeroed", "noise"] + ["eyes"] * 2 * eyes_per_encoder
     assert set(table.loc[table["condition"] == "eyes", "encoder"]) == {"manipulation", "nature"}
     truth = table.set_index("condition").loc["true state"]
     assert truth["median_error_cm"] == 0 and truth["episodes"] == 1
@@ -331,7 +335,7 @@ def test_the_state_agent_plays_every_condition_and_records_the_error_it_met(meas
 
 def test_the_goal_tolerance_the_page_quotes_is_the_envs():
     from pixelpush_lib.env.wrappers import make_env
-    from pixelpush_lib.results.eyes import GOAL_TOLERANCE_M
+    from pixelpush_lib.results.investigations.eyes import GOAL_TOLERANCE_M
 
     env = make_env("state")
     assert env.unwrapped.distance_threshold == GOAL_TOLERANCE_M

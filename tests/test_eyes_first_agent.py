@@ -17,10 +17,12 @@ TINY = {"n_envs": 1, "vec_env": "dummy", "batch_size": 8, "buffer_size": 1000, "
 @pytest.fixture(scope="module")
 def tiny_eyes_first(tmp_path_factory):
     """A real eyes-first run of 100 steps on the committed eyes, and its model.zip."""
+    from pixelpush_lib.core.configs import get_config
     from pixelpush_lib.training.runs import plan_new_run, train
 
     run_dir = tmp_path_factory.mktemp("runs") / "eyes_first_s0"
-    train(plan_new_run("eyes_first", run_dir, 0, 100, TINY), device="cpu", progress_bar=False, checkpoint_every=100)
+    train(plan_new_run(get_config("eyes_first", TINY), run_dir, seed=0, total_steps=100), device="cpu",
+          progress_bar=False, checkpoint_every=100)
     return next(run_dir.glob("checkpoints/step_*/model.zip"))
 
 

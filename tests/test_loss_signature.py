@@ -1,13 +1,13 @@
-"""Step 3's loss signature read on measured runs (pixelpush_lib.results.loss_signature): the windows sit where the
-run's own onset puts them, each number is a mean of the readings inside its window, and the facts say how the
-losses moved."""
+"""The loss signature read on measured runs (pixelpush_lib.results.investigations.loss_signature): the windows
+sit where the run's own onset puts them, each number is a mean of the readings inside its window, and the facts
+say how the losses moved."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from datadir_helpers import copy_data, write_measured_run
-from pixelpush_lib.results.loss_signature import (
+from pixelpush_lib.results.investigations.loss_signature import (
     loss_signature,
     loss_signature_facts,
     losses_without_climb,

@@ -1,5 +1,6 @@
-"""Step 3's prediction (pixelpush_lib.results.prediction): the line sits between the state agent's onset and Step 2's,
-each run is judged against it, and the verdict follows the runs whichever way they come out."""
+"""The eyes-first prediction (pixelpush_lib.results.investigations.prediction): the line sits between the state
+agent's onset and Step 2's, each run is judged against it, and the verdict follows the runs whichever way they
+come out."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ import pytest
 
 from datadir_helpers import write_measured_run
 from pixelpush_lib.core.paths import DATA_DIR
-from pixelpush_lib.results.eyes import chosen_eyes_seed
+from pixelpush_lib.results.investigations.prediction import LATE, MARGIN, ON_TIME, UNDECIDED, prediction_facts, \
+    prediction_test
 from pixelpush_lib.results.own_runs import measured_runs
-from pixelpush_lib.results.prediction import LATE, MARGIN, ON_TIME, UNDECIDED, prediction_facts, prediction_test
 from pixelpush_lib.results.quoted_numbers import format_value
 
 STEPS = np.arange(20_000, 2_000_001, 20_000)
@@ -138,7 +139,7 @@ def test_the_sentences_say_when_no_run_exists_and_when_the_prediction_fails(tmp_
     data = copy_data(tmp_path)
     empty = prediction_facts("eyes_first", data)
     assert empty["eyes_first_pred_progress"] == "none has been collected yet"
-    assert empty["eyes_first_pred_result"] == "There is no eyes-first curve to read yet."
+    assert empty["eyes_first_pred_result"] == "There is no curve of eyes_first to read yet."
     assert empty["eyes_first_pred_verdict_sentence"] == "Not decided yet: no run has been collected."
     assert empty["eyes_first_pred_meaning"] == "The figure shows the two onsets the line lies between."
     _eyes_first(data, 0, onset=None)
@@ -167,21 +168,21 @@ def test_the_onsets_the_line_lies_between_carry_their_kind(tmp_path):
     assert ours["eyes_first_pred_state_onset"].endswith("steps (measured, the mean of 3 seeds)")
 
 
-def test_the_eyes_readout_is_step_1_s_measurement_of_the_very_eyes_the_config_reads_with():
-    from pixelpush_lib.results.eyes import state_on_eyes
+def test_the_eyes_readout_is_the_measurement_of_the_very_eyes_the_config_reads_with():
+    from pixelpush_lib.results.investigations.eyes import state_on_eyes
 
     facts = prediction_facts("eyes_first")
     table = state_on_eyes()
     row = table[(table["condition"] == "eyes") & (table["encoder"] == "manipulation") & (table["eyes_seed"] == 1)]
     truth = table[table["condition"] == "true state"].iloc[0]
-    assert facts["eyes_first_pred_eyes"] == "ManipulationCNN's eyes of seed 1"  # the best by validation
+    assert facts["eyes_first_pred_eyes"] == "ManipulationCNN's eyes of seed 1"  # the seed the config names
     assert facts["eyes_first_pred_on_eyes"] == f"{100 * row['success_rate'].iloc[0]:.0f}%"
     assert facts["eyes_first_pred_on_truth"] == f"{100 * truth['success_rate']:.0f}%"
     assert facts["eyes_first_pred_eyes_episodes"] == str(truth["episodes"])
     assert facts["eyes_first_pred_velocity"] == "their velocity is no better than always answering zero"
     summary = json.loads((DATA_DIR / "measured" / "eyes" / "manifest.json").read_text())["summary"]
     errors = pd.read_csv(DATA_DIR / "measured" / "eyes" / "errors.csv")
-    chosen = (errors["seed"] == chosen_eyes_seed("manipulation")) & (errors["mix"] == summary["chosen_mix"]["manipulation"])
+    chosen = (errors["seed"] == 1) & (errors["mix"] == summary["chosen_mix"]["manipulation"])
     mine = errors[(errors["encoder"] == "manipulation") & chosen
                   & (errors["split"] == "test") & (errors["quantity"] == "position")].set_index("frames")["median_cm"]
     assert facts["eyes_first_pred_error"] == f"{mine['all']:.1f} cm"  # held-out episodes, the chosen mix
@@ -209,7 +210,7 @@ def test_the_prediction_figure_draws_the_line_and_says_a_run_is_still_training(t
 
 def test_the_settings_that_differ_from_the_state_agent_s_are_named_with_both_values():
     from pixelpush_lib.core.configs import get_config
-    from pixelpush_lib.results.prediction import _settings_against_state
+    from pixelpush_lib.results.investigations.prediction import _settings_against_state
 
     eyes, state = get_config("eyes_first"), get_config("state")
     settings = prediction_facts("eyes_first")["eyes_first_pred_settings"]

@@ -37,7 +37,7 @@ def _snapshot(path: Path) -> dict[str, str]:
 def test_every_config_trains_300_steps_on_cpu(name, tmp_path):
     # In this process: starting a renderer process per env (vec_env "auto" on two cores) doubled the pixel configs'
     # time. The kill -9 test, the CLI tests and the papermill train-mode notebooks train through "auto".
-    plan = plan_new_run(name, tmp_path / name, seed=0, total_steps=300, overrides={**TINY, "vec_env": "dummy"})
+    plan = plan_new_run(get_config(name, {**TINY, "vec_env": "dummy"}), tmp_path / name, seed=0, total_steps=300)
     model = train(plan, device="cpu", progress_bar=False)
     assert model.num_timesteps == 300
     assert model.logger.name_to_value["train/n_updates"] > 0 or model._n_updates > 0
@@ -129,7 +129,7 @@ def test_kill_dash_nine_then_resume_continues_log_steps_and_buffer(tmp_path):
 @pytest.mark.slow
 def test_resume_extends_a_finished_run(tmp_path):
     run = tmp_path / "run"
-    train(plan_new_run("step2", run, seed=0, total_steps=200, overrides=TINY), device="cpu", progress_bar=False)
+    train(plan_new_run(get_config("step2", TINY), run, seed=0, total_steps=200), device="cpu", progress_bar=False)
     model = train(plan_resume(run, total_steps=400), device="cpu", progress_bar=False)
     assert model.num_timesteps == 400
     assert _steps(run) == [200, 400]
@@ -142,7 +142,7 @@ def test_a_resume_keeps_the_checkpoint_interval_its_run_was_started_with(tmp_pat
     this budget, a tenth of it, would be every 100 steps here), and each segment records the renderer's settings."""
     monkeypatch.setenv("LP_NUM_THREADS", "1")
     run = tmp_path / "run"
-    train(plan_new_run("state", run, seed=0, total_steps=200, overrides=TINY), device="cpu", progress_bar=False,
+    train(plan_new_run(get_config("state", TINY), run, seed=0, total_steps=200), device="cpu", progress_bar=False,
           checkpoint_every=200)
     train(plan_resume(run, total_steps=1000), device="cpu", progress_bar=False)
     saved = sorted({int(d.name.split("_")[1]) for d in (run / "checkpoints").glob("step_*")})
@@ -155,7 +155,7 @@ def test_a_resume_keeps_the_checkpoint_interval_its_run_was_started_with(tmp_pat
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("runs") / "done"
-    train(plan_new_run("step1", run, seed=0, total_steps=200, overrides=TINY), device="cpu", progress_bar=False)
+    train(plan_new_run(get_config("step1", TINY), run, seed=0, total_steps=200), device="cpu", progress_bar=False)
     return run
 
 
@@ -196,10 +196,26 @@ def test_resume_without_checkpoint_is_refused(finished_run, tmp_path):
 def test_resume_compares_effective_configs_not_raw_overrides(finished_run):
     """'8' from the command line equals 8 from a notebook; {} is not the run's tiny overrides."""
     as_strings = {key: str(value) for key, value in TINY.items()}
-    assert plan_resume(finished_run, total_steps=400, overrides=as_strings).start_step == 200
+    assert plan_resume(finished_run, 400, get_config("step1", as_strings)).start_step == 200
     with pytest.raises(RunError, match="trained with overrides"):
-        plan_resume(finished_run, total_steps=400, overrides={})
-    assert plan_resume(finished_run, total_steps=400, overrides=None).start_step == 200  # CLI --resume without --set
+        plan_resume(finished_run, 400, get_config("step1"))
+    assert plan_resume(finished_run, 400, None).start_step == 200  # CLI --resume without --config or --set
+
+
+def test_a_run_records_the_name_and_overrides_that_rebuild_its_config(finished_run):
+    """The manifest's name and overrides give back the very config the run trained with, and a resume plans it."""
+    manifest = json.loads((finished_run / "run.json").read_text())
+    assert manifest["overrides"] == TINY
+    assert plan_resume(finished_run, 400).config == get_config("step1", TINY)
+
+
+def test_cli_resume_fills_in_the_runs_own_name_or_overrides(finished_run):
+    """``--resume`` with ``--config`` alone keeps the run's overrides; with ``--set`` alone, its config's name."""
+    from pixelpush_lib.training.runs import _asked_config
+
+    assert _asked_config(finished_run, None, {}) is None
+    assert _asked_config(finished_run, "step1", {}) == get_config("step1", TINY)
+    assert _asked_config(finished_run, None, {"batch_size": "8"}) == get_config("step1", {"batch_size": 8})
 
 
 def test_notebook_train_mode_never_continues_another_experiment(finished_run):
@@ -208,3 +224,33 @@ def test_notebook_train_mode_never_continues_another_experiment(finished_run):
     params = check_parameters("train", "step1", 0, 200, finished_run, overrides={})
     with pytest.raises(RunError, match="trained with overrides"):
         train_or_resume(params)  # finished at 200 steps, but with other overrides: refused, not "done"
+
+
+def test_notebook_train_mode_leaves_a_finished_run_of_its_config_as_it_is(finished_run):
+    from pixelpush_lib.chapter.notebook import check_parameters, train_or_resume
+
+    before = _snapshot(finished_run)
+    assert train_or_resume(check_parameters("train", "step1", 0, 200, finished_run, overrides=TINY)) == finished_run
+    assert _snapshot(finished_run) == before
+
+
+def test_notebook_train_mode_resolves_its_config_once(finished_run, tmp_path, monkeypatch):
+    """``check_parameters`` resolves the notebook's config; planning a new run resolves nothing again, and a resume
+    only the run's own, to compare the two (training is stubbed out: the planning is what is counted)."""
+    import pixelpush_lib.chapter.notebook as notebook
+    import pixelpush_lib.training.runs as runs
+
+    resolved = []
+
+    def counting(name, overrides=None):
+        resolved.append(name)
+        return get_config(name, overrides)
+
+    for module in (notebook, runs):
+        monkeypatch.setattr(module, "get_config", counting)
+    monkeypatch.setattr(notebook, "train", lambda plan, **kwargs: None)
+    notebook.train_or_resume(notebook.check_parameters("train", "step1", 0, 400, tmp_path / "new", overrides=TINY))
+    assert resolved == ["step1"]
+    resolved.clear()
+    notebook.train_or_resume(notebook.check_parameters("train", "step1", 0, 400, finished_run, overrides=TINY))
+    assert resolved == ["step1", "step1"]  # the notebook's, and the run's own (its manifest) to compare with

@@ -19,7 +19,7 @@ job) and ``measured_run`` reads the new log as a *measured* curve to plot beside
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from pixelpush_lib.core.configs import CONFIGS, RunConfig, get_config
 from pixelpush_lib.results.importer import read_progress_csv
 from pixelpush_lib.results.quoted_numbers import chapter_numbers
 from pixelpush_lib.training.run_dir import RunDir
-from pixelpush_lib.training.runs import check_same_run, plan_new_run, plan_resume, train
+from pixelpush_lib.training.runs import RunFinished, plan_new_run, plan_resume, train
 
 MODES = ("load", "train")
 
@@ -41,11 +41,10 @@ class ParameterError(ValueError):
 @dataclass(frozen=True)
 class NotebookParameters:
     mode: str
-    config: RunConfig
+    config: RunConfig  # the ``config`` parameter with its ``overrides``, resolved here once for everything after
     seed: int
     total_steps: int
     run_dir: Path
-    overrides: dict[str, Any] = field(default_factory=dict)
     device: str = "auto"
 
 
@@ -80,21 +79,19 @@ def check_parameters(
     if not isinstance(device, str) or not device:
         raise ParameterError(f"parameter device={device!r} is not valid; allowed values: 'auto', 'cpu', 'cuda', 'cuda:N'")
     path = Path(run_dir) if run_dir is not None else Path("runs") / f"{config}_s{seed}"
-    return NotebookParameters(mode, run_config, seed, total_steps, path, dict(overrides), device)
+    return NotebookParameters(mode, run_config, seed, total_steps, path, device)
 
 
 def train_or_resume(params: NotebookParameters, progress_bar: bool = True) -> Path:
     """Train ``params.config`` into ``params.run_dir``; resume it if it already holds that run."""
     run_dir = RunDir(params.run_dir)
     if run_dir.has_run():
-        # Never continue (or accept as finished) a run of another config or other overrides.
-        check_same_run(run_dir.path, run_dir.read_manifest(), params.config.name, params.overrides)
-        step = run_dir.checkpoint_step()
-        if step is not None and step >= params.total_steps:
+        try:  # a run of another config or other overrides is refused, even a finished one
+            plan = plan_resume(run_dir.path, params.total_steps, params.config)
+        except RunFinished:
             return run_dir.path  # already finished: nothing to do
-        plan = plan_resume(run_dir.path, params.total_steps, params.config.name, params.overrides)
     else:
-        plan = plan_new_run(params.config.name, run_dir.path, params.seed, params.total_steps, params.overrides)
+        plan = plan_new_run(params.config, run_dir.path, params.seed, params.total_steps)
     train(plan, device=params.device, progress_bar=progress_bar)
     return run_dir.path
 

@@ -67,9 +67,9 @@ class RunConfig:
     # machine with two or more cores, so rendering runs in parallel (training.build.resolve_vec_env)
     vec_env: str = "auto"
     conv_precision: str = "fp32"  # one of CONV_PRECISIONS
-    # obs_mode="eyes": which committed eyes (data/measured/eyes) of ``encoder`` read the frames; -1 = the seed with
-    # the lowest validation error. The run records the file's sha256 and refuses to resume with other eyes.
-    eyes_seed: int = -1
+    # obs_mode="eyes": the seed of the committed eyes of ``encoder`` (data/measured/eyes) that read the frames; None
+    # for a config that reads none. The run records the file's sha256 and refuses to resume with other eyes.
+    eyes_seed: int | None = None
 
     def with_overrides(self, overrides: dict[str, Any] | None) -> RunConfig:
         """A copy with some fields replaced; unknown keys or wrong types raise ``ValueError``."""
@@ -90,6 +90,7 @@ class RunConfig:
         return updated
 
     def validate(self) -> None:
+        names_eyes = self.eyes_seed is not None and self.eyes_seed >= 0
         checks = [
             ("obs_mode", self.obs_mode in OBS_MODES, f"one of {OBS_MODES}"),
             ("encoder", self.encoder in ENCODERS, f"one of {ENCODERS}"),
@@ -116,6 +117,11 @@ class RunConfig:
             ("frame_stack", self.frame_stack >= 1, ">= 1"),
             ("total_steps", self.total_steps >= 1, ">= 1"),
             ("learning_starts", self.learning_starts >= 0, ">= 0"),
+            (
+                "eyes_seed",
+                names_eyes if self.obs_mode == "eyes" else self.eyes_seed is None,
+                "the seed (>= 0) of committed eyes exactly when obs_mode='eyes', else None",
+            ),
         ]
         for name, ok, allowed in checks:
             if not ok:
@@ -126,9 +132,25 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def overrides(self) -> dict[str, Any]:
+        """The fields where this config differs from the config it is named after: with the name, what a run
+        records to rebuild it (``get_config(config.name, config.overrides()) == config``). ``ValueError`` for a
+        config that is not a named one with overrides, which no run could rebuild."""
+        named = CONFIGS.get(self.name)
+        changed = {key: value for key, value in self.to_dict().items() if named is None or value != getattr(named, key)}
+        if named is None or set(changed) & set(IDENTITY_FIELDS):
+            raise ValueError(f"config {self.name!r}: a run records a named config ({', '.join(CONFIGS)}) with "
+                             f"overrides of fields other than {IDENTITY_FIELDS}; this is not one, so no run could "
+                             "be rebuilt from it")
+        return changed
+
 
 def _coerce(key: str, value: Any, current: Any) -> Any:
     """Turn ``--set key=value`` strings (or notebook parameters) into the field's type."""
+    if key == "eyes_seed":  # an int, or None: the config reads no eyes
+        if value is None or str(value).lower() == "none":
+            return None
+        current = 0 if current is None else current
     try:
         if isinstance(current, bool):
             if isinstance(value, str):
@@ -282,6 +304,7 @@ _EYES_FIRST = dataclasses.replace(
         "rewards only. SAC and HER as Step 2; 2M steps, as the state runs."
     ),
     obs_mode="eyes",
+    eyes_seed=1,  # the seed validation chose, as the run eyes_first_s0 read it (data/measured/eyes)
     routing="sb3_separate",  # no encoder is trained, so there is nothing to route
     policy_sees_achieved_goal=False,
     replay_buffer="sb3_her",  # a few numbers per observation: nothing to deduplicate
@@ -294,6 +317,7 @@ _EYES_FIRST_NATURE = dataclasses.replace(
     description=_EYES_FIRST.description.replace("Step 1's ManipulationCNN + SpatialSoftmax", "Step 0's NatureCNN")
     .replace("position and velocity", "position (one frame shows no motion)"),
     encoder="nature",
+    eyes_seed=0,  # the seed validation chose
     spatial_softmax=False,
     frame_stack=1,
 )

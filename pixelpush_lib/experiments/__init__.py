@@ -1,9 +1,11 @@
 """The chapter's live experiments: one module each, computing what a step's mechanism predicts.
 
-Each module exposes ``precompute(quick, measured_dir, command)``, which measures and writes
-``data/measured/<name>/`` through :mod:`pixelpush_lib.experiments.store`. The registry below maps the
-experiment names of ``python -m pixelpush_lib.experiments NAME`` to their modules; a module is imported only
-when its experiment runs.
+The steps' experiments sit here (footprint, probe, gradflow, patience, drq_noise), with what they share
+(``scenes``, ``store``) and the measurements behind Reproduce It (``throughput``, ``precision``) and the watch cells
+(``videos``); the Investigations' experiments sit in :mod:`pixelpush_lib.experiments.investigations`. Each module
+exposes ``precompute(quick, measured_dir, command)``, which measures and writes ``data/measured/<name>/`` through
+:mod:`pixelpush_lib.experiments.store`. The registry below maps the experiment names of ``python -m
+pixelpush_lib.experiments NAME`` to their modules; a module is imported only when its experiment runs.
 """
 
 from __future__ import annotations
@@ -19,14 +21,14 @@ EXPERIMENTS = {
     "gradflow": "gradflow",
     "memory": "patience",
     "drq_noise": "drq_noise",
-    "expert": "expert",
     "throughput": "throughput",
-    "distill": "distill",
-    "distill_control": "distill_control",
     "precision": "precision",
-    "eyes": "eyes",
-    "state_on_eyes": "state_on_eyes",
     "videos": "videos",
+    "expert": "investigations.expert",
+    "distill": "investigations.distill",
+    "distill_control": "investigations.distill_control",
+    "eyes": "investigations.eyes",
+    "state_on_eyes": "investigations.state_on_eyes",
 }
 
 __all__ = ["EXPERIMENTS", "precompute"]

@@ -4,7 +4,7 @@
 SB3's ``NatureCNN`` on Step 0's single frame) followed by one linear head. It reads a frame stack exactly as the
 policy receives it and answers the puck's table position ``(x, y)`` in metres and, when the stack holds more than
 one frame, its velocity ``(vx, vy)`` in metres per environment step (0.04 s). The labels that train it come from the
-simulator (``experiments.eyes``); nothing but the frames goes in when it is used.
+simulator (``experiments.investigations.eyes``); nothing but the frames goes in when it is used.
 
 A trained pair of eyes is one file (:func:`save_eyes`): the weights and what built them. :func:`load_eyes` checks
 the file's sha256 against the hash the caller expects (the measured manifest's) before torch reads it, and the
@@ -152,22 +152,25 @@ def load_eyes(path: Path | str, sha256: str) -> PuckEyes:
 
 
 def load_measured_eyes(encoder: str, seed: int | None = None, measured_dir: Path | str | None = None) -> PuckEyes:
-    """The committed eyes of ``encoder`` from ``data/measured/eyes`` (``seed``: default the best by validation),
-    verified against the sha256 its manifest records; ``ValueError`` names the file when it does not match."""
+    """The committed eyes of ``encoder`` and ``seed`` from ``data/measured/eyes`` (``None``: the seed validation
+    chose; a config names its own), verified against the sha256 its manifest records; ``ValueError`` names the file
+    when it does not match, or the measured encoders and seeds when there are no such eyes."""
     from pixelpush_lib.core.paths import MEASURED_DIR
-    from pixelpush_lib.results.eyes import chosen_eyes_seed
     from pixelpush_lib.results.measured import load_manifest
 
     measured_dir = Path(measured_dir or MEASURED_DIR)
     summary = load_manifest("eyes", measured_dir)["summary"]
-    seed = chosen_eyes_seed(encoder, seed, measured_dir)
+    if encoder not in summary["weights"]:
+        raise ValueError(f"no eyes of encoder {encoder!r} in {measured_dir / 'eyes'}; measured: "
+                         f"{sorted(summary['weights'])}")
+    seed = int(summary["best_seed_by_validation"][encoder] if seed is None else seed)
     entry = summary["weights"][encoder].get(str(seed))
     if entry is None:
         raise ValueError(f"no eyes of {encoder} seed {seed} in {measured_dir / 'eyes'}; seeds: "
                          f"{sorted(summary['weights'][encoder])}")
     eyes = load_eyes(measured_dir / "eyes" / entry["file"], entry["sha256"])
     eyes.sha256 = entry["sha256"]  # what a training run records, so it cannot resume with other eyes
-    eyes.seed = int(seed)
+    eyes.seed = seed
     return eyes
 
 

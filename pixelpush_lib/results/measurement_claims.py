@@ -7,8 +7,8 @@ from __future__ import annotations
 import pandas as pd
 
 from pixelpush_lib.results.evidence import FAR_BELOW, HAIR, LOW_BAND, Evidence
+from pixelpush_lib.results.investigations.students import load_results, load_students
 from pixelpush_lib.results.loaders import load_facts
-from pixelpush_lib.results.students import load_results, load_students
 
 
 def memory_fits_now(data: Evidence) -> list[str]:

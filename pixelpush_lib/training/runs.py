@@ -56,12 +56,17 @@ class RunPlan:
     """What ``train`` will do, checked completely before anything is written."""
 
     run_dir: Path
-    config: RunConfig
-    overrides: dict[str, Any]
+    config: RunConfig  # resolved once, by whoever asked for the run
+    overrides: dict[str, Any]  # what the run records, with the config's name, to rebuild it (RunConfig.overrides)
     seed: int
     total_steps: int
     checkpoint: Path | None  # set when resuming
     start_step: int
+    eyes: dict[str, Any] | None  # the eyes an obs_mode="eyes" run reads (eyes_record), checked once
+
+
+class RunFinished(RunError):
+    """The run has already reached the steps asked of it: there is nothing to resume."""
 
 
 def _positive_steps(total_steps: Any) -> int:
@@ -70,55 +75,55 @@ def _positive_steps(total_steps: Any) -> int:
     return int(total_steps)
 
 
-def plan_new_run(config_name: str, run_dir: Path | str, seed: int, total_steps: int | None, overrides=None) -> RunPlan:
+def plan_new_run(config: RunConfig, run_dir: Path | str, seed: int, total_steps: int | None = None) -> RunPlan:
+    """A new run of ``config`` (``total_steps``: default the config's) into ``run_dir``, which must hold none."""
     run_dir = Path(run_dir)
-    config = get_config(config_name, overrides)  # ValueError names unknown configs / fields
     steps = _positive_steps(total_steps if total_steps is not None else config.total_steps)
     if RunDir(run_dir).has_run():
         raise RunError(f"{run_dir} already holds a run: extend it with `pixelpush train --resume {run_dir}` or choose another --run-dir")
-    eyes_record(config)  # missing or tampered eyes are refused before anything is written
-    return RunPlan(run_dir, config, dict(overrides or {}), int(seed), steps, None, 0)
+    eyes = eyes_record(config)  # missing or tampered eyes are refused before anything is written
+    return RunPlan(run_dir, config, config.overrides(), int(seed), steps, None, 0, eyes)
 
 
-def check_same_run(run_dir: Path | RunDir, manifest: dict[str, Any], config_name: str | None, overrides) -> None:
-    """Refuse to continue ``run_dir`` as a different experiment.
-
-    ``config_name=None`` / ``overrides=None`` mean "whatever the run used" (``pixelpush train --resume``
-    without ``--config``/``--set``). Overrides are compared through the configs they produce, so ``"8"``
-    from the command line and ``8`` from a notebook are the same value.
-    """
-    if config_name is not None and config_name != manifest["config_name"]:
+def _check_same_run(run_dir: Path, recorded: RunConfig, asked: RunConfig) -> None:
+    """Refuse to continue ``run_dir`` (trained as ``recorded``) as a different experiment."""
+    if asked.name != recorded.name:
         raise RunError(
-            f"{run_dir} was trained with config {manifest['config_name']!r}, not {config_name!r}: "
+            f"{run_dir} was trained with config {recorded.name!r}, not {asked.name!r}: "
             "resume without --config, or start a new run directory"
         )
-    if overrides is not None:
-        used = get_config(manifest["config_name"], manifest["overrides"]).to_dict()
-        asked = get_config(manifest["config_name"], overrides).to_dict()
-        if used != asked:
-            raise RunError(
-                f"{run_dir} was trained with overrides {manifest['overrides']}, not {dict(overrides)}: a resumed run "
-                "keeps its config; start a new run directory to change it"
-            )
+    if asked != recorded:
+        raise RunError(
+            f"{run_dir} was trained with overrides {recorded.overrides()}, not {asked.overrides()}: a resumed run "
+            "keeps its config; start a new run directory to change it"
+        )
 
 
-def plan_resume(run_dir: Path | str, total_steps: int | None, config_name: str | None = None, overrides=None) -> RunPlan:
+def plan_resume(run_dir: Path | str, total_steps: int | None, config: RunConfig | None = None) -> RunPlan:
+    """Extend the run in ``run_dir`` from its last complete checkpoint to ``total_steps`` (default: its own).
+
+    ``config=None`` means "whatever the run used"; a config is compared field by field with the run's, so
+    ``batch_size="8"`` from the command line and ``8`` from a notebook are the same run. Raises
+    :class:`RunFinished` when the checkpoint has already reached ``total_steps``.
+    """
     run_dir = Path(run_dir)
     manifest = RunDir(run_dir).read_manifest()
-    check_same_run(run_dir, manifest, config_name, overrides)
+    recorded = get_config(manifest["config_name"], manifest["overrides"])
+    if config is not None:
+        _check_same_run(run_dir, recorded, config)
     checkpoint = RunDir(run_dir).latest_checkpoint()
     if checkpoint is None:
         raise RunError(f"{run_dir} has no complete checkpoint (checkpoints/latest.json): nothing to resume from")
     start = RunDir.checkpoint_info(checkpoint)["num_timesteps"]
     steps = _positive_steps(total_steps if total_steps is not None else manifest["total_steps"])
     if steps <= start:
-        raise RunError(f"total_steps={steps} must exceed the checkpoint's step {start} in {run_dir}")
-    config = get_config(manifest["config_name"], manifest["overrides"])
-    if manifest.get("eyes") != eyes_record(config):
+        raise RunFinished(f"total_steps={steps} must exceed the checkpoint's step {start} in {run_dir}")
+    eyes = eyes_record(recorded)
+    if manifest.get("eyes") != eyes:
         raise RunError(f"{run_dir} was trained with eyes {manifest.get('eyes')}, but data/measured/eyes now gives "
-                       f"{eyes_record(config)}: a run keeps its eyes. Restore the eyes it used (git checkout of "
+                       f"{eyes}: a run keeps its eyes. Restore the eyes it used (git checkout of "
                        "data/measured/eyes at the run's commit) or start a new run directory")
-    return RunPlan(run_dir, config, manifest["overrides"], manifest["seed"], steps, checkpoint, start)
+    return RunPlan(run_dir, recorded, manifest["overrides"], manifest["seed"], steps, checkpoint, start, eyes)
 
 
 def eyes_record(config: RunConfig) -> dict[str, Any] | None:
@@ -172,7 +177,7 @@ def _train(plan: RunPlan, *, checkpoint_every: int | None = None, device: str = 
             "seed": plan.seed,
             "total_steps": plan.total_steps,
             "policy_sees_achieved_goal": plan.config.policy_sees_achieved_goal,
-            "eyes": eyes_record(plan.config),
+            "eyes": plan.eyes,
             "created_at": utc_now("microseconds"),
             "command": " ".join(sys.argv),
             "segments": [],
@@ -254,17 +259,26 @@ def add_train_command(subparsers) -> None:
     parser.set_defaults(func=_train_command)
 
 
+def _asked_config(run_dir: Path, config_name: str | None, overrides: dict[str, str]) -> RunConfig | None:
+    """What ``--resume RUN_DIR`` asks of the run: None (whatever it used) without ``--config`` and ``--set``, else
+    a config, the run's own name and overrides standing in for whichever of the two is not given."""
+    if config_name is None and not overrides:
+        return None
+    manifest = RunDir(run_dir).read_manifest()
+    return get_config(config_name or manifest["config_name"], overrides or manifest["overrides"])
+
+
 def _train_command(args) -> int:
     try:
         overrides = parse_overrides(args.set)
         if args.checkpoint_every is not None and args.checkpoint_every <= 0:
             raise RunError(f"--checkpoint-every={args.checkpoint_every} must be a positive number of steps")
         if args.resume is not None:
-            plan = plan_resume(args.resume, args.total_steps, args.config, overrides or None)
+            plan = plan_resume(args.resume, args.total_steps, _asked_config(args.resume, args.config, overrides))
         else:
             if args.config is None or args.run_dir is None:
                 raise RunError("a new run needs --config and --run-dir (or --resume RUN_DIR to extend one)")
-            plan = plan_new_run(args.config, args.run_dir, args.seed, args.total_steps, overrides)
+            plan = plan_new_run(get_config(args.config, overrides), args.run_dir, args.seed, args.total_steps)
     except ValueError as error:
         print(f"pixelpush train: error: {error}", file=sys.stderr)
         return 2

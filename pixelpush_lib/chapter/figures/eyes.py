@@ -1,6 +1,6 @@
 """Step 1's eyes-first figures: the eyes' held-out errors, and how precisely a policy must see (the noise curve with
 each encoder's eyes placed on it). Everything drawn is read from ``data/measured/eyes`` and
-``data/measured/state_on_eyes`` (:mod:`pixelpush_lib.results.eyes`); nothing here measures."""
+``data/measured/state_on_eyes`` (:mod:`pixelpush_lib.results.investigations.eyes`); nothing here measures."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from pixelpush_lib.chapter.figures.curves import SourcesTable
 from pixelpush_lib.chapter.style import OKABE_ITO, readable
 from pixelpush_lib.core.paths import MEASURED_DIR
-from pixelpush_lib.results.eyes import ENCODER_NAMES, FLOOR, errors_by_encoder, noise_curve, state_on_eyes
+from pixelpush_lib.results.investigations.eyes import ENCODER_NAMES, FLOOR, errors_by_encoder, noise_curve, state_on_eyes
 from pixelpush_lib.results.measured import load_manifest
 
 EYES_COLORS = {"manipulation": OKABE_ITO["vermillion"], "nature": OKABE_ITO["blue"]}

@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from pixelpush_lib.chapter.figures.curves import plot_success
 from pixelpush_lib.chapter.style import FONT_MIN
 from pixelpush_lib.core.paths import DATA_DIR
-from pixelpush_lib.results.prediction import prediction_test
+from pixelpush_lib.results.investigations.prediction import prediction_test
 from pixelpush_lib.results.quoted_numbers import ONSET_LEVEL, format_value
 
 

@@ -34,8 +34,8 @@ import pandas as pd
 
 from pixelpush_lib.core.paths import MEASURED_DIR
 from pixelpush_lib.env.puck_state import PUCK_POS, with_puck_estimate, without_rotation
-from pixelpush_lib.experiments.eyes import load_measured_eyes
 from pixelpush_lib.experiments.store import write_measured
+from pixelpush_lib.nets.eyes import load_measured_eyes
 from pixelpush_lib.results.measured import load_manifest
 from pixelpush_lib.training.pretrained import EVAL_SEED, load_pretrained
 

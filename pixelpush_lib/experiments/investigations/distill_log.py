@@ -2,11 +2,11 @@
 
 The GPU run of the experiment printed one line per student and round and was stopped (by its time limit) before it
 wrote ``curve.csv``, ``tasks.csv`` and the students. Its log still holds every completed round. This module
-parses it (:func:`pixelpush_lib.results.students.parse_distill_log`), keeps the log beside the curve, and records
-the machine, commit and versions the run had rather than this machine's::
+parses it (:func:`pixelpush_lib.results.investigations.students.parse_distill_log`), keeps the log beside the
+curve, and records the machine, commit and versions the run had rather than this machine's::
 
-    python -m pixelpush_lib.experiments.distill_log LOG --commit SHA --command "..." --machine-from MANIFEST \\
-        --seeds 0 1 --device cuda --stopped "why it stopped"
+    python -m pixelpush_lib.experiments.investigations.distill_log LOG --commit SHA --command "..." \\
+        --machine-from MANIFEST --seeds 0 1 --device cuda --stopped "why it stopped"
 
 ``--machine-from`` names a manifest measured on the same machine image (its ``machine`` and ``versions`` are
 copied). What the log lacks stays absent: no ``tasks.csv`` (CPU times) and no student files.
@@ -23,9 +23,9 @@ from pathlib import Path
 
 from pixelpush_lib.core.files import utc_from_timestamp
 from pixelpush_lib.core.paths import MEASURED_DIR
-from pixelpush_lib.experiments.distill import STUDENT_CONFIGS, DistillSettings, manifest_parameters
+from pixelpush_lib.experiments.investigations.distill import STUDENT_CONFIGS, DistillSettings, manifest_parameters
 from pixelpush_lib.experiments.store import write_measured
-from pixelpush_lib.results.students import parse_distill_log
+from pixelpush_lib.results.investigations.students import parse_distill_log
 
 
 def import_log(log: Path, commit: str, command: str, machine_from: Path, settings: DistillSettings, stopped: str,
@@ -57,7 +57,8 @@ def import_log(log: Path, commit: str, command: str, machine_from: Path, setting
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pixelpush_lib.experiments.distill_log", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m pixelpush_lib.experiments.investigations.distill_log",
+                                     description=__doc__)
     parser.add_argument("log", type=Path)
     parser.add_argument("--commit", required=True, help="the commit the run's code was at")
     parser.add_argument("--command", required=True, help="the command that ran")

@@ -11,7 +11,7 @@ that no round collects labels from, the same episodes for every encoder and seed
 expert labels, per encoder, seed and round), ``tasks.csv`` (time, CPU time and frames/s per student) and the best
 student of each encoder as an SB3 ``.zip`` (register it with ``pixelpush checkpoints add``). Until every student has
 finished, the finished ones wait in ``data/measured/.distill.partial/`` with the last finished round of the others
-(:mod:`~pixelpush_lib.experiments.distill_rounds`), and a re-run goes on from there.
+(:mod:`~pixelpush_lib.experiments.investigations.distill_rounds`), and a re-run goes on from there.
 ``distill_control`` teaches the state policy, which reads the puck's position, by the same procedure and budgets:
 a positive control that must push before a pixel student's failure can be blamed on its eyes.
 """
@@ -39,11 +39,11 @@ from pixelpush_lib.core.files import write_json_atomic
 from pixelpush_lib.core.paths import MEASURED_DIR
 from pixelpush_lib.env.expert import PushExpert
 from pixelpush_lib.env.wrappers import make_env
-from pixelpush_lib.experiments.distill_rounds import Progress, load_progress, progress_dir, save_progress
-from pixelpush_lib.experiments.expert import run_episodes
+from pixelpush_lib.experiments.investigations.distill_rounds import Progress, load_progress, progress_dir, save_progress
+from pixelpush_lib.experiments.investigations.expert import run_episodes
 from pixelpush_lib.experiments.store import write_measured
 from pixelpush_lib.replay.labelled import LabelStore, VectorStore
-from pixelpush_lib.results.students import budgets
+from pixelpush_lib.results.investigations.students import budgets
 from pixelpush_lib.training.build import EPISODE_STEPS, policy_and_kwargs
 from pixelpush_lib.training.pretrained import EVAL_SEED, check_model_fits
 

@@ -1,23 +1,62 @@
-"""The frames the eyes learn from (:mod:`pixelpush_lib.experiments.eyes`): whole episodes of three policies and
-static random scenes, rendered once per protocol and cached outside the repository."""
+"""The eyes' protocol and the frames they learn from (:mod:`pixelpush_lib.experiments.investigations.eyes` trains
+on them): whole episodes of three policies and static random scenes, rendered once per protocol and cached outside
+the repository."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pixelpush_lib.env.expert import PushExpert
 from pixelpush_lib.env.puck_state import GRIP_POS, PUCK_POS, puck_labels
 
-if TYPE_CHECKING:
-    from pixelpush_lib.experiments.eyes import EyesProtocol
-
 SOURCES = ("expert", "agent", "random")
 CACHE_DIR = Path(os.environ.get("PIXELPUSH_CACHE", Path.home() / ".cache" / "pixelpush")) / "eyes"
+
+
+@dataclass(frozen=True)
+class EyesProtocol:
+    """Everything that defines one eyes run; identical for both encoders.
+
+    Episode counts are per source (expert, agent, random); ``scenes`` counts static random scenes. Seeds of the
+    splits are reset seeds of episode ``k`` = ``seed + k`` (disjoint ranges); ``seeds`` are training seeds.
+    """
+
+    train_episodes: int = 100
+    val_episodes: int = 10
+    test_episodes: int = 20
+    scenes: int = 3000
+    train_seed: int = 10_000
+    val_seed: int = 20_000
+    test_seed: int = 30_000
+    scenes_seed: int = 40_000
+    expert_noise: float = 0.1  # action noise std (actions are in [-1, 1])
+    agent_noise: float = 0.2
+    agent: str = "state_s0_2m"
+    steps: int = 2000
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    eval_every: int = 500
+    val_frames: int = 300  # validation frames scored during training (the full split picks the mix)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    near_gripper_m: float = 0.05
+    channels: int = 32
+
+    def data_key(self) -> str:
+        """Hash of the fields that decide the frames (the collection cache's name)."""
+        fields = ("train_episodes", "val_episodes", "test_episodes", "scenes", "train_seed", "val_seed", "test_seed",
+                  "scenes_seed", "expert_noise", "agent_noise", "agent")
+        return hashlib.sha256(json.dumps({f: getattr(self, f) for f in fields}).encode()).hexdigest()[:16]
+
+
+PROTOCOL = EyesProtocol()
+QUICK = EyesProtocol(train_episodes=2, val_episodes=1, test_episodes=1, scenes=8, steps=12, batch_size=8,
+                     eval_every=6, val_frames=20, seeds=(0, 1), channels=8)
 
 
 @dataclass

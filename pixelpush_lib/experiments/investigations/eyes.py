@@ -27,8 +27,6 @@ mix (one file per encoder and seed, sha256 in the manifest). ``quick=True`` is a
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -43,54 +41,14 @@ import torch as th
 from torch import nn
 
 from pixelpush_lib.core.paths import MEASURED_DIR
-from pixelpush_lib.experiments.eyes_frames import CACHE_DIR, SOURCES, Frames, cached_collect, collect, \
-    collect_episodes, load_collected
+from pixelpush_lib.experiments.investigations.eyes_frames import CACHE_DIR, PROTOCOL, QUICK, SOURCES, EyesProtocol, \
+    Frames, cached_collect, collect, collect_episodes, load_collected
 from pixelpush_lib.experiments.store import write_measured
-from pixelpush_lib.nets.eyes import EyesSpec, PuckEyes, load_measured_eyes, save_eyes
+from pixelpush_lib.nets.eyes import EyesSpec, PuckEyes, save_eyes
 
 EXPERIMENT = "eyes"
 ENCODER_STACKS = {"manipulation": 4, "nature": 1}  # step1's and step0's frame_stack
 MIXES = ("episodes", "scenes", "episodes+scenes")
-
-
-@dataclass(frozen=True)
-class EyesProtocol:
-    """Everything that defines one eyes run; identical for both encoders.
-
-    Episode counts are per source (expert, agent, random); ``scenes`` counts static random scenes. Seeds of the
-    splits are reset seeds of episode ``k`` = ``seed + k`` (disjoint ranges); ``seeds`` are training seeds.
-    """
-
-    train_episodes: int = 100
-    val_episodes: int = 10
-    test_episodes: int = 20
-    scenes: int = 3000
-    train_seed: int = 10_000
-    val_seed: int = 20_000
-    test_seed: int = 30_000
-    scenes_seed: int = 40_000
-    expert_noise: float = 0.1  # action noise std (actions are in [-1, 1])
-    agent_noise: float = 0.2
-    agent: str = "state_s0_2m"
-    steps: int = 2000
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    eval_every: int = 500
-    val_frames: int = 300  # validation frames scored during training (the full split picks the mix)
-    seeds: tuple[int, ...] = (0, 1, 2)
-    near_gripper_m: float = 0.05
-    channels: int = 32
-
-    def data_key(self) -> str:
-        """Hash of the fields that decide the frames (the collection cache's name)."""
-        fields = ("train_episodes", "val_episodes", "test_episodes", "scenes", "train_seed", "val_seed", "test_seed",
-                  "scenes_seed", "expert_noise", "agent_noise", "agent")
-        return hashlib.sha256(json.dumps({f: getattr(self, f) for f in fields}).encode()).hexdigest()[:16]
-
-
-PROTOCOL = EyesProtocol()
-QUICK = EyesProtocol(train_episodes=2, val_episodes=1, test_episodes=1, scenes=8, steps=12, batch_size=8,
-                     eval_every=6, val_frames=20, seeds=(0, 1), channels=8)
 
 
 # --- training and scoring -----------------------------------------------------------------------------------------
@@ -291,4 +249,4 @@ def precompute(quick: bool = False, measured_dir: Path = MEASURED_DIR,
 
 
 __all__ = ["EyesProtocol", "PROTOCOL", "QUICK", "Frames", "SOURCES", "collect", "collect_episodes", "train_eyes",
-           "score", "precompute", "load_measured_eyes"]
+           "score", "precompute"]

@@ -104,7 +104,7 @@ def _one_run_per_student(runs: list[DistillResult], measured_dir: Path) -> tuple
     return curve[~left_out].reset_index(drop=True), replaced.reset_index(drop=True)
 
 
-# One line per round, as experiments.distill.teach_student prints it.
+# One line per round, as experiments.investigations.distill.teach_student prints it.
 LOG_LINE = re.compile(r"\[distill (?P<encoder>\w+) seed (?P<seed>\d+)\] round (?P<round>\d+): (?P<labels>\d+) labels, "
                       r"validation success (?P<percent>\d+)% over (?P<n_episodes>\d+) episodes, "
                       r"loss (?P<train_loss>[0-9.]+), (?P<elapsed_s>\d+) s$")

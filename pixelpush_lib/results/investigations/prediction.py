@@ -19,7 +19,7 @@ import pandas as pd
 
 from pixelpush_lib.core.configs import get_config
 from pixelpush_lib.core.paths import DATA_DIR
-from pixelpush_lib.results.eyes import chosen_eyes_seed, eyes_facts, held_out_errors, state_on_eyes
+from pixelpush_lib.results.investigations.eyes import eyes_facts, held_out_errors, state_on_eyes
 from pixelpush_lib.results.own_runs import measured_runs, seed_mean, seed_range, seeds
 from pixelpush_lib.results.quoted_numbers import ONSET_LEVEL, Number, chapter_numbers, format_value
 
@@ -88,7 +88,7 @@ def _steps(value: float) -> str:
     return format_value(float(value), "steps", digits=2)
 
 
-def _progress(runs: pd.DataFrame) -> str:
+def progress(runs: pd.DataFrame) -> str:
     """How far the runs got, for a sentence: every seed's budget, or which seeds are still training and where."""
     if runs.empty:
         return "none has been collected yet"
@@ -104,13 +104,13 @@ def _progress(runs: pd.DataFrame) -> str:
     return f"{seeds(n)} so far{finished}; still training and shown up to {shown}: {where}"
 
 
-def _result(runs: pd.DataFrame) -> str:
+def result(runs: pd.DataFrame, config: str = "eyes_first") -> str:
     """What the runs show, as sentences with their kind: when each climbed (first reading at or above the onset
     level), or its latest reading where it has not; then the mean reading at 1M and 2M where every run got that
     far."""
     level = format_value(ONSET_LEVEL, "fraction")
     if runs.empty:
-        return "There is no eyes-first curve to read yet."
+        return f"There is no curve of {config} to read yet."
     climbed, flat = runs[runs["onset_step"].notna()], runs[runs["onset_step"].isna()]
     sentences = []
     if len(climbed):
@@ -183,7 +183,7 @@ def _eyes_readout(config: str, measured_dir: Path) -> dict[str, str]:
     on held-out episodes over all frames and with the gripper near the puck, and what they make of the puck's
     velocity."""
     run_config = get_config(config)
-    seed = chosen_eyes_seed(run_config.encoder, run_config.eyes_seed, measured_dir)
+    seed = run_config.eyes_seed
     table = state_on_eyes(measured_dir)
     on_eyes = table[(table["condition"] == "eyes") & (table["encoder"] == run_config.encoder)
                     & (table["eyes_seed"] == seed)]
@@ -234,8 +234,8 @@ def prediction_facts(config: str = "eyes_first", data_dir: Path = DATA_DIR) -> d
     numbers = chapter_numbers(data_dir)
     verdict = test.verdict
     return {
-        f"{key}_progress": _progress(runs),
-        f"{key}_result": _result(runs),
+        f"{key}_progress": progress(runs),
+        f"{key}_result": result(runs, config),
         f"{key}_margin": format_value(MARGIN, "fraction"),
         f"{key}_onset_level": format_value(ONSET_LEVEL, "fraction"),
         f"{key}_state_onset": _tagged(numbers["state_onset_step"], test.state_onset),

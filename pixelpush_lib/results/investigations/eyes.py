@@ -1,9 +1,9 @@
-"""The eyes' measured results, read without torch or the simulator: what Step 1 shows and glues, and its claims.
+"""The eyes' measured results, read without torch or the simulator: what the book shows and glues, and its claims.
 
-Two measured folders (``data/measured``): ``eyes`` (:mod:`pixelpush_lib.experiments.eyes`: held-out errors of
-each encoder's eyes, per seed, beside a predictor that learned nothing) and ``state_on_eyes``
-(:mod:`pixelpush_lib.experiments.state_on_eyes`: the registered state agent's success with its puck entries noised
-or read by the eyes).
+Two measured folders (``data/measured``): ``eyes`` (:mod:`pixelpush_lib.experiments.investigations.eyes`: held-out
+errors of each encoder's eyes, per seed, beside a predictor that learned nothing) and ``state_on_eyes``
+(:mod:`pixelpush_lib.experiments.investigations.state_on_eyes`: the registered state agent's success with its puck
+entries noised or read by the eyes).
 """
 
 from __future__ import annotations
@@ -66,16 +66,6 @@ def velocity_errors(measured_dir: Path = MEASURED_DIR) -> pd.Series:
     rows = errors[(errors["split"] == "test") & (errors["quantity"].str.startswith("velocity"))
                   & ((errors["encoder"] == FLOOR) | (errors["mix"] == errors["encoder"].map(summary["chosen_mix"])))]
     return rows.groupby("encoder")["p90_cm"].median()
-
-
-def chosen_eyes_seed(encoder: str, seed: int | None = None, measured_dir: Path = MEASURED_DIR) -> int:
-    """The eyes seed a config means: ``seed`` itself, or for ``None`` or a negative seed (configs' ``eyes_seed=-1``)
-    the seed validation chose for ``encoder`` (``ValueError`` names the measured encoders when it has no eyes)."""
-    summary = load_manifest("eyes", measured_dir)["summary"]
-    if encoder not in summary["weights"]:
-        raise ValueError(f"no eyes of encoder {encoder!r} in {Path(measured_dir) / 'eyes'}; measured: "
-                         f"{sorted(summary['weights'])}")
-    return int(summary["best_seed_by_validation"][encoder]) if seed is None or seed < 0 else int(seed)
 
 
 def state_on_eyes(measured_dir: Path = MEASURED_DIR) -> pd.DataFrame:
