@@ -26,7 +26,7 @@ SLOW_S = 5.0
 #: Fixtures whose users are slow without saying so: the session's clean book build, and the module fixtures that
 #: train, teach or evaluate a model (a test that shares one is deselected with it, or the fixture would still run).
 SLOW_FIXTURES = ("built_book", "finished_run", "quick_run", "never_stopped", "served", "state_run", "quick_folder",
-                 "gradflow_table")
+                 "gradflow_table", "agent")  # agent: tests/test_pixel_agent.py loads the state agent and its eyes
 
 
 #: The test files of the built book. `--dist loadgroup` runs them on one worker (pytest_xdist_make_scheduler below),

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pixelpush_lib.core.configs import get_config
 from pixelpush_lib.core.files import sha256_file
 from pixelpush_lib.results.registry import CheckpointError, availability, fetch, read_registry, registered_checkpoints
 from pixelpush_lib.sweeps.checkpoints import register_checkpoint
@@ -45,7 +46,7 @@ class _Handler(SimpleHTTPRequestHandler):
 def served(tmp_path_factory):
     """(model.zip trained 200 steps, base URL of a loopback server over its folder)."""
     root = tmp_path_factory.mktemp("ckpt")
-    plan = plan_new_run("step2", root / "run", seed=0, total_steps=200, overrides=TINY)
+    plan = plan_new_run(get_config("step2", TINY), root / "run", seed=0, total_steps=200)
     train(plan, device="cpu", progress_bar=False)
     model_zip = RunDir(root / "run").latest_checkpoint() / "model.zip"
     public = root / "public"

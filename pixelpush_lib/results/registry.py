@@ -5,7 +5,11 @@ only writer: it hashes a real model file, loads it, evaluates it and records the
 
     name, url (http(s)://, file://, or a path relative to the registry), sha256, size_bytes,
     config, overrides, steps, success_rate, n_episodes, evaluated {at, commit, host, seed, deterministic},
-    trained_by (optional: "sac_her", the default, or "imitation")
+    trained_by (optional: "sac_her", the default, "imitation", or "composed"), parts (only for "composed")
+
+A ``composed`` checkpoint has no model file of its own: its file is a small JSON manifest that pins its parts (the
+frozen eyes' weights and a registered state checkpoint, each by sha256), and ``parts`` repeats how each part was
+trained, for a listing or a caption (:mod:`pixelpush_lib.training.pixel_agent`).
 
 ``fetch(entry)`` downloads into a cache: a temporary file, renamed only once its size and sha256 match, because
 ``model.zip`` holds pickled objects and an unverified file could run code. Loading and evaluating a model is
@@ -61,10 +65,18 @@ class CheckpointEntry:
     overrides: dict[str, Any] = field(default_factory=dict)
     evaluated: dict[str, Any] = field(default_factory=dict)
     trained_by: str = "sac_her"
+    parts: dict[str, Any] = field(default_factory=dict)
 
     def training(self) -> str:
         """How it was trained, in words, with its budget: for a caption or a listing. A policy that reads frozen
         eyes says so, and that simulator labels trained those eyes (never the policy)."""
+        if self.trained_by == "composed":
+            eyes, controller = self.parts["eyes"], self.parts["controller"]
+            encoder = {"manipulation": "ManipulationCNN", "nature": "NatureCNN"}.get(eyes["encoder"], eyes["encoder"])
+            return (f"the state agent {controller['checkpoint']} ({controller['trained_with']} for "
+                    f"{controller['steps']:,} environment steps) acting on what frozen {encoder} eyes report (seed "
+                    f"{eyes['seed']}, {eyes['trained_with']}); no part of it learnt from pixels by reinforcement "
+                    "learning, and it never reads the puck's true position")
         if self.trained_by == "imitation":
             return f"taught by imitation of the scripted expert (DAgger) on {self.steps:,} expert labels"
         how = f"trained by SAC + HER for {self.steps:,} environment steps"
@@ -77,7 +89,10 @@ class CheckpointEntry:
 
 
 #: How a registered checkpoint can have been trained (``CheckpointEntry.trained_by``).
-TRAINED_BY = ("sac_her", "imitation")
+TRAINED_BY = ("sac_her", "imitation", "composed")
+#: What a composed checkpoint's ``parts`` must say of each part.
+COMPOSED_PARTS = {"eyes": ("url", "sha256", "size_bytes", "encoder", "seed", "trained_with"),
+                  "controller": ("checkpoint", "sha256", "steps", "trained_with")}
 
 # --- Registry ------------------------------------------------------------------------------------
 
@@ -109,6 +124,12 @@ def _entry_from_dict(entry: dict[str, Any], path: Path) -> CheckpointEntry:
     if parsed.trained_by not in TRAINED_BY:
         raise CheckpointError(f"{path}: entry {parsed.name!r} has trained_by={parsed.trained_by!r}; it must be one of "
                               f"{', '.join(TRAINED_BY)}; re-register it with --trained-by")
+    composed = parsed.trained_by == "composed"
+    missing = [f"{part}.{key}" for part, keys in COMPOSED_PARTS.items() for key in keys
+               if key not in (parsed.parts.get(part) or {})] if composed else []
+    if missing or (parsed.parts and not composed):
+        raise CheckpointError(f"{path}: entry {parsed.name!r} " + (f"lacks parts {missing}" if missing else
+                              "has parts, which only a composed checkpoint has") + "; re-register it")
     return parsed
 
 
@@ -157,28 +178,47 @@ def fetch(entry: CheckpointEntry, cache_dir: Path | str = DEFAULT_CACHE, registr
     The download goes to a temporary file next to its destination and is renamed only when its size and
     sha256 match the registry; on any failure the temporary file is removed and the cache is as before.
     """
-    target = Path(cache_dir) / entry.sha256 / f"{entry.name}.zip"
-    if target.exists() and sha256_file(target) == entry.sha256:
+    return fetch_file(entry.name, entry.url, entry.sha256, entry.size_bytes, cache_dir, registry, timeout_s)
+
+
+def fetch_file(name: str, url: str, sha256: str, size_bytes: int, cache_dir: Path | str = DEFAULT_CACHE,
+               registry: Path | str = REGISTRY, timeout_s: float = 60.0) -> Path:
+    """:func:`fetch` for any registered file (a checkpoint, or a part of a composed one): ``name`` names it in
+    errors and in the cache, where it keeps the suffix of its URL (``.zip`` when it has none)."""
+    suffix = Path(urllib.parse.urlparse(url).path).suffix or ".zip"
+    target = Path(cache_dir) / sha256 / f"{name}{suffix}"
+    if target.exists() and sha256_file(target) == sha256:
         return target
     try:
         with atomic_write(target, prefix=".download-") as handle:
-            digest, size = _download(resolve_url(entry.url, registry), handle, entry, timeout_s)
-            if size != entry.size_bytes:
-                raise CheckpointError(f"truncated download of {entry.name!r} from {entry.url}: got {size:,} of "
-                                      f"{entry.size_bytes:,} bytes; retry, or check the URL in the registry")
-            if digest != entry.sha256:
-                raise CheckpointError(f"checksum mismatch for {entry.name!r} from {entry.url}: sha256 {digest} is "
-                                      f"not the registered {entry.sha256}; the file was not loaded. The file at the "
-                                      "URL changed or is corrupt: re-register the checkpoint or fix the URL")
+            resolved = resolve_url(url, registry)
+            digest, size = _download(resolved, handle, name, url, timeout_s)
+            if (digest, size) != (sha256, size_bytes) and urllib.parse.urlparse(resolved).scheme == "file":
+                raise CheckpointError(f"the file of {name!r} ({url}) is not the registered one: sha256 {digest}, "
+                                      f"{size:,} bytes, against the registered {sha256}, {size_bytes:,} bytes; it "
+                                      "was not loaded. It changed or is corrupt: restore it from git (`git checkout "
+                                      "-- <file>`), or re-register the checkpoint")
+            if size != size_bytes:
+                raise CheckpointError(f"truncated download of {name!r} from {url}: got {size:,} of "
+                                      f"{size_bytes:,} bytes; retry, or check the URL in the registry")
+            if digest != sha256:
+                raise CheckpointError(f"checksum mismatch for {name!r} from {url}: sha256 {digest} is not the "
+                                      f"registered {sha256}; the file was not loaded. The file at the URL changed or "
+                                      "is corrupt: re-register the checkpoint or fix the URL")
     finally:
         if target.parent.exists() and not any(target.parent.iterdir()):
             target.parent.rmdir()
     return target
 
 
-def _download(url: str, handle: Any, entry: CheckpointEntry, timeout_s: float) -> tuple[str, int]:
+def _download(url: str, handle: Any, name: str, registered_url: str, timeout_s: float) -> tuple[str, int]:
     """Stream ``url`` into ``handle``; returns (sha256, bytes). Network errors become CheckpointError."""
     digest, size = hashlib.sha256(), 0
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme == "file" and not Path(urllib.request.url2pathname(parsed.path)).is_file():
+        raise CheckpointError(f"the file of {name!r} is missing: {urllib.request.url2pathname(parsed.path)} (registered "
+                              f"as {registered_url}). Restore it from git (`git checkout -- <file>`), or re-register "
+                              "the checkpoint")
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response:
             declared = response.headers.get("Content-Length")
@@ -187,13 +227,13 @@ def _download(url: str, handle: Any, entry: CheckpointEntry, timeout_s: float) -
                 handle.write(block)
                 size += len(block)
     except urllib.error.HTTPError as error:
-        raise CheckpointError(f"cannot download {entry.name!r}: {url} answered HTTP {error.code} {error.reason}; "
+        raise CheckpointError(f"cannot download {name!r}: {url} answered HTTP {error.code} {error.reason}; "
                               "check the URL in the registry") from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
         reason = getattr(error, "reason", error)
-        raise CheckpointError(f"cannot download {entry.name!r} from {url} ({reason}); check your network "
+        raise CheckpointError(f"cannot download {name!r} from {url} ({reason}); check your network "
                               "connection and the URL in the registry, then retry") from None
     if declared is not None and size != int(declared):
-        raise CheckpointError(f"truncated download of {entry.name!r} from {url}: got {size:,} of {int(declared):,} "
+        raise CheckpointError(f"truncated download of {name!r} from {url}: got {size:,} of {int(declared):,} "
                               "bytes (the connection closed early); retry")
     return digest.hexdigest(), size

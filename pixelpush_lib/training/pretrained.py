@@ -18,6 +18,7 @@ from pixelpush_lib.core.files import atomic_write
 from pixelpush_lib.env.rendering import load_triton_before_gl
 from pixelpush_lib.results.registry import DEFAULT_CACHE, REGISTRY, fetch, get_entry
 from pixelpush_lib.training.build import make_training_env, policy_and_kwargs
+from pixelpush_lib.training.pixel_agent import load_composed
 
 
 def single_env(config_name: str, overrides: dict[str, Any] | None, seed: int = 0) -> Any:
@@ -74,9 +75,14 @@ EVAL_SEED = 1_000_000
 
 def load_pretrained(name: str, registry: Path | str = REGISTRY, cache_dir: Path | str = DEFAULT_CACHE,
                     device: str = "auto") -> Any:
-    """Download (or reuse) the registered checkpoint ``name``, verify its sha256, then load it with SB3."""
+    """Download (or reuse) the registered checkpoint ``name``, verify its sha256, then load it with SB3; a
+    ``composed`` one (the state agent on eyes) is a :class:`~pixelpush_lib.training.pixel_agent.StateOnEyesAgent`."""
     entry = get_entry(name, registry)
     path = fetch(entry, cache_dir, registry)
+    if entry.trained_by == "composed":
+        return load_composed(path, entry.config, entry.overrides,
+                             lambda controller: load_pretrained(controller, registry, cache_dir, device), registry,
+                             cache_dir)
     return load_model(path, entry.config, entry.overrides, device)
 
 
