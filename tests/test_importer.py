@@ -175,12 +175,13 @@ def test_numbers_prefer_project_data_for_the_same_config_and_seed(data):
 
 def test_import_a_pixelpush_train_run_csv_and_tensorboard(data, tmp_path):
     """The logs `pixelpush train` writes (progress.csv and tb/) import with provenance `imported`."""
+    from pixelpush_lib.core.configs import get_config
     from pixelpush_lib.training.runs import plan_new_run, train
 
     # The state config: the logs' format is the same for every config, and it needs no rendering.
     run = tmp_path / "state_run"
     tiny = {"n_envs": 2, "learning_starts": 100, "batch_size": 8, "buffer_size": 1000}
-    train(plan_new_run("state", run, seed=0, total_steps=400, overrides=tiny), device="cpu", progress_bar=False)
+    train(plan_new_run(get_config("state", tiny), run, seed=0, total_steps=400), device="cpu", progress_bar=False)
     from_csv = import_run(run / "progress.csv", "state_tiny_csv", "state", 0, data_dir=data)
     from_tb = import_run(run / "tb", "state_tiny_tb", "state", 0, data_dir=data)
     for out, fmt in ((from_csv, "csv"), (from_tb, "tensorboard")):
