@@ -2,8 +2,9 @@
 
 Each page must: not overflow the main column (or the document) sideways, show no raw Markdown pipe-table text,
 load every image and video, show no error output or traceback, keep every table, code block and output inside its
-box, keep provenance (file:line@commit) out of sentences, have no paragraph mostly in bold, and, where a phone
-stacks a table into "header: value" lines, leave no header without its value. A full-page screenshot of each page at each
+box, keep provenance (file:line@commit) out of sentences, have no paragraph mostly in bold, where a phone
+stacks a table into "header: value" lines, leave no header without its value, break no word in a table between two
+letters, and show no figure text or rollout-GIF caption under 9 CSS px. A full-page screenshot of each page at each
 width lands in `_build/screenshots/<page>_<width>.png` (git-ignored), with `report.json` listing what each
 check found and the wall times.
 
@@ -384,6 +385,131 @@ return out;
 """
 
 
+# A table cell narrower than its longest word breaks that word between two letters ("c o n fi g"): the cell's
+# content width against the width of each word, measured with canvas measureText in the computed font of each piece
+# of it (a word may run on through a <code>). A word runs between spaces and the break opportunities the page gives
+# (<wbr>, <br>, a zero-width space, and where browsers break: after a hyphen before a letter, after an en dash). Collapsed boxes are opened
+# for the measurement, as in _WIDE_BOX_JS, and measured two frames later: the page lays a box's tables out when it
+# opens (pixelpush.js, on "toggle"), as it does for a reader.
+_NARROW_CELL_JS = _JS_HELPERS + r"""
+const done = arguments[arguments.length - 1];
+const root = column();
+const ctx = document.createElement('canvas').getContext('2d');
+const fontOf = (el) => {
+  const cs = getComputedStyle(el);
+  return `${cs.fontStyle} ${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`;
+};
+function longestWord(cell) {
+  let word = '', width = 0, longest = {word: '', width: 0};
+  const end = () => { if (width > longest.width) longest = {word, width}; word = ''; width = 0; };
+  const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT | NodeFilter.SHOW_ELEMENT);
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    if (node.nodeType === Node.ELEMENT_NODE) { if (node.matches('wbr, br')) end(); continue; }
+    ctx.font = fontOf(node.parentElement);
+    for (const part of node.nodeValue.replace(/(?<=-)(?=\p{L})|(?<=\u2013)(?=\S)/gu, '\u200b').split(/(\s+|\u200b)/)) {
+      if (/^(\s+|\u200b)$/.test(part)) end();
+      else if (part) { word += part; width += ctx.measureText(part).width; }
+    }
+  }
+  end();
+  return longest;
+}
+function measure() {
+  const out = [];
+  for (const cell of root.querySelectorAll('td, th')) {
+    if (cell.getClientRects().length === 0) continue;
+    const cs = getComputedStyle(cell);
+    const room = cell.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+    const longest = longestWord(cell);
+    if (longest.width > room + 0.5)
+      out.push(`${describe(cell.closest('table'))}: a cell ${Math.round(room)}px wide breaks "${longest.word}"`
+        + ` (${Math.round(longest.width)}px) in "${snippet(cell.textContent).slice(0, 50)}"`);
+  }
+  return out;
+}
+const closed = [...root.querySelectorAll('details:not([open])')];
+closed.forEach(d => { d.open = true; });
+requestAnimationFrame(() => requestAnimationFrame(() => {
+  const out = measure();
+  closed.forEach(d => { d.open = false; });
+  done(out);
+}));
+"""
+
+# Text a reader sees in an image, as the page shows it: the size in the image's own pixels, scaled by the width the
+# image is shown at over its natural width. A figure PNG records its smallest text (SMALLEST_TEXT_KEY, written by
+# pixelpush_lib.chapter.style.readable); a rollout GIF's <img> the height of its caption (data-caption-px,
+# pixelpush_lib.chapter.watching). Both are held to MIN_TEXT_PX, the smallest CSS px a reader is asked to read.
+MIN_TEXT_PX = 9
+_SHOWN_IMAGES_JS = _JS_HELPERS + r"""
+const [selector] = arguments;
+return [...column().querySelectorAll(selector)]
+  .filter(img => img.getClientRects().length > 0 && img.clientWidth > 0 && img.naturalWidth > 0)
+  .map(img => ({name: describe(img), natural: img.naturalWidth, shown: img.clientWidth, caption: img.dataset.captionPx,
+                // a PNG's bytes are read for its text; any other inline image stays in the page (GIFs run to MBs)
+                src: /^data:(?!image\/png)/.test(img.currentSrc) ? '' : img.currentSrc}));
+"""
+
+
+def _chapter_style():
+    """pixelpush_lib/chapter/style.py alone: importing it through its package would import the chapter's notebooks'
+    helpers (torch, the simulator), seconds this module does not need."""
+    spec = importlib.util.spec_from_file_location("chapter_style", ROOT / "pixelpush_lib" / "chapter" / "style.py")
+    style = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(style)
+    return style
+
+
+SMALLEST_TEXT_KEY = _chapter_style().SMALLEST_TEXT_KEY
+
+
+def _image_bytes(src: str) -> bytes | None:
+    """The bytes of an image the page shows from a file or a base64 data URI; None for any other source."""
+    from urllib.parse import unquote, urlparse
+    from urllib.request import url2pathname
+
+    if src.startswith("file:"):
+        return Path(url2pathname(unquote(urlparse(src).path))).read_bytes()
+    head, _, data = src.partition(",")
+    return base64.b64decode(data) if src.startswith("data:") and head.endswith(";base64") else None
+
+
+def _reads_as(px: float, image: dict) -> float:
+    return px * image["shown"] / image["natural"]
+
+
+def small_figure_text(driver) -> list[str]:
+    """PNG figures whose smallest text reads under MIN_TEXT_PX as shown; a matplotlib PNG that does not record its
+    smallest text was drawn without ``readable`` and cannot be checked, so it is a problem too."""
+    from PIL import Image
+
+    out = []
+    for image in driver.execute_script(_SHOWN_IMAGES_JS, "img"):
+        data = _image_bytes(image["src"])
+        if data is None or not data.startswith(b"\x89PNG"):
+            continue
+        with Image.open(io.BytesIO(data)) as png:
+            text = dict(png.text)
+        smallest = text.get(SMALLEST_TEXT_KEY)
+        if smallest is None:
+            if text.get("Software", "").startswith("Matplotlib"):
+                out.append(f"{image['name']}: a matplotlib figure that does not record its smallest text (draw it "
+                           "through pixelpush_lib.chapter.style.readable)")
+        elif smallest != "none" and _reads_as(float(smallest), image) < MIN_TEXT_PX:
+            out.append(f"{image['name']}: its smallest text, {smallest} px in a {image['natural']} px wide image "
+                       f"shown {image['shown']} px wide, reads {_reads_as(float(smallest), image):.1f} px")
+    return out
+
+
+def small_captions(driver) -> list[str]:
+    """Rollout GIFs whose caption (data-caption-px) reads under MIN_TEXT_PX as shown."""
+    return [f"{image['name']}: its caption, {image['caption']} px high in a {image['natural']} px wide GIF shown "
+            f"{image['shown']} px wide, reads {_reads_as(float(image['caption']), image):.1f} px"
+            for image in driver.execute_script(_SHOWN_IMAGES_JS, "img[data-caption-px]")
+            if _reads_as(float(image["caption"]), image) < MIN_TEXT_PX]
+
+
 def overflow_problems(driver) -> list[str]:
     return driver.execute_script(_OVERFLOW_JS)
 
@@ -418,9 +544,15 @@ def empty_stacked_lines(driver) -> list[str]:
     return driver.execute_script(_EMPTY_LINE_JS)
 
 
+def narrow_cells(driver) -> list[str]:
+    return driver.execute_async_script(_NARROW_CELL_JS)
+
+
 CHECKS = {"overflow": overflow_problems, "raw pipe table": raw_pipe_tables, "image/video not loaded": broken_media,
           "error output": error_outputs, "wider than its box": wide_boxes, "provenance in prose": provenance_in_prose,
-          "mostly bold": bold_paragraphs, "header without value": empty_stacked_lines}
+          "mostly bold": bold_paragraphs, "header without value": empty_stacked_lines,
+          "word broken in a table": narrow_cells, "figure text too small": small_figure_text,
+          "GIF caption too small": small_captions}
 
 
 def page_problems(driver) -> dict[str, list[str]]:
@@ -480,10 +612,13 @@ _PAGE = """<!DOCTYPE html>
 <body><main><article class="bd-article">
 <h1>A page</h1><p>Some prose with <strong>one number</strong> to remember, and a few more words around it.</p>
 <div class="pst-scrollable-table-container scroll">
-<table style="width: 100%"><tr><td>a table that fits</td><td style="overflow-wrap: anywhere">{long_name}</td></tr></table></div>
+<table style="width: 100%"><tr><td>a table that fits</td><td>{breakable_name}</td></tr></table></div>
 <div class="highlight"><pre style="white-space: pre-wrap; overflow-wrap: anywhere">{long_code}</pre></div>
 <details class="pixelpush-sources"><summary>Where these numbers come from</summary>
 <p>Success at 2M: tasks/critic_encoder_status.md:192,215-217,226@e871ca2; data/runs/state_s0 @ step 2000000</p>
+<table style="width: 100%"><tr><th>config</th><th>source</th></tr>
+<tr><td style="width: 1%">state-calibrated</td><td>{breakable_source}</td></tr>
+<tr><td style="width: 1%">62% [100%\u2013100%]</td><td>a range of numbers with an en dash</td></tr></table>
 </details>
 <div class="highlight"><pre>| a markdown | table typed as code |
 |---|---|</pre></div>
@@ -493,6 +628,8 @@ _PAGE = """<!DOCTYPE html>
 <table class="pp-stack"><tbody><tr><td data-label="encoder">NatureCNN</td><td data-label="layer">1</td></tr>
 <tr><td data-label="encoder" data-repeat="NatureCNN"></td><td data-label="layer">2</td></tr></tbody></table>
 <img alt="fine" src="pixel.png">
+<img class="figure" alt="a figure at its own size" src="figure.png">
+<img class="rollout" alt="a rollout at its own size" src="rollout.gif" data-caption-px="10">
 {broken}
 </article></main></body></html>
 """
@@ -515,16 +652,47 @@ _BROKEN = """
   File "x.py", line 1
 ZeroDivisionError: division by zero</pre></div></div>
 <div class="cell_output"><div class="output stderr"><pre>RuntimeError: rendering failed</pre></div></div>
+<details><summary>Sources</summary><table style="width: 100%"><tr>
+<td class="squeezed" style="width: 1%; overflow-wrap: anywhere">configuration</td><td>{long_code}</td></tr></table></details>
+<img class="shrunk" alt="a wide figure shrunk to the column" src="wide_figure.png" style="max-width: 100%">
+<img class="unrecorded" alt="a matplotlib figure drawn without readable" src="bare_figure.png">
+<img class="shrunk-rollout" alt="a wide rollout shrunk" src="wide_rollout.gif" data-caption-px="10" style="max-width: 100%">
 """
+
+
+def _write_images(folder: Path) -> None:
+    """The synthetic pages' figures and rollouts. At their own size (300 and 200 px wide) their text reads 30 and 10 px
+    on both pages; shrunk from 2000 and 1000 px into the 700 px column (390 px on a phone), 20 and 10 px read 7 and
+    3.9 px. bare_figure.png is a matplotlib PNG that does not record its smallest text."""
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    def png(name: str, width: int, smallest: str | None) -> None:
+        info = PngInfo()
+        info.add_text("Software", "Matplotlib version3.11.2, https://matplotlib.org/")
+        if smallest is not None:
+            info.add_text(SMALLEST_TEXT_KEY, smallest)
+        Image.new("RGB", (width, 20), "white").save(folder / name, pnginfo=info)
+
+    png("figure.png", 300, "30")
+    png("wide_figure.png", 2000, "20")
+    png("bare_figure.png", 300, None)
+    for name, width in (("rollout.gif", 200), ("wide_rollout.gif", 1000)):
+        Image.new("RGB", (width, 20), "black").save(folder / name)
 
 
 def _synthetic_page(tmp_path: Path, broken: bool) -> str:
     (tmp_path / "pixel.png").write_bytes(_PIXEL)
+    _write_images(tmp_path)
     page = tmp_path / ("broken.html" if broken else "clean.html")
     long_name = "pixelpush_lib." + "_".join(["an_unbreakable_dotted_name"] * 6)
     long_code = "x = " + "1 + " * 600 + "1"
-    page.write_text(_PAGE.format(long_code=long_code, long_name=long_name,
-                                 broken=_BROKEN.format(long_name=long_name, long_code=long_code) if broken else ""))
+    page.write_text(_PAGE.format(
+        long_code=long_code, long_name=long_name,
+        # with the break opportunities the book's pixelpush.js gives a long name in a table
+        breakable_name=long_name.replace("_", "_<wbr>"),
+        breakable_source="tasks/<wbr>critic_<wbr>encoder_<wbr>status.md:<wbr>192,<wbr>215-217,<wbr>226@<wbr>e871ca2",
+        broken=_BROKEN.format(long_name=long_name, long_code=long_code) if broken else ""))
     return page.as_uri()
 
 
@@ -553,13 +721,25 @@ def test_the_checks_catch_a_broken_page(browser, tmp_path, width):
     assert "A whole glued sentence" in bold, problems
     (empty,) = problems["header without value"]  # the blank cell, not the one that repeats its group
     assert '"encoder:" has no value' in empty and "3" in empty, problems
+    (squeezed,) = problems["word broken in a table"]  # in a closed box, which the check opens
+    assert 'breaks "configuration"' in squeezed, problems
+    shrunk, unrecorded = problems["figure text too small"]
+    assert "<img.shrunk>" in shrunk and "20 px in a 2000 px wide image" in shrunk, problems
+    assert "<img.unrecorded>" in unrecorded and "does not record its smallest text" in unrecorded, problems
+    (caption,) = problems["GIF caption too small"]
+    assert "<img.shrunk-rollout>" in caption and "10 px high in a 1000 px wide GIF" in caption, problems
+    for found in (shrunk, caption):  # shown in the column: 700 px, or 390 on a phone
+        shown_px, read_px = map(float, re.search(r"shown (\d+) px wide, reads ([\d.]+) px", found).groups())
+        assert shown_px <= 700 and read_px < MIN_TEXT_PX, problems
     full_page_screenshot(browser, tmp_path / f"broken_{width}.png")
 
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_the_checks_pass_a_clean_page(browser, tmp_path, width):
-    """A long name that wraps in a table, code that wraps, pipes in typed code, a warning on stderr, provenance inside
-    its box, one bold number and a stacked table whose blank group cell repeats its group: none of it is a defect."""
+    """A long name that wraps in a table at its break opportunities, code that wraps, pipes in typed code, a warning on
+    stderr, provenance inside its box, one bold number, a stacked table whose blank group cell repeats its group, a
+    hyphenated word that wraps at its hyphen, a range that wraps at its en dash, and a figure and a rollout shown at their own size: none of it is a
+    defect."""
     open_page(browser, _synthetic_page(tmp_path, broken=False), width)
     problems = page_problems(browser)
     assert not any(problems.values()), _format(problems)

@@ -17,7 +17,7 @@ from pixelpush_lib.chapter.figures.curves import (
     seed_band,
     success_sources,
 )
-from pixelpush_lib.chapter.style import CONFIG_COLORS, CONFIG_LABELS, FIG_WIDTH, FONT_MIN, OKABE_ITO
+from pixelpush_lib.chapter.style import CONFIG_COLORS, CONFIG_LABELS, FIG_WIDTH, FONT_MIN, OKABE_ITO, SMALLEST_TEXT_KEY
 from pixelpush_lib.results.importer import write_run
 
 
@@ -138,6 +138,63 @@ def test_a_crowded_figure_keeps_one_legend_entry_per_config():
     assert "1 measured here" in labels[0] and "reported" in labels[0]
     runs = success_sources(["state", "step0", "step1", "step2", "step4"])
     assert len(runs) > len(labels)  # every run and band is still listed in the table
+
+
+def test_a_chapter_figure_s_png_records_its_smallest_text_in_its_own_pixels():
+    """What the browser test scales by the width the page shows the image at (SMALLEST_TEXT_KEY): the smallest text
+    as drawn, at the dpi the PNG is saved at, also for text added after ``readable``."""
+    from pixelpush_lib.chapter.style import readable
+
+    fig = Figure(figsize=(FIG_WIDTH, 3), dpi=110, layout="constrained")
+    ax = fig.subplots()
+    ax.plot([0, 1e6, 2e6], [0, 0.5, 1], label="a run")
+    ax.legend(fontsize=FONT_MIN - 3)  # raised by readable, as the ticks are
+    ax.set_title("a title", fontsize=2 * FONT_MIN)
+    readable(fig)
+    for dpi in (fig.dpi, 2 * fig.dpi):  # a notebook's "retina" PNG doubles it
+        assert _png_text(fig, dpi)[SMALLEST_TEXT_KEY] == f"{FONT_MIN * dpi / 72:.2f}"
+    fig.text(0.5, 0.5, "a note set small afterwards", fontsize=FONT_MIN - 4)
+    assert _png_text(fig, fig.dpi)[SMALLEST_TEXT_KEY] == f"{(FONT_MIN - 4) * fig.dpi / 72:.2f}"
+
+
+def _png_text(fig, dpi: float) -> dict[str, str]:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")  # as IPython's inline backend saves it
+    with Image.open(buffer) as png:
+        return dict(png.text)
+
+
+def test_the_footprint_maps_share_one_colour_scale():
+    """Fig. 1: the puck's share of a cell's field on one scale for all four maps, 0 to the largest share, with one
+    bar, so the layer where the puck is 3% of the field looks emptier than the one where it is 44%."""
+    from pixelpush_lib.chapter.figures.measurements import footprint_figure
+    from pixelpush_lib.experiments.footprint import FootprintResult, layer_geometry, puck_pixels_in_rf
+    from pixelpush_lib.experiments.scenes import StackedObservation
+
+    mask = np.zeros((84, 84), bool)
+    mask[40:46, 40:46] = True  # a 6x6 px puck
+    pixels = np.random.default_rng(0).integers(0, 256, (12, 84, 84), dtype=np.uint8)
+    fig = footprint_figure(FootprintResult(pd.DataFrame(), pd.DataFrame(), [StackedObservation(pixels, mask, 0, 0)]))
+    maps = [image for ax in fig.axes for image in ax.get_images() if image.get_array().ndim == 2]
+    assert len(maps) == 4
+    largest = max(puck_pixels_in_rf(mask, g).max() / g.rf ** 2
+                  for g in [*layer_geometry("NatureCNN"), layer_geometry("ManipulationCNN")[-1]])
+    assert {image.get_clim() for image in maps} == {(0.0, largest)}
+    bars = {image.colorbar for image in maps} - {None}  # one bar, for the scale they share
+    assert len(bars) == 1 and "share" in bars.pop().ax.get_xlabel()
+
+
+def test_the_footprint_table_s_ranges_read_with_en_dashes_a_line_may_break_after():
+    from pixelpush_lib.chapter.tables import footprint_display
+
+    table = pd.DataFrame({"max puck share": ["100% [100%-100%]", "4% [2%-4%]"], "map": ["42x42", "7x7"]},
+                         index=pd.Index(["ManipulationCNN", "NatureCNN"], name="encoder"))
+    html = footprint_display(table)._repr_html_()
+    assert "100% [100%\u2013100%]" in html and "4% [2%\u20134%]" in html and "42x42" in html and "%-" not in html
 
 
 def test_every_chapter_figure_reads_on_a_phone():

@@ -11,6 +11,7 @@ import shutil
 import sys
 import types
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -19,6 +20,7 @@ from pixelpush_lib.core.paths import DATA_DIR, MEASURED_DIR
 from pixelpush_lib.experiments import videos
 from pixelpush_lib.experiments.videos import CHAPTER_VIDEOS, VideoError, VideoSpec, stored_video
 from pixelpush_lib.results.measured import load_manifest
+from pixelpush_lib.training.watch import HEADER_PX
 
 
 @pytest.mark.parametrize("spec", CHAPTER_VIDEOS, ids=lambda s: s.filename)
@@ -90,6 +92,8 @@ def test_the_watch_cell_shows_the_stored_video_and_goes_live_in_colab_or_when_as
     assert gif == video.gif
     assert (f"Of the 5 episodes shown here (the stored video <code>data/measured/videos/state_s0_1m_e5_s10000.gif"
             f"</code>, rendered once from this checkpoint) it succeeded in {sum(video.successes)}.") in html
+    # its size and its caption's height, which the book's page needs to lay its two views out for a phone
+    assert 'width="512" height="274" data-caption-px="10"' in html
 
     class Live(Exception):
         pass
@@ -104,6 +108,17 @@ def test_the_watch_cell_shows_the_stored_video_and_goes_live_in_colab_or_when_as
     with pytest.raises(Live):
         watching.watch_registered("state", name="state_s0_1m")
     assert "the stored video" in watching.watch_registered("state", name="state_s0_1m", live=False)
+
+
+def test_a_caption_is_measured_from_its_top_to_its_bottom_in_the_bar_above_the_views():
+    frame = np.zeros((HEADER_PX + 40, 80), np.uint8)
+    assert watching.caption_px(frame) == 0
+    frame[HEADER_PX:] = 255  # the views below the bar are not the caption
+    frame[4:7, 10:20] = 255  # a letter's top
+    frame[12:14, 30:33] = 200  # a descender
+    assert watching.caption_px(frame) == 10
+    frame[12:14, 30:33] = 90  # too dark to be the caption's light text
+    assert watching.caption_px(frame) == 3
 
 
 @pytest.mark.slow

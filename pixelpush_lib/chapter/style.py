@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 #: Okabe & Ito (2008), the chapter's only palette.
 OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky_blue": "#56B4E9", "green": "#009E73",
              "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7"}
@@ -23,18 +25,53 @@ CONFIG_LABELS.update({"eyes_first": "Eyes first (frozen eyes)", "eyes_first_natu
 CONFIG_LABELS["state_step2_settings"] = "State agent, Step 2's settings"
 
 #: Figures are drawn at most FIG_WIDTH inches wide, with no text under FONT_MIN points. A phone (390 CSS px) draws a
-#: cell's figure about 342 px wide, so FONT_MIN points read as FONT_MIN / 72 * 342 / FIG_WIDTH = 9.3 px there (the
-#: browser test's screenshots show it); a desktop draws the figure at its own size.
+#: cell's figure about 342 px wide, so FONT_MIN points read as FONT_MIN / 72 * 342 / FIG_WIDTH = 9.3 px there, as
+#: long as the saved image is no wider than the figure (a legend or title sticking out of it widens the saved image
+#: and shrinks everything in it on a phone); a desktop draws the figure at its own size.
 FIG_WIDTH = 5.6
 FONT_MIN = 11
 
+#: The PNG text key under which a chapter figure records the size of its smallest text in the image's own pixels
+#: (points at the dpi the image was saved at, so a "retina" PNG records twice the number). The browser test scales
+#: it by the width the image is shown at over its natural width: the size a reader sees, in CSS px.
+SMALLEST_TEXT_KEY = "pixelpush:smallest-text-px"
+
+
+def smallest_text_pt(fig) -> float | None:
+    """The font size (points) of the smallest visible, non-empty text of ``fig`` as last drawn; None without text."""
+    from matplotlib.text import Text
+
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    return min(sizes, default=None)
+
+
+@cache
+def _readable_canvas_class():
+    """Agg's canvas, whose PNGs carry :data:`SMALLEST_TEXT_KEY` (built once, on first use: importing this module
+    imports no matplotlib)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    class ReadableCanvas(FigureCanvasAgg):
+        # print_figure passes every canvas the options of other formats (orientation, dpi, ...); matplotlib drops
+        # them for its own print methods only, so this one takes and ignores them as Agg's does.
+        def print_png(self, filename_or_obj, *, metadata=None, pil_kwargs=None, **_other_formats_options):
+            self.figure.get_tightbbox(self.get_renderer())  # lays the texts out (tick labels get theirs), unrendered
+            points = smallest_text_pt(self.figure)
+            pixels = "none" if points is None else f"{points * self.figure.dpi / 72:.2f}"  # dpi: the saving dpi
+            return super().print_png(filename_or_obj, metadata={**(metadata or {}), SMALLEST_TEXT_KEY: pixels},
+                                     pil_kwargs=pil_kwargs)
+
+    return ReadableCanvas
+
 
 def readable(fig):
-    """Raise every text of ``fig`` (titles, labels, ticks, legends, annotations) to at least :data:`FONT_MIN` points
-    and return ``fig``: the last step of every chapter figure, so no figure can slip under the phone's minimum."""
+    """Raise every text of ``fig`` (titles, labels, ticks, legends, annotations) to at least :data:`FONT_MIN` points,
+    give it a canvas whose PNGs record their smallest text (:data:`SMALLEST_TEXT_KEY`), and return ``fig``: the last
+    step of every chapter figure, so no figure can slip under the phone's minimum unseen."""
     from matplotlib.text import Text
 
     for text in fig.findobj(Text):
         if text.get_fontsize() < FONT_MIN:
             text.set_fontsize(FONT_MIN)
+    _readable_canvas_class()(fig)
     return fig

@@ -10,6 +10,7 @@ row of "header: value" lines (``_static/pixelpush.js``).
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable, Mapping, Sequence
 
 import pandas as pd
@@ -85,9 +86,15 @@ def memory_display(memory: pd.DataFrame) -> Table:
                  rename={"B per transition": "per transition", **{c: f"{c} transitions" for c in sizes}})
 
 
+def en_dash_ranges(x: object) -> str:
+    """``'62% [44%-80%]' -> '62% [44%–80%]'``: a range of numbers reads with an en dash, after which a line may
+    break (Chromium keeps "[100%-100%]" on one line, which held Step 0's footprint table wider than the column)."""
+    return re.sub(r"(?<=[\d%])-(?=\d)", "\u2013", str(x))
+
+
 def footprint_display(table: pd.DataFrame) -> Table:
-    """Step 0's footprint table (median [range] over states), flat."""
-    return Table(table)
+    """Step 0's footprint table (median [range] over states), flat, its ranges with en dashes."""
+    return Table(table, formats={column: en_dash_ranges for column in table.columns})
 
 
 def probe_display(summary: pd.DataFrame) -> Table:

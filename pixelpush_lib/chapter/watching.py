@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
+from PIL import Image
 
 from pixelpush_lib.core.paths import DATA_DIR, MEASURED_DIR
 from pixelpush_lib.experiments.videos import VideoSpec, stored_video
 from pixelpush_lib.results.registry import REGISTRY, CheckpointEntry, CheckpointError, registered_checkpoints
 from pixelpush_lib.training.pretrained import load_pretrained
-from pixelpush_lib.training.watch import gif_bytes, watch
+from pixelpush_lib.training.watch import HEADER_PX, gif_bytes, watch
 
 _NO_CHECKPOINT = (
     "<p>No checkpoint is registered for <code>{config}</code> yet, so there is no trained agent to watch. "
@@ -66,13 +70,32 @@ def watch_registered(config: str, n_episodes: int = 5, seed: int = 10_000, regis
         source = f"the stored video <code>{html.escape(str(shown_path))}</code>, rendered once from this checkpoint"
     shown = sum(successes)
     data = base64.b64encode(gif).decode("ascii")
+    frame = first_frame(gif)
+    height, width = frame.shape
     caption = (f"<code>{html.escape(entry.name)}</code>: {html.escape(entry.training())}; measured "
                f"success {entry.success_rate:.0%} over {entry.n_episodes} evaluation episodes "
                f"(<code>{html.escape(str((DATA_DIR / 'checkpoints.json').relative_to(DATA_DIR.parent)))}</code>). "
                f"{_shown_episodes(n_episodes)} ({source}) it succeeded in {shown}.")
+    # data-caption-px: what the book's pixelpush.js needs to stack the two views where the caption would read small,
+    # and what the browser test scales to the size a reader sees
     return (f'<figure class="pixelpush-rollout"><img src="data:image/gif;base64,{data}" '
-            f'alt="rollout of {html.escape(entry.name)}" style="max-width:100%;height:auto">'
+            f'alt="rollout of {html.escape(entry.name)}" width="{width}" height="{height}" '
+            f'data-caption-px="{caption_px(frame)}" style="max-width:100%;height:auto">'
             f"<figcaption>{caption}</figcaption></figure>")
+
+
+def first_frame(gif: bytes) -> np.ndarray:
+    """The GIF's first frame in grey levels, ``(height, width)`` uint8."""
+    with Image.open(io.BytesIO(gif)) as image:
+        return np.asarray(image.convert("L"))
+
+
+def caption_px(frame: np.ndarray) -> int:
+    """The height, in the GIF's pixels, of the caption text drawn in the bar above a rollout's two views
+    (:func:`pixelpush_lib.training.watch.watch`), from the top of its tallest letter to the bottom of its lowest;
+    ``frame``: :func:`first_frame`. 0 without a caption."""
+    rows = np.flatnonzero((frame[:HEADER_PX] > 127).any(axis=1))  # light text on the black bar
+    return int(rows[-1] - rows[0] + 1) if rows.size else 0
 
 
 def _longest_trained(entries: Sequence[CheckpointEntry]) -> CheckpointEntry:

@@ -28,9 +28,10 @@ EXPERIMENT = "videos"
 COMMAND = "python -m pixelpush_lib.experiments videos"
 #: The modules whose code decides a video's frames, relative to ``pixelpush_lib/``: the env the policy acts in (and,
 #: for an eyes-first agent, the frozen eyes it reads through and the wrapper that builds that env), the checkpoint
-#: loading and its one-env VecEnv, the renderer and cameras, and the rollout and GIF encoding.
+#: loading and its one-env VecEnv, the state agent acting on eyes, the renderer and cameras, and the rollout and GIF
+#: encoding.
 RENDERING_CODE = ("env/rendering.py", "env/wrappers.py", "nets/eyes.py", "training/build.py", "training/pretrained.py",
-                  "training/watch.py")
+                  "training/pixel_agent.py", "training/watch.py")
 DEFAULT_SEED = 10_000  # env seeds from here on: apart from training's small seeds and evaluation's 1,000,000+
 
 
@@ -50,7 +51,8 @@ class VideoSpec:
 
 #: What the chapter's watch cells show. Step 0: each state checkpoint over 5 episodes; Step 1: the state agent beside
 #: the best registered student of each encoder (``best_registered_student``), 3 episodes each; Steps 2 and 4: the
-#: state agent beside the longest-trained eyes-first checkpoint, 3 episodes each. A page that asks for a
+#: state agent beside the longest-trained eyes-first checkpoint, 3 episodes each; the Investigations: the state agent
+#: beside itself acting through the eyes (``state_on_eyes_s0``), 3 episodes each. A page that asks for a
 #: video not listed here fails its build with the line to add.
 CHAPTER_VIDEOS = (
     VideoSpec("state_s0_2m", 5),
@@ -59,6 +61,7 @@ CHAPTER_VIDEOS = (
     VideoSpec("student_manipulation_s2", 3),
     VideoSpec("student_nature_s0", 3),
     VideoSpec("eyes_first_s0_2m", 3),
+    VideoSpec("state_on_eyes_s0", 3),
 )
 
 

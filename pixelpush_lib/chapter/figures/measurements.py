@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch as th
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 from pixelpush_lib.chapter.figures.curves import SourcesTable
 from pixelpush_lib.chapter.style import CONFIG_COLORS, FIG_WIDTH, FONT_MIN, OKABE_ITO, PHASE_COLORS, readable
@@ -22,7 +22,7 @@ from pixelpush_lib.experiments.patience import replay_stop_rules, step2_loss_tab
 from pixelpush_lib.experiments.probe import ENCODER_LABELS, ENCODERS, ProbeResult, PuckProbe
 from pixelpush_lib.experiments.scenes import FrameSet, keypoint_units_to_pixels
 from pixelpush_lib.results.measured import load_manifest
-from pixelpush_lib.results.students import PUSHES, DistillResult, control_for, runs_table
+from pixelpush_lib.results.investigations.students import PUSHES, DistillResult, control_for, runs_table
 
 # --- drq_noise -----------------------------------------------------------------------------------
 
@@ -105,7 +105,7 @@ def distill_figure(result: DistillResult, measured_dir: Path = MEASURED_DIR) -> 
 
 def distill_sources(result: DistillResult) -> SourcesTable:
     """The collapsible "Where these numbers come from" table under ``distill_figure``: each run that taught
-    students, where it ran, how it ended and what it cost (:func:`~pixelpush_lib.results.students.runs_table`)."""
+    students, where it ran, how it ended and what it cost (:func:`~pixelpush_lib.results.investigations.students.runs_table`)."""
     return SourcesTable(runs_table(result).reset_index())
 
 
@@ -114,7 +114,11 @@ def distill_sources(result: DistillResult) -> SourcesTable:
 
 def footprint_figure(result: FootprintResult, index: int = 0) -> Figure:
     """One real observation in six panels: the newest frame with the puck's mask outlined, then for NatureCNN's
-    three layers and ManipulationCNN's last the puck's share of each cell's receptive field, and the whole stack."""
+    three layers and ManipulationCNN's last the puck's share of each cell's receptive field, and the whole stack.
+
+    The four maps share one colour scale, from 0 to the largest share in any of them, with its bar in the last panel: each map
+    on a scale of its own would paint its best cell full blue, so a layer where the puck is 3% of the field would
+    look as full as one where it is 44%."""
     obs = result.observations[index]
     k = obs.pixels.shape[0] // 3
     panels = [("NatureCNN", g) for g in layer_geometry("NatureCNN")]
@@ -126,9 +130,10 @@ def footprint_figure(result: FootprintResult, index: int = 0) -> Figure:
     ax.contour(obs.puck_mask, levels=[0.5], colors=OKABE_ITO["vermillion"], linewidths=1.2)
     ax.set_title(f"newest frame, 84x84\npuck mask: {int(obs.puck_mask.sum())} px", fontsize=FONT_MIN)
     ax.set_axis_off()
-    for ax, (arch, g) in zip(axes[1:5], panels):
-        share = puck_pixels_in_rf(obs.puck_mask, g) / g.rf ** 2
-        ax.imshow(share, cmap="Blues", vmin=0, vmax=max(share.max(), 1e-9))
+    shares = [puck_pixels_in_rf(obs.puck_mask, g) / g.rf ** 2 for _, g in panels]
+    scale = {"cmap": "Blues", "vmin": 0.0, "vmax": max(max(share.max() for share in shares), 1e-9)}
+    for ax, (arch, g), share in zip(axes[1:5], panels, shares):
+        image = ax.imshow(share, **scale)
         ax.contour(owned_cells(obs.puck_mask, g), levels=[0.5], colors=OKABE_ITO["vermillion"], linewidths=1)
         ax.set_title(f"{arch} layer {g.layer}: {g.size}x{g.size}\nbest cell: {100 * share.max():.0f}% puck",
                      fontsize=FONT_MIN)
@@ -138,6 +143,10 @@ def footprint_figure(result: FootprintResult, index: int = 0) -> Figure:
     axes[5].imshow(stack)
     axes[5].set_title(f"the {k}-frame stack, oldest left", fontsize=FONT_MIN)
     axes[5].set_axis_off()
+    # the scale's bar under the frame stack, in that panel's spare room (an inset: the figure keeps its six panels)
+    bar = fig.colorbar(image, cax=axes[5].inset_axes([0.05, -1.0, 0.9, 0.22]), orientation="horizontal",
+                       ticks=MaxNLocator(4), format=PercentFormatter(1.0, decimals=0))
+    bar.set_label("the puck's share of a cell's\nreceptive field: one scale\nfor the four maps")
     fig.suptitle("Measured on a real observation. Blue: the puck's share\nof each cell's receptive field. "
                  "Red outline: the cells\nthe puck's pixels map to.", fontsize=FONT_MIN)
     return readable(fig)
