@@ -17,6 +17,7 @@ maps 84 -> 20 -> 9 -> 7, ManipulationCNN 84 -> 42 -> 42 -> 42 -> 21. Fast (about
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from pixelpush_lib.core.paths import MEASURED_DIR
 from pixelpush_lib.env.rendering import mask_extent
 from pixelpush_lib.experiments.scenes import StackedObservation, rollout_observations
 from pixelpush_lib.experiments.store import write_measured
-from pixelpush_lib.nets.encoders import MANIPULATION_LAYERS, NATURE_LAYERS
+from pixelpush_lib.nets.encoders import MANIPULATION_LAYERS, NATURE_LAYERS, ConvLayer
 
 ARCHITECTURES = {"NatureCNN": NATURE_LAYERS, "ManipulationCNN": MANIPULATION_LAYERS}
 
@@ -53,10 +54,12 @@ class LayerGeometry:
         return self.first + (self.rf - 1) / 2
 
 
-def layer_geometry(architecture: str, image_size: int = 84) -> list[LayerGeometry]:
-    """Receptive-field arithmetic for each conv layer of ``architecture`` (a key of :data:`ARCHITECTURES`)."""
+def layer_geometry(architecture: str | Sequence[ConvLayer], image_size: int = 84) -> list[LayerGeometry]:
+    """Receptive-field arithmetic for each conv layer of ``architecture``: a key of :data:`ARCHITECTURES`, or the
+    layers themselves as ``(kernel, stride, padding)`` tuples (an encoder of the reader's own, Step 0's exercise)."""
+    layers = ARCHITECTURES[architecture] if isinstance(architecture, str) else architecture
     size, rf, jump, first, out = image_size, 1, 1, 0, []
-    for i, (k, s, p) in enumerate(ARCHITECTURES[architecture], start=1):
+    for i, (k, s, p) in enumerate(layers, start=1):
         size = (size + 2 * p - k) // s + 1
         first -= p * jump
         rf += (k - 1) * jump
@@ -83,11 +86,14 @@ def owned_cells(mask: np.ndarray, geom: LayerGeometry) -> np.ndarray:
     return owned
 
 
-def footprint_rows(mask: np.ndarray, image_size: int = 84) -> list[dict[str, float | int | str]]:
-    """One row per (encoder, layer) for one puck mask: map size, RF, cells touched/owned, max puck share."""
+def footprint_rows(
+    mask: np.ndarray, image_size: int = 84, architectures: Mapping[str, Sequence[ConvLayer]] = ARCHITECTURES,
+) -> list[dict[str, float | int | str]]:
+    """One row per (encoder, layer) for one puck mask: map size, RF, cells touched/owned, max puck share.
+    ``architectures``: encoder name -> its ``(kernel, stride, padding)`` layers (the chapter's two by default)."""
     rows = []
-    for arch in ARCHITECTURES:
-        for g in layer_geometry(arch, image_size):
+    for arch, layers in architectures.items():
+        for g in layer_geometry(layers, image_size):
             counts = puck_pixels_in_rf(mask, g)
             rows.append({"encoder": arch, "layer": g.layer, "map": f"{g.size}x{g.size}", "rf_px": g.rf,
                          "jump_px": g.jump, "cells_touched": int((counts > 0).sum()),
@@ -118,15 +124,18 @@ def _fmt(values: pd.Series, pct: bool = False) -> str:
     return f"{median} [{spread}]"
 
 
-def measure_footprint(n_states: int = 12, seed: int = 0, steps: int = 10) -> FootprintResult:
+def measure_footprint(n_states: int = 12, seed: int = 0, steps: int = 10,
+                      architectures: Mapping[str, Sequence[ConvLayer]] = ARCHITECTURES) -> FootprintResult:
     """Footprint of the puck in real observations (``n_states`` resets of ``make_env("pixels")`` with seeds
-    ``seed, seed+1, ...``, ``steps`` random actions each; states with the puck hidden are skipped)."""
+    ``seed, seed+1, ...``, ``steps`` random actions each; states with the puck hidden are skipped), through each of
+    ``architectures`` (encoder name -> layers; the chapter's NatureCNN and ManipulationCNN by default)."""
     observations = [o for o in rollout_observations(n_states, seed, steps) if o.puck_mask.any()]
     frames = []
     for o in observations:
         width, height = mask_extent(o.puck_mask)
         frames += [{"seed": o.seed, "puck_pixels": int(o.puck_mask.sum()), "puck_width_px": width,
-                    "puck_height_px": height, **r} for r in footprint_rows(o.puck_mask, o.pixels.shape[-1])]
+                    "puck_height_px": height, **r}
+                   for r in footprint_rows(o.puck_mask, o.pixels.shape[-1], architectures)]
     per_state = pd.DataFrame(frames)
     group = per_state.groupby(["encoder", "layer"], sort=False)
     table = pd.DataFrame({

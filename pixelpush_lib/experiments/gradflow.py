@@ -26,6 +26,7 @@ from pixelpush_lib.core.paths import MEASURED_DIR
 from pixelpush_lib.experiments.store import write_measured
 from pixelpush_lib.nets.routing import encoder_gradient_norms, encoders_of
 
+LOSSES = ("critic loss", "actor loss")
 ROUTING_LABELS = {"sb3_shared": "SB3 shared extractor", "sb3_separate": "SB3 separate (default)",
                   "critic_encoder": "CriticEncoderPolicy (DrQ-v2)"}
 
@@ -33,13 +34,20 @@ ROUTING_LABELS = {"sb3_shared": "SB3 shared extractor", "sb3_separate": "SB3 sep
 @dataclass(frozen=True)
 class GradFlowSettings:
     """Sizes of the measurement. ``episodes`` of 50 real steps fill the buffer; ``batch_size`` transitions are
-    scored; ``seed`` seeds the weights, the random actions and the batch."""
+    scored; ``seed`` seeds the weights, the random actions and the batch. ``losses``: the SAC losses switched on
+    (a subset of :data:`LOSSES`); one left out sends no gradient, as if SAC did not optimise it (Step 2's exercise)."""
 
     routings: tuple[str, ...] = ("sb3_shared", "sb3_separate", "critic_encoder")
     batch_size: int = 32
     episodes: int = 2
     seed: int = 0
     config: str = "step2"
+    losses: tuple[str, ...] = LOSSES
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.losses) - set(LOSSES))
+        if unknown:
+            raise ValueError(f"losses {unknown} are not SAC's; allowed: {LOSSES}")
 
 
 def _build(routing: str, settings: GradFlowSettings, env=None):
@@ -63,9 +71,10 @@ def _optimizer_of(policy, encoder: th.nn.Module) -> str:
 def measure_gradient_flow(settings: GradFlowSettings = GradFlowSettings()) -> pd.DataFrame:
     """Gradient norms per (routing, encoder) from each loss, on one shared real batch.
 
-    Returns a DataFrame indexed by (routing, encoder) with columns ``critic loss`` and ``actor loss`` (L2 norm of
-    the encoder's gradient, summed over its parameters), ``optimizer`` (which optimizer holds its parameters) and
-    ``learns from`` (the losses whose gradient reaches it AND is applied by that optimizer).
+    Returns a DataFrame indexed by (routing, encoder) with a column per loss switched on (``settings.losses``;
+    ``critic loss`` and ``actor loss`` by default: the L2 norm of the encoder's gradient from that loss alone,
+    over all its parameters), ``optimizer`` (which optimizer holds its parameters) and ``learns from`` (the losses
+    switched on whose gradient reaches it AND is applied by that optimizer).
     """
     th.manual_seed(settings.seed)
     reference = _build("critic_encoder", settings)
@@ -78,7 +87,8 @@ def measure_gradient_flow(settings: GradFlowSettings = GradFlowSettings()) -> pd
         _copy_matching(model.policy, weights)
         norms = encoder_gradient_norms(model, batch)
         encoders = encoders_of(model.policy)
-        for role, values in norms.items():
+        for role, all_losses in norms.items():
+            values = {loss: norm for loss, norm in all_losses.items() if loss in settings.losses}
             optimizer = _optimizer_of(model.policy, encoders[role])
             rows.append({"routing": ROUTING_LABELS[routing], "encoder": role, **values, "optimizer": optimizer,
                          "learns from": _learns_from(values, optimizer)})
@@ -102,7 +112,7 @@ def _learns_from(norms: dict[str, float], optimizer: str) -> str:
     discarded, never applied.
     """
     losses = [loss for loss, owner in (("critic loss", "critic"), ("actor loss", "actor"))
-              if norms[loss] > 0 and owner in optimizer]
+              if norms.get(loss, 0.0) > 0 and owner in optimizer]
     return " + ".join(losses) or "nothing"
 
 

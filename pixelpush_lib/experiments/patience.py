@@ -122,6 +122,18 @@ STOP_RULES = (
 )
 
 
+def stop_decision(rule: StopRule, success_seen: float, phase: int, success_slope: float) -> bool:
+    """Whether ``rule`` stops a run whose last success reading at its decision step is ``success_seen``, in regime
+    ``phase`` (``regime.label_phases``) with ``success_slope`` (per 1M steps, least squares over the readings so far).
+    The one place a rule decides: the reported curve's replay and Step 3's exercise on our own runs both ask it."""
+    stop = rule.max_success is None or success_seen < rule.max_success
+    if rule.needs_phase1:
+        stop = phase == 1
+    if rule.name.startswith("regime-aware") and stop and phase == 1 and success_slope > 0:
+        stop = False
+    return stop
+
+
 def _phase_at(step: int, losses: pd.DataFrame) -> int:
     """Phase of the reported interval containing ``step`` (0 if no interval covers it)."""
     after = losses[losses["step"] >= step]
@@ -152,11 +164,7 @@ def replay_stop_rules(data_dir: Path = DATA_DIR, rules: tuple[StopRule, ...] = S
         seen = curve[curve["step"] <= rule.step]
         last = seen.iloc[-1]
         phase, slope = _phase_at(rule.step, losses), _slope_per_m(seen)
-        stop = rule.max_success is None or last["success"] < rule.max_success
-        if rule.needs_phase1:
-            stop = phase == 1
-        if rule.name.startswith("regime-aware") and stop and phase == 1 and slope > 0:
-            stop = False
+        stop = stop_decision(rule, last["success"], phase, slope)
         rows.append({"rule": rule.name, "kind": rule.kind, "decision step": f"{rule.step / 1e6:g}M",
                      "success seen": f"{last['success']:.0%} at {last['step'] / 1e6:.2f}M",
                      "phase there": PHASE_NAMES[phase], "success trend so far (per 1M)": round(slope, 3),

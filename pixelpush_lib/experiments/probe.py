@@ -36,7 +36,8 @@ from torch import nn
 from pixelpush_lib.core.paths import MEASURED_DIR
 from pixelpush_lib.experiments.scenes import FrameSet, pixels_to_keypoint_units, render_states
 from pixelpush_lib.experiments.store import write_measured
-from pixelpush_lib.nets.encoders import ManipulationCNN, SpatialSoftmax, policy_vector_keys
+from pixelpush_lib.nets.encoders import (MANIPULATION_LAYERS, ManipulationCNN, SpatialSoftmax, map_size,
+                                         policy_vector_keys)
 from pixelpush_lib.results.measured import load_manifest
 
 ENCODERS = ("nature", "manipulation")
@@ -59,6 +60,7 @@ class ProbeProtocol:
     eval_every: int = 100
     seeds: tuple[int, ...] = (0, 1, 2)
     channels: int = 32
+    camera: str = "table"  # a name of env.rendering.CAMERAS: which view the frames are rendered from
 
 
 PROTOCOL = ProbeProtocol()
@@ -66,22 +68,33 @@ QUICK = ProbeProtocol(n_train=48, n_test=16, steps=30, batch_size=8, eval_every=
 
 
 class PuckProbe(nn.Module):
-    """An encoder and one linear head: ``(B, 3, H, W)`` uint8-range floats in [0, 1] -> ``(B, 2)`` puck (x, y)."""
+    """An encoder and one linear head: ``(B, 3, H, W)`` uint8-range floats in [0, 1] -> ``(B, 2)`` puck (x, y).
 
-    def __init__(self, encoder: str, channels: int = 32, image_size: int = 84, precision: str = "fp32") -> None:
+    ``spatial_softmax=False`` (ManipulationCNN only) hands the head the flattened ``channels x 21 x 21`` map instead
+    of the keypoints, as ``ManipulationExtractor(spatial_softmax=False)`` hands it to a policy (Step 1's exercise).
+    """
+
+    def __init__(self, encoder: str, channels: int = 32, image_size: int = 84, precision: str = "fp32",
+                 spatial_softmax: bool = True) -> None:
         super().__init__()
         self.kind = encoder
         if encoder == "nature" and precision != "fp32":
             raise ValueError(f"precision={precision!r}: the probe runs SB3's NatureCNN in fp32 only")
+        if encoder == "nature" and not spatial_softmax:
+            raise ValueError("spatial_softmax=False is for the ManipulationCNN probe; NatureCNN has none to remove")
         if encoder == "nature":
             space = spaces.Box(0, 255, (3, image_size, image_size), np.uint8)
             self.cnn: nn.Module = NatureCNN(space, features_dim=256, normalized_image=False)
             self.pool: nn.Module = nn.Identity()
             dim = 256
-        elif encoder == "manipulation":
+        elif encoder == "manipulation" and spatial_softmax:
             self.cnn = ManipulationCNN(3, channels, precision)
             self.pool = SpatialSoftmax(learnable_temperature=True)
             dim = 2 * channels
+        elif encoder == "manipulation":
+            self.cnn = ManipulationCNN(3, channels, precision)
+            self.pool = nn.Flatten()
+            dim = channels * map_size(MANIPULATION_LAYERS, image_size) ** 2
         else:
             raise ValueError(f"encoder={encoder!r} is not valid; allowed: {ENCODERS}")
         self.head = nn.Linear(dim, 2)
@@ -98,9 +111,9 @@ def _usable(frames: FrameSet) -> FrameSet:
 
 
 def probe_data(protocol: ProbeProtocol = PROTOCOL) -> tuple[FrameSet, FrameSet]:
-    """(train, test) frames with a visible puck, rendered as the protocol says."""
-    return (_usable(render_states(protocol.n_train, protocol.train_seed)),
-            _usable(render_states(protocol.n_test, protocol.test_seed)))
+    """(train, test) frames with a visible puck, rendered as the protocol says (its camera included)."""
+    return (_usable(render_states(protocol.n_train, protocol.train_seed, camera=protocol.camera)),
+            _usable(render_states(protocol.n_test, protocol.test_seed, camera=protocol.camera)))
 
 
 def _tensors(frames: FrameSet) -> tuple[th.Tensor, th.Tensor]:
@@ -119,11 +132,11 @@ def localisation_errors_px(model: PuckProbe, frames: FrameSet, batch: int = 64) 
 
 
 def train_probe(encoder: str, train: FrameSet, test: FrameSet, seed: int, protocol: ProbeProtocol = PROTOCOL,
-                precision: str = "fp32") -> tuple[PuckProbe, pd.DataFrame]:
-    """Train one probe (its convolutions in ``precision``); returns the model and its curve (step, train_loss,
-    test_median_px)."""
+                precision: str = "fp32", spatial_softmax: bool = True) -> tuple[PuckProbe, pd.DataFrame]:
+    """Train one probe (its convolutions in ``precision``; ``spatial_softmax=False``: ManipulationCNN's flattened
+    map instead of its keypoints); returns the model and its curve (step, train_loss, test_median_px)."""
     th.manual_seed(seed)  # same seed -> same batch order for both encoders (init differs by architecture)
-    model = PuckProbe(encoder, protocol.channels, precision=precision)
+    model = PuckProbe(encoder, protocol.channels, precision=precision, spatial_softmax=spatial_softmax)
     images, target = _tensors(train)
     order = th.Generator().manual_seed(seed)
     optimizer = th.optim.Adam(model.parameters(), lr=protocol.learning_rate)
