@@ -6,6 +6,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from test_arc import STEP_WORD_BUDGET, STEPS, cut_paragraphs, prose_of
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -116,3 +117,33 @@ def test_the_repetition_check_catches_a_doubled_glued_phrase():
             "better</span> than zero</p><p>It rose, rose again.</p></article></html>")
     (hit,) = repeated_phrases(page)
     assert "their velocity is their velocity is" in hit  # "rose, rose" is two words, and the title is not prose
+
+
+def test_each_step_page_is_within_budget_and_no_paragraph_is_cut(built_book):
+    assert built_book.returncode == 0, built_book.log[-3000:]
+    words, cut = {}, {}
+    for path in STEPS:
+        paragraphs = prose_of((built_book.html / "notebooks" / f"{path.stem}.html").read_text())
+        words[path.stem] = sum(len(text.split()) for text in paragraphs)
+        cut[path.stem] = cut_paragraphs(paragraphs)
+    print("words of prose per step page:", words)
+    assert {page: n for page, n in words.items() if n > STEP_WORD_BUDGET} == {}
+    pages = [*STEPS, *(ROOT / "book").glob("*.md")]
+    for page in pages:
+        built = built_book.html / page.relative_to(ROOT).with_suffix(".html")
+        if built.exists():
+            cut[page.stem] = cut_paragraphs(prose_of(built.read_text()))
+    assert {page: texts for page, texts in cut.items() if texts} == {}
+
+
+def test_every_figure_on_the_steps_and_investigations_is_numbered(built_book):
+    assert built_book.returncode == 0, built_book.log[-3000:]
+    unnumbered = {}
+    for page in [*(f"notebooks/{path.stem}" for path in STEPS), "book/investigations"]:
+        figures = re.findall(r"<figure\b.*?</figure>", (built_book.html / f"{page}.html").read_text(), flags=re.S)
+        # rollout videos (chapter.watching) are figures of HTML, captioned inside, not numbered figures
+        missing = [figure[:120] for figure in figures
+                   if "caption-number" not in figure and "pixelpush-rollout" not in figure[:200]]
+        if missing:
+            unnumbered[page] = missing
+    assert unnumbered == {}

@@ -21,7 +21,7 @@ from datadir_helpers import write_measured_run
 from pixelpush_lib.core.paths import DATA_DIR
 from pixelpush_lib.results.claims import CLAIMS, broken_claims
 from pixelpush_lib.results.importer import write_run
-from pixelpush_lib.results.students import load_students
+from pixelpush_lib.results.investigations.students import load_students
 
 
 def test_every_claim_holds_on_the_committed_data():
@@ -107,7 +107,7 @@ EDITS: dict[str, tuple[Callable[[Path], None], str]] = {
     "pixel_onset_after_state": (lambda d: _edit_points(
         d, lambda r: r["config"] == "state" and r["metric"] == "hockey_stick_onset", step="2300000", span_end=""),
         "vs state 2.3M"),
-    # flat window [940K, 1.14M), start [0, 200K), climb [1.14M, 1.24M]: see results/loss_signature.WINDOWS
+    # flat window [940K, 1.14M), start [0, 200K), climb [1.14M, 1.24M]: see loss_signature.WINDOWS
     "state_critic_grows_while_flat": (lambda d: _measured_with_losses(
         d, np.where(STEPS < 600_000, 0.3, np.where(STEPS < 1_140_000, 0.1, 0.5))),
         "measured state_s7 critic loss 0.1 in the flat window, not above 0.3 in the start window"),
@@ -121,7 +121,14 @@ EDITS: dict[str, tuple[Callable[[Path], None], str]] = {
                         "machine": "test"}},
         pd.DataFrame({"step": STEPS, "metric": "success_rate", "value": 0.05}), d),
         "measured eyes_first_s7 records inputs 'pixels+proprio+desired_goal+achieved_goal'"),
-    # start window [0, 200K), end window the last 200K steps: see results/loss_signature.losses_without_climb
+    "settings_control_has_step2s_settings": (lambda d: write_run(
+        {"schema_version": 1, "run_id": "state_step2_settings_s7", "arc_step": "3", "config": "state_step2_settings",
+         "seed": 7, "inputs": "state",
+         "provenance": {"kind": "measured", "command": "test", "config": "state_step2_settings", "commit": "abc1234",
+                        "machine": "test", "overrides": {"learning_rate": 0.0003}}},
+        pd.DataFrame({"step": STEPS, "metric": "success_rate", "value": 0.05}), d),
+        "measured state_step2_settings_s7 overrides learning_rate=0.0003 ("),
+    # start window [0, 200K), end window the last 200K steps: see loss_signature.losses_without_climb
     "eyes_first_losses_move_without_climb": (
         lambda d: _eyes_first_flat(d, critic=np.where(STEPS < 1_000_000, 0.5, 0.2)),
         "measured eyes_first_s7 critic loss 0.2 in the end window, not above 0.5 in the start window"),

@@ -1,4 +1,5 @@
 import csv
+import dataclasses
 
 import numpy as np
 import pytest
@@ -79,6 +80,38 @@ def test_identity_fields_cannot_be_overridden_and_combinations_are_checked():
         get_config("step2", {"encoder": "state_mlp"})
     with pytest.raises(ValueError, match="batch_size"):
         get_config("step2", {"batch_size": True})
+
+
+def test_each_eyes_config_names_its_eyes_and_only_eyes_configs_name_any():
+    assert get_config("eyes_first", {"eyes_seed": "2"}).eyes_seed == 2
+    with pytest.raises(ValueError, match="eyes_seed=None is not valid"):
+        get_config("eyes_first", {"eyes_seed": "none"})
+    with pytest.raises(ValueError, match="eyes_seed=1 is not valid"):
+        get_config("state", {"eyes_seed": 1})
+
+
+def test_the_eyes_configs_name_the_committed_eyes_validation_chose():
+    """The seed each eyes config names is the one validation chose for its encoder, and eyes_first's are the very
+    eyes its committed run (data/runs/eyes_first_s0) trained with: validation's choice at the run's commits, this
+    file, which its run directory recorded by sha256 and a resume checks."""
+    from pixelpush_lib.results.measured import load_manifest
+
+    summary = load_manifest("eyes")["summary"]
+    eyes_configs = [config for config in CONFIGS.values() if config.obs_mode == "eyes"]
+    assert {config.name for config in eyes_configs} == {"eyes_first", "eyes_first_nature"}
+    for config in eyes_configs:
+        assert config.eyes_seed == summary["best_seed_by_validation"][config.encoder], config.name
+    eyes_first = get_config("eyes_first")
+    assert summary["weights"]["manipulation"][str(eyes_first.eyes_seed)]["sha256"] == (
+        "c11342355dc790d17e58e97ed946c611033e62e301fb09167db921b9f130ef29")
+
+
+def test_a_config_records_the_overrides_that_rebuild_it():
+    config = get_config("step2", {"batch_size": "8", "net_arch": "64,64"})
+    assert config.overrides() == {"batch_size": 8, "net_arch": (64, 64)}
+    assert get_config("step2", config.overrides()) == config
+    with pytest.raises(ValueError, match="no run could be rebuilt"):
+        dataclasses.replace(config, name="mine").overrides()
 
 
 def test_every_config_has_notes_about_its_reported_run():

@@ -68,24 +68,32 @@ def produced(footprint_result, gradflow_table) -> dict[str, str]:
 
     facts.update(gpu_throughput_facts())
     facts.update(precision_facts())
-    from pixelpush_lib.results.students import distill_facts, load_students
+    from pixelpush_lib.results.investigations.students import distill_facts, load_students
 
     facts.update(distill_facts(load_students()))
-    from pixelpush_lib.results.eyes import eyes_facts
+    from pixelpush_lib.results.investigations.eyes import eyes_facts
 
     facts.update(eyes_facts())
     facts["table_provenance"] = ""  # book/intro.md: provenance_summary(), tested in test_data_numbers
     from pixelpush_lib.chapter.figures.curves import loss_signature_source
 
     facts["step2_signature_source"] = loss_signature_source("step2", seed=0)  # Step 3's sources box
-    from pixelpush_lib.results.loss_signature import loss_signature_facts, losses_without_climb_facts
+    from pixelpush_lib.results.investigations.loss_signature import loss_signature_facts, losses_without_climb_facts
 
     facts.update(loss_signature_facts("state"))
     facts.update(losses_without_climb_facts("eyes_first"))
-    from pixelpush_lib.results.prediction import prediction_facts
+    from pixelpush_lib.results.investigations.prediction import prediction_facts
 
     facts.update(prediction_facts("eyes_first"))
-    facts.update(prediction_facts("eyes_first_nature"))  # Step 3 names NatureCNN's eyes as the next test
+    facts.update(prediction_facts("eyes_first_nature"))  # the investigations name NatureCNN's eyes as the next test
+    from pixelpush_lib.results.investigations.pixel_agent import pixel_agent_facts
+    from pixelpush_lib.results.investigations.settings_control import settings_control_facts
+
+    facts.update(settings_control_facts())
+    facts.update(pixel_agent_facts())
+    from pixelpush_lib.chapter.exercises import exercise_cost_facts
+
+    facts.update(exercise_cost_facts())  # every step's exercises, and how their costs were measured (the intro)
     return facts
 
 

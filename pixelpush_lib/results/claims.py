@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from pixelpush_lib.core.configs import STEP2_SAC_HER_SETTINGS
 from pixelpush_lib.core.paths import DATA_DIR
-from pixelpush_lib.results import eyes
 from pixelpush_lib.results import measurement_claims as measured
 from pixelpush_lib.results.evidence import (
     CONVERGED,
@@ -31,9 +31,10 @@ from pixelpush_lib.results.evidence import (
     success_rows,
     top_values,
 )
+from pixelpush_lib.results.investigations import eyes
+from pixelpush_lib.results.investigations.loss_signature import loss_signature, losses_without_climb
+from pixelpush_lib.results.investigations.prediction import LATE, prediction_test
 from pixelpush_lib.results.loaders import first_reading_at, load_project_runs, reading_at
-from pixelpush_lib.results.loss_signature import loss_signature, losses_without_climb
-from pixelpush_lib.results.prediction import LATE, prediction_test
 from pixelpush_lib.results.quoted_numbers import Number
 
 
@@ -203,7 +204,8 @@ def _three_phases(data: Evidence) -> list[str]:
 def _state_loss_rises(before: str, after: str, claim: str, metric: str = "critic_loss"
                       ) -> Callable[[Evidence], list[str]]:
     """Every measured state run that logged its losses has a larger mean ``metric`` in window ``after`` than in
-    ``before`` (windows of :mod:`~pixelpush_lib.results.loss_signature`); a run without loss readings says nothing."""
+    ``before`` (windows of :mod:`~pixelpush_lib.results.investigations.loss_signature`); a run without loss
+    readings says nothing."""
     def check(data: Evidence) -> list[str]:
         table = loss_signature("state", data.data_dir)
         out = []
@@ -230,7 +232,8 @@ def _eyes_first_blind_to_puck_position(data: Evidence) -> list[str]:
 
 def _eyes_first_losses_move_without_climb(data: Evidence) -> list[str]:
     """Every eyes-first run that never climbed has a larger mean critic loss and a smaller mean actor loss in its
-    last window than in its first (:func:`~pixelpush_lib.results.loss_signature.losses_without_climb`)."""
+    last window than in its first
+    (:func:`~pixelpush_lib.results.investigations.loss_signature.losses_without_climb`)."""
     table = losses_without_climb("eyes_first", data.data_dir)  # windows without a loss reading are left out there
     claim = "CLAIM BROKEN 'without a climb the eyes-first critic loss rose and its actor loss fell'"
     if table.empty:
@@ -249,7 +252,7 @@ def _eyes_first_losses_move_without_climb(data: Evidence) -> list[str]:
 
 def _eyes_first_never_climbs(data: Evidence) -> list[str]:
     """Step 3's prediction failed, and plainly: there is an eyes-first run, each one finished its budget past the
-    line, and none ever read the onset level (:mod:`~pixelpush_lib.results.prediction`)."""
+    line, and none ever read the onset level (:mod:`~pixelpush_lib.results.investigations.prediction`)."""
     test = prediction_test("eyes_first", data.data_dir)
     claim = "CLAIM BROKEN 'the eyes-first runs passed the line and never climbed'"
     if test.runs.empty:
@@ -263,6 +266,21 @@ def _eyes_first_never_climbs(data: Evidence) -> list[str]:
     return [f"{claim}: measured {row.run_id} is {state(row)}, against the line at {test.deadline:,.0f} "
             f"(data/runs/{row.run_id})" for row in test.runs.itertuples()
             if row.outcome != LATE or pd.notna(row.onset_step) or row.in_progress]
+
+
+def _settings_control_has_step2s_settings(data: Evidence) -> list[str]:
+    """Every run of the settings control (``state_step2_settings``) kept Step 2's SAC + HER settings: none of them
+    was overridden, or its onset would measure other settings than the page says."""
+    out = []
+    for run in load_project_runs(data.data_dir):
+        manifest = run.manifest
+        overrides = manifest["provenance"].get("overrides") or {}
+        changed = sorted(set(overrides) & set(STEP2_SAC_HER_SETTINGS))
+        if manifest["config"] == "state_step2_settings" and changed:
+            out.append(f"CLAIM BROKEN 'the settings control ran with Step 2's settings': {manifest['provenance']['kind']} "
+                       f"{manifest['run_id']} overrides {', '.join(f'{k}={overrides[k]}' for k in changed)} "
+                       f"(data/runs/{manifest['run_id']})")
+    return out
 
 
 CLAIMS = [
@@ -326,6 +344,8 @@ CLAIMS = [
           "and the actor loss fell", _eyes_first_losses_move_without_climb),
     Claim("eyes_first_never_climbs", "Step 3's prediction fails: the eyes-first runs passed the line and never "
           "climbed", _eyes_first_never_climbs),
+    Claim("settings_control_has_step2s_settings", "the settings control is the state agent with Step 2's SAC + HER "
+          "settings, none overridden", _settings_control_has_step2s_settings),
     Claim("precision_matters", "a policy must see the puck to within a few centimetres: noise of a few cm costs the "
           "state agent at least half its success", eyes.precision_matters),
 ]

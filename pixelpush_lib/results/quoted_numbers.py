@@ -252,6 +252,8 @@ _CURVE_NUMBERS: dict[str, tuple[str, str, str, int | None, tuple[str, ...]]] = {
     "state_success_2m": ("State baseline success at 2M steps", "state", "success_rate", 2_000_000, ("point",)),
     "step2_success_2m": ("Step 2 success at 2M steps (end of the original run)", "step2", "success_rate",
                          2_000_000, ("rolling_mean", "point")),
+    # The figure's single readings at 2M, beside step2_success_2m's rolling mean (the text shows both).
+    "step2_reading_2m": ("Step 2's single readings at 2M steps", "step2", "success_rate", 2_000_000, ("point",)),
     "step2_success_4m": ("Step 2 success at 4M steps", "step2", "success_rate", 4_000_000, ("point",)),
     "step1_success_2m": ("Step 1 success at 2M steps", "step1", "success_rate", 2_000_000, ("point", "range")),
     "step4_success_final": ("Step 4 (Cell D) success at its last reading, 1.54M", "step4", "success_rate",
@@ -360,12 +362,10 @@ def provenance_summary(numbers: dict[str, Number], names: list[str]) -> str:
 def chapter_numbers(data_dir: Path = DATA_DIR) -> dict[str, Number]:
     """Every named chapter number, computed now from ``data_dir`` (validated on load).
 
-    Names are stable snake_case: ``state_success_2m``, ``state_onset_step``, ``step2_onset_step``,
-    ``step2_success_2m``, ``step2_success_4m``, ``step2_success_final``, ``step2_final_step``, ``step0_band``,
-    ``step1_band``, ``step1_success_2m``, ``step4_success_final``, ``step4_final_step``, ``step4_band``,
+    Names are stable snake_case: the keys of ``_CURVE_NUMBERS`` and ``_BANDS``, ``state_onset_step``,
+    ``step2_onset_step``, ``step2_success_final``, ``step2_final_step``, ``step4_final_step``,
     ``phase{1,2,3}_{success,critic,actor,start_step}``, and the facts of ``reported/facts.csv`` (``pixel_transition_bytes``,
-    ``sb3_memory_warning_gb``, ``drq_noise_coord``, ...). Raises ``schema.DataError`` for invalid data and
-    ``LookupError`` when a number has no source row.
+    ...). Raises ``schema.DataError`` for invalid data and ``LookupError`` when a number has no source row.
     """
     points = load_points(data_dir)
     out = _numbers_from_points(points, data_dir)

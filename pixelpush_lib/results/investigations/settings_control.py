@@ -1,0 +1,90 @@
+"""The settings control: does Step 2's SAC + HER settings alone delay the state agent's climb?
+
+The eyes-first agent (and the author's Step 2 run) differ from the state agent in what they see *and* in their SAC +
+HER settings: learning rate, relabelled goals per real one, envs stepped together, buffer. The config
+``state_step2_settings`` is the state agent with Step 2's settings, so its onset beside the state agent's own says how
+much of a delay the settings alone cause. Read against the prediction's line (:mod:`.prediction`), it chooses the
+next run:
+
+* every seed climbed and their mean onset is by the line: the settings are cleared, the eyes are the suspect (next:
+  the state agent trained through noise of the eyes' size, then ``eyes_first_nature``);
+* otherwise, once no seed is still short of the line: the settings alone delay the climb past it (next: eyes-first
+  with the state agent's settings);
+* while a seed is still short of the line without having climbed: not decided.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pixelpush_lib.core.paths import DATA_DIR
+from pixelpush_lib.results.investigations.prediction import UNDECIDED, PredictionTest, prediction_test, progress, result
+from pixelpush_lib.results.own_runs import measured_runs, seed_mean, seed_range, seeds
+from pixelpush_lib.results.quoted_numbers import ONSET_LEVEL, format_value
+
+CONFIG = "state_step2_settings"
+#: The branch the control chooses: which run it points to next.
+SETTINGS_CLEARED, SETTINGS_DELAY = "settings cleared", "settings delay"
+
+_BRANCH_SENTENCES = {
+    SETTINGS_CLEARED: ("Under Step 2's settings the state agent still climbed by the line, so the settings alone do not "
+                       "explain the eyes-first agent's failure: the eyes are the suspect."),
+    SETTINGS_DELAY: ("Under Step 2's settings the state agent did not climb by the line, so the settings alone delay "
+                     "the climb, and the eyes-first test mixed them with the eyes."),
+    UNDECIDED: "Not decided until every seed of the control has climbed or passed the line.",
+}
+_NEXT_RUNS = {
+    SETTINGS_CLEARED: ("the state agent trained through noise of the eyes' size on the puck's position, then "
+                       "eyes-first with NatureCNN's eyes (config `eyes_first_nature`)"),
+    SETTINGS_DELAY: "eyes-first again, with the state agent's own settings",
+    UNDECIDED: "none until the control is decided",
+}
+
+
+def control_branch(test: PredictionTest) -> str:
+    """:data:`SETTINGS_CLEARED` when every run climbed and their mean onset is by the line, :data:`UNDECIDED` while a
+    run is short of the line without having climbed (or none exists), else :data:`SETTINGS_DELAY`."""
+    runs = test.runs
+    if runs.empty or (runs["outcome"] == UNDECIDED).any():
+        return UNDECIDED
+    if runs["onset_step"].notna().all() and runs["onset_step"].mean() <= test.deadline:
+        return SETTINGS_CLEARED
+    return SETTINGS_DELAY
+
+
+def settings_control_facts(data_dir: Path = DATA_DIR) -> dict[str, str]:
+    """What the investigations and Step 3 state about the control, keyed ``control_*`` for ``{glue:text}``: how far its
+    runs got and what they show, its mean onset beside the state agent's own (each with its kind), the branch it
+    chose and the run that branch points to, and, for the sources box, its runs and their spread."""
+    test = prediction_test(CONFIG, data_dir)
+    runs = test.runs
+    state = measured_runs("state", data_dir)
+    branch = control_branch(test)
+    return {
+        "control_progress": progress(runs),
+        "control_result": result(runs, CONFIG),
+        "control_climb": _climb(runs),
+        "control_state_onset": f"{seed_mean(state['onset_step'], 'steps')} steps (measured)" if len(state)
+        else "not measured",
+        "control_deadline": format_value(test.deadline, "steps"),
+        "control_branch": branch,
+        "control_branch_sentence": _BRANCH_SENTENCES[branch],
+        "control_next_run": _NEXT_RUNS[branch],
+        "control_runs": ", ".join(f"data/runs/{run}" for run in runs["run_id"]) or "none yet",
+        "control_onset_spread": seed_range(runs["onset_step"], "steps"),
+    }
+
+
+def _climb(runs) -> str:
+    """When the control climbed, for "under Step 2's settings our state agent ...": its mean onset over the seeds that
+    climbed, with how many did, or that none has yet."""
+    level = format_value(ONSET_LEVEL, "fraction")
+    if runs.empty:
+        return "has no run yet"
+    climbed, n = runs["onset_step"].dropna(), len(runs)
+    if climbed.empty:
+        which = "its one seed" if n == 1 else f"any of its {seeds(n)}"
+        return f"has not read {level} {'yet ' if runs['in_progress'].any() else ''}in {which} (measured)"
+    mean = "on average " if len(climbed) > 1 else ""
+    how_many = "one seed" if n == 1 else f"{len(climbed)} of {n} seeds climbed"
+    return f"first read {level} or more {mean}at {seed_mean(climbed, 'steps')} steps (measured, {how_many})"

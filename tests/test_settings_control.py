@@ -1,0 +1,55 @@
+"""The settings control (pixelpush_lib.results.investigations.settings_control): the state agent under Step 2's SAC +
+HER settings, read against the prediction's line, chooses the next run whichever way its seeds come out."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from datadir_helpers import copy_data, write_measured_run
+from pixelpush_lib.results.investigations.prediction import prediction_test
+from pixelpush_lib.results.investigations.settings_control import CONFIG, SETTINGS_CLEARED, SETTINGS_DELAY, \
+    control_branch, settings_control_facts
+from pixelpush_lib.results.investigations.prediction import UNDECIDED
+
+STEPS = np.arange(20_000, 2_000_001, 20_000)
+
+
+def _control(data, seed: int, onset: float | None, last: int = 2_000_000) -> None:
+    steps = STEPS[STEPS <= last]
+    success = np.where(steps >= (onset if onset is not None else np.inf), 0.8, 0.04)
+    write_measured_run(data, CONFIG, seed, steps, success,
+                       planned_steps=2_000_000 if last < 2_000_000 else None)
+
+
+@pytest.mark.parametrize(("onsets", "branch"), [
+    ([-0.4, 0.2], SETTINGS_CLEARED),  # both climbed (one after the line), their mean by it: the settings are cleared
+    ([-0.2, 0.6], SETTINGS_DELAY),  # the mean is past the line although one seed was on time
+    ([0.0, None], SETTINGS_DELAY),  # a seed that never climbed in its 2M steps
+])
+def test_the_control_chooses_the_branch_from_its_seeds(tmp_path, onsets, branch):
+    # onsets as multiples of the line's distance from the state agent's onset (None: no climb)
+    data = copy_data(tmp_path)
+    line = prediction_test(CONFIG, data)
+    for seed, where in enumerate(onsets):
+        _control(data, seed, None if where is None else line.deadline + where * (line.deadline - line.state_onset))
+    test = prediction_test(CONFIG, data)
+    assert control_branch(test) == branch
+    facts = settings_control_facts(data)
+    assert facts["control_branch"] == branch
+    assert ("eyes_first_nature" in facts["control_next_run"]) == (branch == SETTINGS_CLEARED)
+    assert facts["control_runs"] == f"data/runs/{CONFIG}_s0, data/runs/{CONFIG}_s1"
+
+
+def test_no_run_or_a_seed_still_short_of_the_line_decides_nothing(tmp_path):
+    data = copy_data(tmp_path)
+    assert settings_control_facts(data)["control_branch"] == UNDECIDED
+    assert settings_control_facts(data)["control_runs"] == "none yet"
+    line = prediction_test(CONFIG, data)
+    _control(data, 0, line.state_onset)  # climbed early
+    _control(data, 1, None, last=600_000)  # still training, flat, short of the line
+    facts = settings_control_facts(data)
+    assert facts["control_branch"] == UNDECIDED
+    assert "seed 1 at 600K" in facts["control_progress"] and "still training" in facts["control_progress"]
+    assert facts["control_climb"].endswith("(measured, 1 of 2 seeds climbed)")
+    assert settings_control_facts(copy_data(tmp_path / "fresh"))["control_climb"] == "has no run yet"
