@@ -186,9 +186,10 @@ def test_the_add_command_composes_only_a_whole_agent_and_never_overwrites_a_regi
 
 
 @pytest.mark.slow
-def test_it_loads_and_acts_from_a_fresh_clone_with_no_download(tmp_path):
+def test_it_and_the_state_agent_load_from_a_fresh_clone_with_no_download(tmp_path):
     """A clone is what a Colab learner gets: the committed registry, manifest, eyes and state checkpoint, and a cache
-    folder that does not exist yet. Where the working tree is ahead of HEAD, what it would commit is copied in."""
+    folder that does not exist yet. Where the working tree is ahead of HEAD, what it would commit is copied in. The
+    state agent it composes loads there on its own too (one clone and one process for both: seconds of imports)."""
     root = DATA_DIR.parent
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(root), str(clone)], check=True)
@@ -206,7 +207,9 @@ def test_it_loads_and_acts_from_a_fresh_clone_with_no_download(tmp_path):
         f"agent = load_pretrained({NAME!r}, cache_dir={str(tmp_path / 'cache')!r}, device='cpu')\n"
         "obs, _ = make_env('pixels', frame_stack=4).reset(seed=3)\n"
         "action, _ = agent.predict(obs)\n"
-        "print(json.dumps({'action': action.tolist(), 'lib': pixelpush_lib.__file__}))\n"
+        f"state = load_pretrained('state_s0_2m', cache_dir={str(tmp_path / 'cache')!r}, device='cpu')\n"
+        "print(json.dumps({'action': action.tolist(), 'state_steps': int(state.num_timesteps),\n"
+        "                  'lib': pixelpush_lib.__file__}))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=clone, capture_output=True, text=True,
                          env={"PYTHONPATH": str(clone), "PATH": "/usr/bin:/bin", "MUJOCO_GL": "egl",
@@ -214,3 +217,4 @@ def test_it_loads_and_acts_from_a_fresh_clone_with_no_download(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     loaded = json.loads(out.stdout.strip().splitlines()[-1])
     assert len(loaded["action"]) == 4 and loaded["lib"].startswith(str(clone))
+    assert loaded["state_steps"] == 2_000_000

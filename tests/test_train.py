@@ -16,6 +16,14 @@ from pixelpush_lib.core.configs import config_names, get_config
 from pixelpush_lib.training import RunError, build_model, plan_new_run, plan_resume, train
 
 TINY = {"n_envs": 2, "learning_starts": 100, "batch_size": 8, "buffer_size": 1000}
+# Runs whose sizes do not matter to what they prove (resume, checkpoints, refusals): 48x48 frames, two stacked, small
+# nets; about a quarter of the full-size run's time, most of which goes to convolutions.
+SMALL = {**TINY, "image_size": 48, "frame_stack": 2, "cnn_channels": 8, "cnn_dim": 32, "net_arch": [32, 32]}
+# SMALL in this process: "auto" would start a renderer process per env, seconds of imports each.
+SMALL_HERE = {**SMALL, "vec_env": "dummy"}
+# Every config at its full frame and network sizes, as few gradient steps as still log the train/ keys: SB3 writes a
+# row every 4 episodes (200 steps of 2 envs), and updates from step 150 on put the losses in it.
+EVERY_CONFIG = {**TINY, "learning_starts": 150, "batch_size": 4, "vec_env": "dummy"}
 CLI = [sys.executable, "-m", "pixelpush_lib.cli"]
 
 
@@ -34,12 +42,12 @@ def _snapshot(path: Path) -> dict[str, str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", config_names())
-def test_every_config_trains_300_steps_on_cpu(name, tmp_path):
+def test_every_config_trains_200_steps_on_cpu(name, tmp_path):
     # In this process: starting a renderer process per env (vec_env "auto" on two cores) doubled the pixel configs'
-    # time. The kill -9 test, the CLI tests and the papermill train-mode notebooks train through "auto".
-    plan = plan_new_run(get_config(name, {**TINY, "vec_env": "dummy"}), tmp_path / name, seed=0, total_steps=300)
+    # time. The papermill train-mode notebooks train through "auto".
+    plan = plan_new_run(get_config(name, EVERY_CONFIG), tmp_path / name, seed=0, total_steps=200)
     model = train(plan, device="cpu", progress_bar=False)
-    assert model.num_timesteps == 300
+    assert model.num_timesteps == 200
     assert model.logger.name_to_value["train/n_updates"] > 0 or model._n_updates > 0
     with open(tmp_path / name / "progress.csv", newline="") as handle:
         header = next(csv.reader(handle))
@@ -62,15 +70,18 @@ def _cli_train(*args, **kwargs):
     return subprocess.run([*CLI, "train", *args], capture_output=True, text=True, env=env, timeout=600, **kwargs)
 
 
-TINY_SET = [f"--set={k}={v}" for k, v in TINY.items()]
+def _as_cli(value) -> str:
+    """An override as ``--set`` spells it: lists comma-separated."""
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
-# The kill -9 test's runs: 48x48 frames, two stacked, small nets, so that three processes take seconds; what it
-# proves (the resume restarts at the last complete checkpoint, restores the buffer, and logs exactly the rows of an
-# uninterrupted run) does not depend on the sizes.
-SMALL_SET = [*TINY_SET, *(f"--set={k}={v}" for k, v in
-                          {"image_size": 48, "frame_stack": 2, "cnn_channels": 8, "cnn_dim": 32,
-                           "net_arch": "32,32"}.items())]
+TINY_SET = [f"--set={k}={_as_cli(v)}" for k, v in TINY.items()]
+
+
+# The kill -9 test's runs are SMALL and step their envs in their own process, so that three runs take seconds: what
+# it proves (the resume restarts at the last complete checkpoint, restores the buffer, and logs exactly the rows of an
+# uninterrupted run) depends on neither. The papermill train-mode tests train through vec_env "auto".
+SMALL_SET = [f"--set={k}={_as_cli(v)}" for k, v in SMALL_HERE.items()]
 # 600 steps of 2 envs: SB3 logs a row every 4 episodes (200 steps), the run checkpoints at 300. The victim is killed
 # once its row at 400 is logged, so the resume must drop that row (past the checkpoint) and log it again.
 KILL_TOTAL, CHECKPOINT_EVERY, KILL_AT_ROW = 600, 300, 400
@@ -129,7 +140,7 @@ def test_kill_dash_nine_then_resume_continues_log_steps_and_buffer(tmp_path):
 @pytest.mark.slow
 def test_resume_extends_a_finished_run(tmp_path):
     run = tmp_path / "run"
-    train(plan_new_run(get_config("step2", TINY), run, seed=0, total_steps=200), device="cpu", progress_bar=False)
+    train(plan_new_run(get_config("step2", SMALL_HERE), run, seed=0, total_steps=200), device="cpu", progress_bar=False)
     model = train(plan_resume(run, total_steps=400), device="cpu", progress_bar=False)
     assert model.num_timesteps == 400
     assert _steps(run) == [200, 400]
@@ -139,14 +150,15 @@ def test_resume_extends_a_finished_run(tmp_path):
 @pytest.mark.slow
 def test_a_resume_keeps_the_checkpoint_interval_its_run_was_started_with(tmp_path, monkeypatch):
     """``--resume`` without ``--checkpoint-every`` checkpoints as often as the run did (the default for a new run of
-    this budget, a tenth of it, would be every 100 steps here), and each segment records the renderer's settings."""
+    this budget, a tenth of it, would be every 60 steps here), and each segment records the renderer's settings."""
     monkeypatch.setenv("LP_NUM_THREADS", "1")
     run = tmp_path / "run"
-    train(plan_new_run(get_config("state", TINY), run, seed=0, total_steps=200), device="cpu", progress_bar=False,
-          checkpoint_every=200)
-    train(plan_resume(run, total_steps=1000), device="cpu", progress_bar=False)
+    small_state = {**TINY, "net_arch": [32, 32]}
+    train(plan_new_run(get_config("state", small_state), run, seed=0, total_steps=200), device="cpu",
+          progress_bar=False, checkpoint_every=200)
+    train(plan_resume(run, total_steps=600), device="cpu", progress_bar=False)
     saved = sorted({int(d.name.split("_")[1]) for d in (run / "checkpoints").glob("step_*")})
-    assert saved == [200, 400, 600, 800, 1000]
+    assert saved == [200, 400, 600]
     segments = json.loads((run / "run.json").read_text())["segments"]
     assert [s["checkpoint_every"] for s in segments] == [200, 200]
     assert segments[-1]["render_env"]["LP_NUM_THREADS"] == "1"
@@ -155,7 +167,7 @@ def test_a_resume_keeps_the_checkpoint_interval_its_run_was_started_with(tmp_pat
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("runs") / "done"
-    train(plan_new_run(get_config("step1", TINY), run, seed=0, total_steps=200), device="cpu", progress_bar=False)
+    train(plan_new_run(get_config("step1", SMALL_HERE), run, seed=0, total_steps=200), device="cpu", progress_bar=False)
     return run
 
 
@@ -195,7 +207,7 @@ def test_resume_without_checkpoint_is_refused(finished_run, tmp_path):
 
 def test_resume_compares_effective_configs_not_raw_overrides(finished_run):
     """'8' from the command line equals 8 from a notebook; {} is not the run's tiny overrides."""
-    as_strings = {key: str(value) for key, value in TINY.items()}
+    as_strings = {key: _as_cli(value) for key, value in SMALL_HERE.items()}
     assert plan_resume(finished_run, 400, get_config("step1", as_strings)).start_step == 200
     with pytest.raises(RunError, match="trained with overrides"):
         plan_resume(finished_run, 400, get_config("step1"))
@@ -205,8 +217,8 @@ def test_resume_compares_effective_configs_not_raw_overrides(finished_run):
 def test_a_run_records_the_name_and_overrides_that_rebuild_its_config(finished_run):
     """The manifest's name and overrides give back the very config the run trained with, and a resume plans it."""
     manifest = json.loads((finished_run / "run.json").read_text())
-    assert manifest["overrides"] == TINY
-    assert plan_resume(finished_run, 400).config == get_config("step1", TINY)
+    assert manifest["overrides"] == SMALL_HERE
+    assert plan_resume(finished_run, 400).config == get_config("step1", SMALL_HERE)
 
 
 def test_cli_resume_fills_in_the_runs_own_name_or_overrides(finished_run):
@@ -214,7 +226,7 @@ def test_cli_resume_fills_in_the_runs_own_name_or_overrides(finished_run):
     from pixelpush_lib.training.runs import _asked_config
 
     assert _asked_config(finished_run, None, {}) is None
-    assert _asked_config(finished_run, "step1", {}) == get_config("step1", TINY)
+    assert _asked_config(finished_run, "step1", {}) == get_config("step1", SMALL_HERE)
     assert _asked_config(finished_run, None, {"batch_size": "8"}) == get_config("step1", {"batch_size": 8})
 
 
@@ -230,7 +242,8 @@ def test_notebook_train_mode_leaves_a_finished_run_of_its_config_as_it_is(finish
     from pixelpush_lib.chapter.notebook import check_parameters, train_or_resume
 
     before = _snapshot(finished_run)
-    assert train_or_resume(check_parameters("train", "step1", 0, 200, finished_run, overrides=TINY)) == finished_run
+    params = check_parameters("train", "step1", 0, 200, finished_run, overrides=SMALL_HERE)
+    assert train_or_resume(params) == finished_run
     assert _snapshot(finished_run) == before
 
 
@@ -252,5 +265,5 @@ def test_notebook_train_mode_resolves_its_config_once(finished_run, tmp_path, mo
     notebook.train_or_resume(notebook.check_parameters("train", "step1", 0, 400, tmp_path / "new", overrides=TINY))
     assert resolved == ["step1"]
     resolved.clear()
-    notebook.train_or_resume(notebook.check_parameters("train", "step1", 0, 400, finished_run, overrides=TINY))
+    notebook.train_or_resume(notebook.check_parameters("train", "step1", 0, 400, finished_run, overrides=SMALL_HERE))
     assert resolved == ["step1", "step1"]  # the notebook's, and the run's own (its manifest) to compare with

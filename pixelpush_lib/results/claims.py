@@ -253,7 +253,7 @@ def _eyes_first_losses_move_without_climb(data: Evidence) -> list[str]:
 def _eyes_first_never_climbs(data: Evidence) -> list[str]:
     """Step 3's prediction failed, and plainly: there is an eyes-first run, each one finished its budget past the
     line, and none ever read the onset level (:mod:`~pixelpush_lib.results.investigations.prediction`)."""
-    test = prediction_test("eyes_first", data.data_dir)
+    test = prediction_test("eyes_first", data.data_dir, data.numbers)
     claim = "CLAIM BROKEN 'the eyes-first runs passed the line and never climbed'"
     if test.runs.empty:
         return [f"{claim}: no measured eyes-first run in {data.data_dir / 'runs'}"]

@@ -32,7 +32,8 @@ class Evidence:
 
     @classmethod
     def load(cls, data_dir: Path) -> Evidence:
-        return cls(Path(data_dir), load_points(data_dir), chapter_numbers(data_dir))
+        points = load_points(data_dir)
+        return cls(Path(data_dir), points, chapter_numbers(data_dir, points))
 
 
 @dataclass(frozen=True)

@@ -285,10 +285,10 @@ def _matches_step(points: pd.DataFrame, step: int) -> pd.Series:
     return at | window_end
 
 
-def _curve_number(name: str, points: pd.DataFrame, data_dir: Path) -> Number:
+def _curve_number(name: str, reported: pd.DataFrame, data_dir: Path) -> Number:
     description, config, metric, step, kinds = _CURVE_NUMBERS[name]
-    rows = points[(points["provenance"] == "reported") & (points["config"] == config) & (points["metric"] == metric)
-                  & points["kind"].isin(kinds) & _matches_step(points, step)]
+    rows = reported[(reported["config"] == config) & (reported["metric"] == metric) & reported["kind"].isin(kinds)
+                    & _matches_step(reported, step)]
     number = _from_reported(name, description, rows, "fraction", kinds)
     seed = _canonical_seed(rows, kinds)
     # Two or more project seeds: their mean (with n) replaces the single-seed figure (rule 1).
@@ -311,7 +311,7 @@ def _widest_band(name: str, description: str, rows: pd.DataFrame) -> Number:
 
 def _numbers_from_points(points: pd.DataFrame, data_dir: Path) -> dict[str, Number]:
     reported = points[points["provenance"] == "reported"]
-    out = {name: _curve_number(name, points, data_dir) for name in _CURVE_NUMBERS}
+    out = {name: _curve_number(name, reported, data_dir) for name in _CURVE_NUMBERS}
     for name, (description, config) in _BANDS.items():
         rows = reported[(reported["config"] == config) & (reported["metric"] == "success_rate")
                         & (reported["kind"] == "phase_summary") & reported["value_low"].notna()
@@ -359,15 +359,16 @@ def provenance_summary(numbers: dict[str, Number], names: list[str]) -> str:
     return f"all {kinds[0]}" if len(kinds) == 1 else "a mix: " + ", ".join(kinds)
 
 
-def chapter_numbers(data_dir: Path = DATA_DIR) -> dict[str, Number]:
+def chapter_numbers(data_dir: Path = DATA_DIR, points: pd.DataFrame | None = None) -> dict[str, Number]:
     """Every named chapter number, computed now from ``data_dir`` (validated on load).
 
     Names are stable snake_case: the keys of ``_CURVE_NUMBERS`` and ``_BANDS``, ``state_onset_step``,
     ``step2_onset_step``, ``step2_success_final``, ``step2_final_step``, ``step4_final_step``,
     ``phase{1,2,3}_{success,critic,actor,start_step}``, and the facts of ``reported/facts.csv`` (``pixel_transition_bytes``,
     ...). Raises ``schema.DataError`` for invalid data and ``LookupError`` when a number has no source row.
+    ``points``: ``load_points(data_dir)``, where the caller has loaded them already.
     """
-    points = load_points(data_dir)
+    points = load_points(data_dir) if points is None else points
     out = _numbers_from_points(points, data_dir)
     out.update(_final_numbers(points))
     out.update(_fact_numbers(load_facts(data_dir)))

@@ -67,9 +67,13 @@ def _outcome(onset: float, last_step: int, deadline: float) -> str:
     return LATE if last_step >= deadline else UNDECIDED
 
 
-def prediction_test(config: str = "eyes_first", data_dir: Path = DATA_DIR) -> PredictionTest:
-    """The measured runs of ``config`` against the line between the state agent's onset and Step 2's."""
-    numbers = chapter_numbers(data_dir)
+def prediction_test(config: str = "eyes_first", data_dir: Path = DATA_DIR,
+                    numbers: dict[str, Number] | None = None) -> PredictionTest:
+    """The measured runs of ``config`` against the line between the state agent's onset and Step 2's.
+
+    ``numbers``: ``chapter_numbers(data_dir)`` where the caller has them already (computing them takes about a
+    second)."""
+    numbers = chapter_numbers(data_dir) if numbers is None else numbers
     state_onset = float(numbers["state_onset_step"].value)
     pixel_onset = float(numbers["step2_onset_step"].value)
     deadline = state_onset + MARGIN * (pixel_onset - state_onset)
@@ -228,10 +232,10 @@ def prediction_facts(config: str = "eyes_first", data_dir: Path = DATA_DIR) -> d
     how many climbed on time, the verdict and what it means, Step 1's measurement of the eyes, how far our state
     seeds' onsets spread, where the config's SAC + HER settings differ from the state agent's, and for the sources
     box the runs and their spread over seeds."""
-    test = prediction_test(config, data_dir)
+    numbers = chapter_numbers(data_dir)
+    test = prediction_test(config, data_dir, numbers)
     runs, key = test.runs, f"{config}_pred"
     state_runs = measured_runs("state", data_dir)
-    numbers = chapter_numbers(data_dir)
     verdict = test.verdict
     return {
         f"{key}_progress": progress(runs),
