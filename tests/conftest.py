@@ -1,7 +1,9 @@
 import os
+import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +97,29 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_sep("=", f"over {SLOW_S:.0f} s without @pytest.mark.slow (mark them)")
         for line in sorted(unmarked, reverse=True):
             terminalreporter.write_line(line)
+
+
+def once_per_session(tmp_path_factory, name: str, build: Callable[[Path], Path]) -> Path:
+    """What ``build(folder)`` returns, built once per session even under xdist, where each worker would otherwise run
+    a module fixture again for its share of the module's tests (the scheduler spreads a module's tests over both).
+
+    The first worker to ask builds in a folder of the session's (shared by its workers), under a file lock; the other
+    waits and gets the same path. Only for results the tests read and never change: both workers read them at once.
+    """
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's folder
+    folder, done = root / f"once-{name}", root / f"once-{name}.result"
+    with FileLock(str(root / f"once-{name}.lock")):
+        if done.exists():
+            return Path(done.read_text())
+        shutil.rmtree(folder, ignore_errors=True)  # a build that failed earlier in this session left it half made
+        folder.mkdir()
+        result = Path(build(folder))
+        done.write_text(str(result))
+        return result
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch as th
 
+from conftest import once_per_session
 from policy_checks import assert_blind_to_the_puck_position
 from pixelpush_lib.core.configs import get_config
 from pixelpush_lib.core.paths import DATA_DIR
@@ -32,8 +33,8 @@ from pixelpush_lib.experiments.investigations.expert import run_episodes
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("measured")
-    return precompute(quick=True, measured_dir=out, command="pytest quick")
+    return once_per_session(tmp_path_factory, "distill-quick",
+                            lambda out: precompute(quick=True, measured_dir=out, command="pytest quick"))
 
 
 def test_stored_labels_rebuild_the_observations_the_env_gave():

@@ -4,13 +4,15 @@ reads the measured numbers."""
 import pandas as pd
 import pytest
 
+from conftest import once_per_session
 from pixelpush_lib.experiments import EXPERIMENTS, precision
 from pixelpush_lib.results.measured import load_manifest, precision_facts
 
 
 @pytest.fixture(scope="module")
 def quick_folder(tmp_path_factory):
-    return precision.precompute(quick=True, measured_dir=tmp_path_factory.mktemp("measured"))
+    return once_per_session(tmp_path_factory, "precision-quick",
+                            lambda out: precision.precompute(quick=True, measured_dir=out))
 
 
 def test_quick_run_trains_each_seed_in_both_precisions(quick_folder):

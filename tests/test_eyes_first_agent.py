@@ -8,6 +8,7 @@ from dataclasses import asdict
 
 import pytest
 
+from conftest import once_per_session
 from policy_checks import assert_blind_to_the_puck_position
 from pixelpush_lib.results.registry import registered_checkpoints
 
@@ -20,10 +21,13 @@ def tiny_eyes_first(tmp_path_factory):
     from pixelpush_lib.core.configs import get_config
     from pixelpush_lib.training.runs import plan_new_run, train
 
-    run_dir = tmp_path_factory.mktemp("runs") / "eyes_first_s0"
-    train(plan_new_run(get_config("eyes_first", TINY), run_dir, seed=0, total_steps=100), device="cpu",
-          progress_bar=False, checkpoint_every=100)
-    return next(run_dir.glob("checkpoints/step_*/model.zip"))
+    def build(runs):
+        run_dir = runs / "eyes_first_s0"
+        train(plan_new_run(get_config("eyes_first", TINY), run_dir, seed=0, total_steps=100), device="cpu",
+              progress_bar=False, checkpoint_every=100)
+        return next(run_dir.glob("checkpoints/step_*/model.zip"))
+
+    return once_per_session(tmp_path_factory, "tiny-eyes-first", build)
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import once_per_session
 from pixelpush_lib.core.configs import config_names, get_config
 from pixelpush_lib.training import RunError, build_model, plan_new_run, plan_resume, train
 
@@ -166,9 +167,12 @@ def test_a_resume_keeps_the_checkpoint_interval_its_run_was_started_with(tmp_pat
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
-    run = tmp_path_factory.mktemp("runs") / "done"
-    train(plan_new_run(get_config("step1", SMALL_HERE), run, seed=0, total_steps=200), device="cpu", progress_bar=False)
-    return run
+    def build(runs):
+        train(plan_new_run(get_config("step1", SMALL_HERE), runs / "done", seed=0, total_steps=200), device="cpu",
+              progress_bar=False)
+        return runs / "done"
+
+    return once_per_session(tmp_path_factory, "finished-run", build)
 
 
 @pytest.mark.parametrize(
