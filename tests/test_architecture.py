@@ -72,6 +72,25 @@ def test_results_layer_loads_every_data_file_without_the_simulator_stack():
     assert result["loaded"] == []
 
 
+def test_a_notebook_checks_its_parameters_without_importing_torch():
+    """A wrong papermill parameter fails in the first cell in about a second, not after torch's and SB3's imports;
+    the exercises' costs and the stop rules glue without them too (as the intro does)."""
+    code = ("import sys\n"
+            "from pixelpush_lib.chapter.notebook import ParameterError, check_parameters\n"
+            "from pixelpush_lib.chapter.exercises import exercise_cost_facts\n"
+            "from pixelpush_lib.experiments.patience import patience_facts\n"
+            "try:\n"
+            "    check_parameters('lod', 'step2', 0, None, None, {}, 'auto')\n"
+            "except ParameterError as error:\n"
+            "    print(error)\n"
+            "print(sorted(m for m in ('torch', 'stable_baselines3', 'mujoco') if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    refused, loaded = done.stdout.strip().splitlines()[-2:]
+    assert "parameter mode='lod' is not valid" in refused
+    assert loaded == "[]"
+
+
 def test_public_api_is_lazy_and_complete():
     done = subprocess.run([sys.executable, "-c", "import sys, pixelpush_lib; print('torch' in sys.modules)"],
                           capture_output=True, text=True, timeout=120)

@@ -265,7 +265,7 @@ def test_notebook_train_mode_resolves_its_config_once(finished_run, tmp_path, mo
 
     for module in (notebook, runs):
         monkeypatch.setattr(module, "get_config", counting)
-    monkeypatch.setattr(notebook, "train", lambda plan, **kwargs: None)
+    monkeypatch.setattr(runs, "train", lambda plan, **kwargs: None)  # train_or_resume imports it when it runs
     notebook.train_or_resume(notebook.check_parameters("train", "step1", 0, 400, tmp_path / "new", overrides=TINY))
     assert resolved == ["step1"]
     resolved.clear()

@@ -28,8 +28,6 @@ import pandas as pd
 from pixelpush_lib.core.configs import CONFIGS, RunConfig, get_config
 from pixelpush_lib.results.importer import read_progress_csv
 from pixelpush_lib.results.quoted_numbers import chapter_numbers
-from pixelpush_lib.training.run_dir import RunDir
-from pixelpush_lib.training.runs import RunFinished, plan_new_run, plan_resume, train
 
 MODES = ("load", "train")
 
@@ -84,6 +82,10 @@ def check_parameters(
 
 def train_or_resume(params: NotebookParameters, progress_bar: bool = True) -> Path:
     """Train ``params.config`` into ``params.run_dir``; resume it if it already holds that run."""
+    # Imported here: torch and SB3 take seconds to import, and load mode (and a wrong parameter) never needs them.
+    from pixelpush_lib.training.run_dir import RunDir
+    from pixelpush_lib.training.runs import RunFinished, plan_new_run, plan_resume, train
+
     run_dir = RunDir(params.run_dir)
     if run_dir.has_run():
         try:  # a run of another config or other overrides is refused, even a finished one
@@ -112,6 +114,8 @@ class MeasuredRun:
 
 def measured_run(run_dir: str | Path) -> MeasuredRun:
     """Read a ``pixelpush train`` run directory as a measured curve (provenance from its manifest)."""
+    from pixelpush_lib.training.run_dir import RunDir  # as in train_or_resume
+
     run = RunDir(run_dir)
     manifest = run.read_manifest()
     # The importer's reader: same SB3 key -> metric mapping and the same validation as `pixelpush import`.

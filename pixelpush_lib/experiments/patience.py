@@ -23,8 +23,6 @@ import pandas as pd
 from pixelpush_lib.core.configs import get_config
 from pixelpush_lib.core.paths import DATA_DIR, MEASURED_DIR
 from pixelpush_lib.experiments.store import write_measured
-from pixelpush_lib.replay.memory import buffer_pair
-from pixelpush_lib.replay.memory import bytes_per_transition as measure_bytes
 from pixelpush_lib.results.loaders import load_points
 from pixelpush_lib.results.quoted_numbers import HEAD_COMMIT, Number, chapter_numbers, rank_rows
 from pixelpush_lib.results.regime import PHASE_NAMES, STEPS_PER_UNIT, label_phases
@@ -40,6 +38,9 @@ def bytes_per_transition(capacity: int = 2000) -> pd.DataFrame:
     """Measured bytes per transition of SB3's ``HerReplayBuffer`` and ``FrameHerReplayBuffer``, each built with
     ``capacity`` transitions (:func:`pixelpush_lib.replay.memory.buffer_pair`). Columns: ``bytes``,
     ``pixel_bytes``."""
+    # Imported here: the buffers need torch and SB3, which the stop rules and the facts (all a page reads) do not.
+    from pixelpush_lib.replay.memory import buffer_pair, bytes_per_transition as measure_bytes
+
     with buffer_pair(capacity) as buffers:
         return measure_bytes(buffers, capacity)
 

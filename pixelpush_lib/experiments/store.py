@@ -15,11 +15,13 @@ from typing import Any
 from pixelpush_lib.core.files import replace_dir, utc_now
 from pixelpush_lib.core.paths import MEASURED_DIR
 from pixelpush_lib.results.measured import MANIFEST
-from pixelpush_lib.training.provenance import environment_record
 
 
 def provenance_record(command: str, wall_time_s: float) -> dict[str, Any]:
     """What a measured result must carry (git commit + dirty flag, machine, versions, date, command)."""
+    # Imported here: it reads torch's and SB3's versions, and a page that only reads results never writes one.
+    from pixelpush_lib.training.provenance import environment_record
+
     env = environment_record("cpu")
     commit = env["git_commit"]
     return {
