@@ -14,6 +14,7 @@ import pytest
 
 from conftest import once_per_session
 from pixelpush_lib.core.configs import config_names, get_config
+from pixelpush_lib.sweeps.spec import format_override
 from pixelpush_lib.training import RunError, build_model, plan_new_run, plan_resume, train
 
 TINY = {"n_envs": 2, "learning_starts": 100, "batch_size": 8, "buffer_size": 1000}
@@ -71,18 +72,13 @@ def _cli_train(*args, **kwargs):
     return subprocess.run([*CLI, "train", *args], capture_output=True, text=True, env=env, timeout=600, **kwargs)
 
 
-def _as_cli(value) -> str:
-    """An override as ``--set`` spells it: lists comma-separated."""
-    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
-
-
-TINY_SET = [f"--set={k}={_as_cli(v)}" for k, v in TINY.items()]
+TINY_SET = [f"--set={k}={format_override(v)}" for k, v in TINY.items()]
 
 
 # The kill -9 test's runs are SMALL and step their envs in their own process, so that three runs take seconds: what
 # it proves (the resume restarts at the last complete checkpoint, restores the buffer, and logs exactly the rows of an
 # uninterrupted run) depends on neither. The papermill train-mode tests train through vec_env "auto".
-SMALL_SET = [f"--set={k}={_as_cli(v)}" for k, v in SMALL_HERE.items()]
+SMALL_SET = [f"--set={k}={format_override(v)}" for k, v in SMALL_HERE.items()]
 # 600 steps of 2 envs: SB3 logs a row every 4 episodes (200 steps), the run checkpoints at 300. The victim is killed
 # once its row at 400 is logged, so the resume must drop that row (past the checkpoint) and log it again.
 KILL_TOTAL, CHECKPOINT_EVERY, KILL_AT_ROW = 600, 300, 400
@@ -211,7 +207,7 @@ def test_resume_without_checkpoint_is_refused(finished_run, tmp_path):
 
 def test_resume_compares_effective_configs_not_raw_overrides(finished_run):
     """'8' from the command line equals 8 from a notebook; {} is not the run's tiny overrides."""
-    as_strings = {key: _as_cli(value) for key, value in SMALL_HERE.items()}
+    as_strings = {key: format_override(value) for key, value in SMALL_HERE.items()}
     assert plan_resume(finished_run, 400, get_config("step1", as_strings)).start_step == 200
     with pytest.raises(RunError, match="trained with overrides"):
         plan_resume(finished_run, 400, get_config("step1"))

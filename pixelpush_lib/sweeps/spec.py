@@ -101,12 +101,13 @@ class SweepSpec:
                 and other.get("overrides", {}) == self.overrides)
 
     def command(self, out: Path) -> str:
-        sets = " ".join(f"--set {k}={_fmt_override(v)}" for k, v in self.overrides.items())
+        sets = " ".join(f"--set {k}={format_override(v)}" for k, v in self.overrides.items())
         return (f"pixelpush reproduce --steps {' '.join(self.steps)} --seeds {' '.join(map(str, self.seeds))} "
                 f"--total-steps {self.total_steps} --out {shlex.quote(str(out))}" + (f" {sets}" if sets else ""))
 
 
-def _fmt_override(value: Any) -> str:
+def format_override(value: Any) -> str:
+    """A config override as ``--set KEY=VALUE`` spells it: a list comma-separated (``[32, 32]`` -> ``32,32``)."""
     return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
