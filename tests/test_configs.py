@@ -98,7 +98,7 @@ def test_the_eyes_configs_name_the_committed_eyes_validation_chose():
 
     summary = load_manifest("eyes")["summary"]
     eyes_configs = [config for config in CONFIGS.values() if config.obs_mode == "eyes"]
-    assert {config.name for config in eyes_configs} == {"eyes_first", "eyes_first_nature"}
+    assert {config.name for config in eyes_configs} == {"eyes_first", "eyes_first_nature", "eyes_first_state_settings"}
     for config in eyes_configs:
         assert config.eyes_seed == summary["best_seed_by_validation"][config.encoder], config.name
     eyes_first = get_config("eyes_first")
@@ -208,3 +208,31 @@ def test_the_settings_control_is_the_state_agent_with_step2s_settings():
     differing = {k for k, v in control.to_dict().items() if v != state.to_dict()[k]}
     assert differing == {"name", "arc_step", "description", "learning_rate", "buffer_size", "her_n_sampled_goal", "n_envs"}
     assert any("HER k=8" in note for note in reference_differences("state_step2_settings"))
+
+
+def test_the_runs_the_control_points_to_differ_from_their_baselines_in_what_the_issue_names():
+    """Settings cleared: the state agent through noise of the eyes' size, with its own settings and blind to
+    achieved_goal. Settings delay: eyes first with the state agent's SAC + HER settings and nothing else changed."""
+    from pixelpush_lib.core.configs import STEP2_SAC_HER_SETTINGS
+
+    noisy, state = get_config("state_noisy_puck"), get_config("state")
+    differing = {k for k, v in noisy.to_dict().items() if v != state.to_dict()[k]}
+    assert differing == {"name", "arc_step", "description", "puck_noise_median_cm", "policy_sees_achieved_goal"}
+    assert noisy.puck_noise_median_cm == 2.5 and not noisy.policy_sees_achieved_goal
+
+    delay, eyes_first = get_config("eyes_first_state_settings"), get_config("eyes_first")
+    for field in STEP2_SAC_HER_SETTINGS:
+        assert getattr(delay, field) == getattr(state, field), field
+    differing = {k for k, v in delay.to_dict().items() if v != eyes_first.to_dict()[k]}
+    assert differing == {"name", "description", "learning_rate", "buffer_size", "her_n_sampled_goal", "n_envs"}
+
+
+@pytest.mark.parametrize("config, overrides", [
+    ("state_noisy_puck", {"policy_sees_achieved_goal": True}),  # the true position beside the noisy one
+    ("state", {"puck_noise_median_cm": 2.5}),  # the state agent reads achieved_goal
+    ("eyes_first", {"puck_noise_median_cm": 2.5}),  # only the state env has a position to blur
+    ("state_noisy_puck", {"puck_noise_median_cm": -1}),
+])
+def test_puck_noise_is_refused_wherever_it_would_hide_nothing(config, overrides):
+    with pytest.raises(ValueError, match="puck_noise_median_cm=.* is not valid; allowed: 0, or > 0"):
+        get_config(config, overrides)

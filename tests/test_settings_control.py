@@ -38,6 +38,8 @@ def test_the_control_chooses_the_branch_from_its_seeds(tmp_path, onsets, branch)
     facts = settings_control_facts(data)
     assert facts["control_branch"] == branch
     assert ("eyes_first_nature" in facts["control_next_run"]) == (branch == SETTINGS_CLEARED)
+    assert ("state_noisy_puck" in facts["control_next_run"]) == (branch == SETTINGS_CLEARED)
+    assert ("eyes_first_state_settings" in facts["control_next_run"]) == (branch == SETTINGS_DELAY)
     assert facts["control_runs"] == f"data/runs/{CONFIG}_s0, data/runs/{CONFIG}_s1"
 
 

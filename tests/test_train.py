@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import once_per_session
+from policy_checks import assert_blind_to_the_puck_position
 from pixelpush_lib.core.configs import config_names, get_config
 from pixelpush_lib.sweeps.spec import format_override
 from pixelpush_lib.training import RunError, build_model, plan_new_run, plan_resume, train
@@ -58,6 +59,8 @@ def test_every_config_trains_200_steps_on_cpu(name, tmp_path):
     manifest = json.loads((tmp_path / name / "run.json").read_text())
     assert manifest["config_name"] == name and manifest["seed"] == 0
     assert manifest["policy_sees_achieved_goal"] == get_config(name).policy_sees_achieved_goal
+    if not get_config(name).policy_sees_achieved_goal:  # a config that says so never hands the policy the puck
+        assert_blind_to_the_puck_position(model)
     assert {"versions", "git_commit", "host"} <= set(manifest)
     assert any((tmp_path / name / "tb").iterdir())
 

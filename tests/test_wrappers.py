@@ -95,12 +95,12 @@ def test_compute_reward_is_forwarded_and_batched(pixel_env):
     np.testing.assert_array_equal(pixel_env.compute_reward(far, goals, None), -np.ones(5))
 
 
-@pytest.mark.parametrize("obs_mode", ["pixels", "state"])
-def test_gymnasium_and_sb3_env_checkers_pass(obs_mode):
+@pytest.mark.parametrize("obs_mode, noise", [("pixels", 0.0), ("state", 0.0), ("state", 2.5)])
+def test_gymnasium_and_sb3_env_checkers_pass(obs_mode, noise):
     from gymnasium.utils.env_checker import check_env as gym_check_env
     from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
-    env = make_env(obs_mode, seed=0)
+    env = make_env(obs_mode, puck_noise_median_cm=noise, seed=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         gym_check_env(env)
@@ -114,6 +114,42 @@ def test_state_mode_is_the_25d_baseline():
     assert obs["observation"].shape == (25,)
     assert env.compute_reward(obs["achieved_goal"], obs["achieved_goal"], None) == 0.0
     env.close()
+
+
+def test_noisy_puck_reads_the_puck_as_imprecisely_as_asked_and_keeps_the_truth_for_her_only():
+    """The reading's median distance from the truth is the asked 2.5 cm; its velocity is the readings' change (zero
+    on an episode's first step); rotation is unknown; achieved_goal and everything but the puck stay true; the noise
+    leaves the env's own goals and puck placements alone."""
+    from pixelpush_lib.env.puck_state import GRIP_POS, GRIP_VELP, PUCK_POS, PUCK_REL_POS, PUCK_ROT, PUCK_VELP_REL
+
+    noisy, true = make_env("state", puck_noise_median_cm=2.5), make_env("state")
+    errors = []
+    for episode in range(4):
+        obs, _ = noisy.reset(seed=episode)
+        truth, _ = true.reset(seed=episode)
+        np.testing.assert_array_equal(obs["desired_goal"], truth["desired_goal"])
+        np.testing.assert_array_equal(obs["achieved_goal"], truth["achieved_goal"])
+        first = obs["observation"]
+        np.testing.assert_allclose(first[PUCK_VELP_REL][:2] + first[GRIP_VELP][:2], 0.0, atol=1e-6)  # no motion yet
+        last = obs["observation"][PUCK_POS][:2]
+        for _ in range(50):
+            action = noisy.action_space.sample()
+            obs, *_ = noisy.step(action)
+            truth, *_ = true.step(action)
+            state = obs["observation"]
+            np.testing.assert_allclose(state[GRIP_POS], truth["observation"][GRIP_POS], atol=1e-6)
+            np.testing.assert_array_equal(obs["achieved_goal"], truth["achieved_goal"])  # the truth, for HER
+            np.testing.assert_allclose(state[PUCK_REL_POS], state[PUCK_POS] - state[GRIP_POS], atol=1e-6)
+            world_velocity = state[PUCK_VELP_REL][:2] + state[GRIP_VELP][:2]
+            np.testing.assert_allclose(world_velocity, state[PUCK_POS][:2] - last, atol=1e-6)
+            assert not state[PUCK_ROT].any()
+            errors.append(np.linalg.norm(state[PUCK_POS][:2] - truth["achieved_goal"][:2]))
+            last = state[PUCK_POS][:2]
+    assert np.median(errors) * 100 == pytest.approx(2.5, rel=0.1)  # 200 draws: about 5% standard error
+    with pytest.raises(ValueError, match="obs_mode='state' only"):
+        make_env("pixels", puck_noise_median_cm=2.5)
+    noisy.close()
+    true.close()
 
 
 def test_reset_with_same_seed_gives_same_pixels(pixel_env):

@@ -25,6 +25,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from pixelpush_lib.env.puck_state import PUCK_POS, with_puck_estimate
+
 # gymnasium_robotics prints a notice about its Adroit hand envs on import (this chapter uses none):
 # keep it out of every CLI call and notebook. Import errors still raise.
 with contextlib.redirect_stderr(io.StringIO()):
@@ -127,6 +129,57 @@ class GoalEnvReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
         return self.env.unwrapped.compute_reward(achieved_goal, desired_goal, info)
 
 
+class NoisyPuckObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """FetchPush's state observation with the puck's position read as imprecisely as eyes read it.
+
+    Each step the puck's table position ``(x, y)`` in ``observation`` is the true one plus Gaussian noise drawn
+    afresh, independent per axis, scaled so that the reading's median distance from the truth is
+    ``noise_median_cm``: the unit the eyes' errors are measured in (``data/measured/eyes/errors.csv``). The puck's
+    velocity is the change of those readings per step (zero on the first step of an episode), as eyes that see one
+    frame at a time would estimate it; its height is the table's, and its rotation and angular velocity, which eyes
+    do not report, are zero. ``achieved_goal`` stays true, for HER's rewards only: a policy trained on this env must
+    not read it (``policy_sees_achieved_goal=False``), or the noise would hide nothing.
+
+    The noise has its own generator, seeded by ``reset(seed=...)``, so the env's goals and puck placements are the
+    same with or without it.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 25}
+
+    def __init__(self, env: gym.Env, noise_median_cm: float) -> None:
+        if not noise_median_cm > 0:
+            raise ValueError(f"noise_median_cm={noise_median_cm!r} is not valid; allowed values: > 0 (centimetres)")
+        gym.utils.RecordConstructorArgs.__init__(self, noise_median_cm=noise_median_cm)
+        gym.Wrapper.__init__(self, env)
+        # The median of |N(0, s^2 I_2)| is s * sqrt(2 ln 2): the per-axis scale that gives the asked median distance.
+        self.noise_std_m = noise_median_cm / 100.0 / np.sqrt(2.0 * np.log(2.0))
+        self.table_z = float(env.unwrapped.height_offset)  # the puck's resting height: a constant of the scene
+        self._noise = np.random.default_rng()
+        self._last_xy: np.ndarray | None = None
+
+    def _observation(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        xy = obs["observation"][PUCK_POS][:2] + self._noise.normal(0.0, self.noise_std_m, 2)
+        velocity = np.zeros(2) if self._last_xy is None else xy - self._last_xy
+        self._last_xy = xy
+        noisy = with_puck_estimate(obs, xy, velocity, self.table_z)
+        noisy["achieved_goal"] = np.asarray(obs["achieved_goal"]).copy()  # the truth, for HER's rewards only
+        return noisy
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        if seed is not None:
+            self._noise = np.random.default_rng([seed, 1])  # apart from the env's own stream of the same seed
+        self._last_xy = None
+        return self._observation(obs), info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return self._observation(obs), float(reward), terminated, truncated, info
+
+    def compute_reward(self, achieved_goal, desired_goal, info):
+        return self.env.unwrapped.compute_reward(achieved_goal, desired_goal, info)
+
+
 def _check_choice(name: str, value: Any, allowed: tuple[str, ...] | list[str]) -> None:
     if value not in allowed:
         raise ValueError(f"{name}={value!r} is not valid; allowed values: {', '.join(map(repr, allowed))}")
@@ -138,6 +191,7 @@ def make_env(
     frame_stack: int = 4,
     image_size: int = 84,
     camera: str | CameraPreset = "table",
+    puck_noise_median_cm: float = 0.0,
     seed: int | None = None,
 ) -> gym.Env:
     """Build FetchPush-v4 (50-step episodes) with the observation the chapter's policy sees.
@@ -148,9 +202,14 @@ def make_env(
         frame_stack: frames per observation, >= 1 (pixels only).
         image_size: square frame side in pixels, >= 32 (pixels only).
         camera: a name in ``rendering.CAMERAS`` or a ``CameraPreset`` (pixels only).
+        puck_noise_median_cm: > 0 reads the puck's position with noise of this median error in centimetres
+            (:class:`NoisyPuckObservation`; state only).
         seed: if given, the env is reset once with it and its action space seeded.
     """
     _check_choice("obs_mode", obs_mode, OBS_MODES)
+    if puck_noise_median_cm and obs_mode != "state":
+        raise ValueError(f"puck_noise_median_cm={puck_noise_median_cm!r} applies to obs_mode='state' only; the pixel "
+                         "env has no puck position to blur")
     if obs_mode == "pixels":
         if isinstance(frame_stack, bool) or not isinstance(frame_stack, int) or frame_stack < 1:
             raise ValueError(f"frame_stack={frame_stack!r} is not valid; allowed values: integers >= 1")
@@ -164,6 +223,8 @@ def make_env(
         env: gym.Env = PixelObservation(gym.make(ENV_ID), frame_stack, image_size, camera)
     else:
         env = GoalEnvReward(gym.make(ENV_ID))
+        if puck_noise_median_cm:
+            env = NoisyPuckObservation(env, puck_noise_median_cm)
     if seed is not None:
         env.reset(seed=seed)
         env.action_space.seed(seed)

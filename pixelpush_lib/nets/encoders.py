@@ -34,6 +34,25 @@ def policy_vector_keys(policy_sees_achieved_goal: bool = False) -> tuple[str, ..
     return DEFAULT_POLICY_VECTORS
 
 
+
+class StateVectorExtractor(BaseFeaturesExtractor):
+    """The state policy's input without ``achieved_goal``: ``(B, 25 + 3)``, the state vector and ``desired_goal``.
+
+    SB3's ``CombinedExtractor`` concatenates every key, ``achieved_goal`` (the puck's true position) included; a policy
+    that reads the puck through noise (``NoisyPuckObservation``) must not be handed the truth beside it.
+    """
+
+    keys = ("observation", "desired_goal")
+
+    def __init__(self, observation_space: spaces.Dict) -> None:
+        missing = [k for k in self.keys if k not in observation_space.spaces]
+        if missing:
+            raise ValueError(f"observation space lacks {missing}; StateVectorExtractor reads FetchPush's state Dict")
+        super().__init__(observation_space, features_dim=sum(int(observation_space[k].shape[0]) for k in self.keys))
+
+    def forward(self, observations: dict[str, th.Tensor]) -> th.Tensor:
+        return th.cat([observations[k].float() for k in self.keys], dim=1)
+
 # The encoders' conv geometry, (kernel, stride, padding) per layer: the networks are built from it, and the
 # footprint experiment and its figure read it, so the arithmetic of Step 0 is the arithmetic of the code.
 ConvLayer = tuple[int, int, int]

@@ -30,8 +30,8 @@ def inputs_of(config_name: str, overrides: dict[str, Any] | None = None) -> str:
     """What the config's policy sees (with the run's ``overrides``: one may feed it ``achieved_goal``), in
     ``schema.INPUT_TOKENS`` (the importer's ``inputs``)."""
     config = get_config(config_name, overrides)
-    if config.obs_mode == "state":
-        return "state+desired_goal+achieved_goal"
+    if config.obs_mode == "state":  # the state may read the puck through noise (puck_noise_median_cm)
+        return "state+desired_goal" + ("+achieved_goal" if config.policy_sees_achieved_goal else "")
     return "pixels+proprio+desired_goal" + ("+achieved_goal" if config.policy_sees_achieved_goal else "")
 
 

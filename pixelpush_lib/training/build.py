@@ -14,7 +14,7 @@ from pixelpush_lib.core.configs import RunConfig, get_config
 from pixelpush_lib.env.rendering import load_triton_before_gl
 from pixelpush_lib.env.wrappers import make_env
 from pixelpush_lib.nets.augment import DrQShift
-from pixelpush_lib.nets.encoders import ManipulationExtractor, NatureExtractor
+from pixelpush_lib.nets.encoders import ManipulationExtractor, NatureExtractor, StateVectorExtractor
 from pixelpush_lib.nets.eyes import EyesExtractor, EyesObservation, PuckEyes, load_measured_eyes
 from pixelpush_lib.nets.routing import CriticEncoderPolicy
 from pixelpush_lib.replay.drq_her import DrQHerReplayBuffer
@@ -42,7 +42,7 @@ def make_config_env(config: RunConfig) -> Any:
     """One env of the config: the pixel env, the state env, or the pixel env read by the config's frozen eyes."""
     if config.obs_mode != "eyes":
         return make_env(config.obs_mode, frame_stack=config.frame_stack, image_size=config.image_size,
-                        camera=config.camera)
+                        camera=config.camera, puck_noise_median_cm=config.puck_noise_median_cm)
     eyes = config_eyes(config)
     # One thread per env: with a process per env, more would fight the renderers for two cores.
     th.set_num_threads(1)
@@ -72,6 +72,8 @@ def policy_and_kwargs(config: RunConfig) -> tuple[Any, dict[str, Any]]:
     """SB3 policy (class or name) and ``policy_kwargs`` for the config's encoder and routing."""
     kwargs: dict[str, Any] = {"net_arch": list(config.net_arch)}
     if config.obs_mode == "state":
+        if not config.policy_sees_achieved_goal:  # SB3's default extractor would concatenate it
+            kwargs["features_extractor_class"] = StateVectorExtractor
         return "MultiInputPolicy", kwargs
     if config.obs_mode == "eyes":  # a vector policy; the extractor keeps achieved_goal out unless the config allows it
         kwargs.update(features_extractor_class=EyesExtractor,

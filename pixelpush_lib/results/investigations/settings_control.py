@@ -34,9 +34,9 @@ _BRANCH_SENTENCES = {
     UNDECIDED: "Not decided until every seed of the control has climbed or passed the line.",
 }
 _NEXT_RUNS = {
-    SETTINGS_CLEARED: ("the state agent trained through noise of the eyes' size on the puck's position, then "
-                       "eyes-first with NatureCNN's eyes (config `eyes_first_nature`)"),
-    SETTINGS_DELAY: "eyes-first again, with the state agent's own settings",
+    SETTINGS_CLEARED: ("the state agent trained through noise of the eyes' size on the puck's position (config "
+                       "`state_noisy_puck`), then eyes-first with NatureCNN's eyes (config `eyes_first_nature`)"),
+    SETTINGS_DELAY: "eyes-first again, with the state agent's own settings (config `eyes_first_state_settings`)",
     UNDECIDED: "none until the control is decided",
 }
 
