@@ -83,6 +83,25 @@ def test_success_plot_draws_seed_band_for_two_project_seeds(tmp_path):
     assert set(success_sources(["step2"], data)["source"]) >= {"data/runs/m0", "data/runs/m1"}
 
 
+def test_seeds_still_training_are_drawn_each_to_its_last_reading_not_as_a_mean(tmp_path):
+    """A mean keeps only the steps every seed reached; while one is still training, each seed is its own line, so
+    the longer seed's readings (here its climb) stay on the figure."""
+    data = copy_data(tmp_path)
+    long, short = np.arange(20_000, 1_200_001, 20_000), np.arange(20_000, 600_001, 20_000)
+    write_measured_run(data, "state_step2_settings", 0, long, np.where(long > 1_000_000, 0.6, 0.05),
+                       planned_steps=2_000_000)
+    write_measured_run(data, "state_step2_settings", 1, short, np.full(len(short), 0.05), planned_steps=2_000_000)
+    ax = plot_success(["state_step2_settings"], data_dir=data).axes[0]
+    assert not ax.collections  # no band
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "Settings control, measured here: seed 0 (still training)",
+        "Settings control, measured here: seed 1 (still training)"]
+    seeds = [line for line in ax.get_lines() if line.get_label().startswith("Settings control")]
+    assert [line.get_xdata()[-1] for line in seeds] == [1_200_000, 600_000]
+    assert seeds[0].get_linestyle() != seeds[1].get_linestyle()
+    assert list(success_sources(["state_step2_settings"], data)["series"]) == ["line: seed 0", "line: seed 1"]
+
+
 def test_seed_band_does_not_interpolate():
     curve = pd.DataFrame({"seed": [0, 0, 1], "step": [10, 100, 100], "value": [0.1, 0.2, 0.4]})
     band = seed_band(curve, bins=2)

@@ -14,7 +14,7 @@ CONFIG_COLORS.update({f"{name}_pixels_only": color for name, color in list(CONFI
 # The eyes-first agents: SAC + HER through frozen eyes trained beforehand (issue 26).
 CONFIG_COLORS.update({"eyes_first": OKABE_ITO["purple"], "eyes_first_nature": OKABE_ITO["green"]})
 # The settings control: the state agent under Step 2's settings (issue 37).
-CONFIG_COLORS["state_step2_settings"] = OKABE_ITO["yellow"]
+CONFIG_COLORS["state_step2_settings"] = OKABE_ITO["orange"]  # Step 0 (orange too) never shares its figure; yellow fades on white
 # The runs it points to share a figure with the state agent, the control and the eyes-first agents, never with Steps 1/4.
 CONFIG_COLORS.update({"state_noisy_puck": OKABE_ITO["sky_blue"], "eyes_first_state_settings": OKABE_ITO["vermillion"]})
 PHASE_COLORS = {1: OKABE_ITO["purple"], 2: OKABE_ITO["yellow"], 3: OKABE_ITO["green"]}
@@ -24,9 +24,8 @@ CONFIG_LABELS = {"state": "State agent", "step0": "Step 0", "step1": "Step 1", "
 CONFIG_LABELS.update({f"{name}_pixels_only": f"{label}, pixels only" for name, label in list(CONFIG_LABELS.items())
                       if name != "state"})
 CONFIG_LABELS.update({"eyes_first": "Eyes first (frozen eyes)", "eyes_first_nature": "Eyes first (NatureCNN's eyes)"})
-CONFIG_LABELS["state_step2_settings"] = "State agent, Step 2's settings"
-CONFIG_LABELS.update({"state_noisy_puck": "State agent, puck read through 2.5 cm noise",
-                      "eyes_first_state_settings": "Eyes first, the state agent's settings"})
+CONFIG_LABELS["state_step2_settings"] = "Settings control"  # the state agent with Step 2's settings
+CONFIG_LABELS.update({"state_noisy_puck": "Noisy-puck state agent", "eyes_first_state_settings": "Eyes first, state's settings"})
 
 #: Figures are drawn at most FIG_WIDTH inches wide, with no text under FONT_MIN points. A phone (390 CSS px) draws a
 #: cell's figure about 342 px wide, so FONT_MIN points read as FONT_MIN / 72 * 342 / FIG_WIDTH = 9.3 px there, as

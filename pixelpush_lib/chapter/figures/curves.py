@@ -141,16 +141,27 @@ def _draw_project(ax: Axes, config: str, data_dir: Path, metric: str = "success_
     color = CONFIG_COLORS[config]
     seeds = sorted(int(s) for s in curve["seed"].unique())
     kind, _ = _project_source(curve["run_id"].iloc[0], data_dir)
-    training = _still_training(curve["run_id"].unique(), data_dir)
-    if len(seeds) >= 2:
+    if _banded(curve, data_dir):
         band = seed_band(curve)
         ax.fill_between(band["step"], band["low"], band["high"], color=color, alpha=0.18, linewidth=0)
         ax.plot(band["step"], band["mean"], color=color, linewidth=1.8, zorder=3, marker=".", ms=3,
-                label=f"{CONFIG_LABELS[config]}, {kind} here: {_band_series(seeds)}{training}")
+                label=f"{CONFIG_LABELS[config]}, {kind} here: {_band_series(seeds)}")
         return
-    # thousands of readings: markers small enough to read as the line itself
-    ax.plot(curve["step"], curve["value"], color=color, linewidth=1.2, alpha=0.9, zorder=3, marker=".", ms=1.5,
-            label=f"{CONFIG_LABELS[config]}, {kind} here: seed {seeds[0]}{training}")
+    # thousands of readings: markers small enough to read as the line itself; seeds of one config told apart by dashes
+    for dashes, (run_id, run) in zip(_SEED_DASHES, curve.groupby("run_id", sort=True)):
+        ax.plot(run["step"], run["value"], color=color, linestyle=dashes, linewidth=1.2, alpha=0.9, zorder=3,
+                marker=".", ms=1.5, label=f"{CONFIG_LABELS[config]}, {kind} here: seed {int(run['seed'].iloc[0])}"
+                f"{_still_training([run_id], data_dir)}")
+
+
+_SEED_DASHES = ("-", "--", ":", "-.")
+
+
+def _banded(curve: pd.DataFrame, data_dir: Path) -> bool:
+    """Whether a config's runs are drawn as their mean with a min-max band: two or more seeds, none still training.
+    A mean stops where its shortest seed stops (:func:`seed_band` keeps the bins every seed reached), so while a seed
+    is still training each is drawn as its own line, and none of the readings is hidden."""
+    return curve["seed"].nunique() >= 2 and not _still_training(curve["run_id"].unique(), data_dir)
 
 
 def _band_series(seeds: Sequence[int]) -> str:
@@ -271,7 +282,7 @@ def success_sources(configs: Sequence[str], data_dir: Path = DATA_DIR) -> pd.Dat
                          "run": "; ".join(sorted(rest["run_id"].unique())), "provenance": "reported",
                          "readings": len(rest), "source": f"{files} (rows of data/reported/points.csv)"})
         curve = project_curve(config, None, "success_rate", data_dir)
-        banded = curve["seed"].nunique() >= 2  # then the line is the seeds' mean, each seed an edge of the band
+        banded = _banded(curve, data_dir)  # then the line is the seeds' mean, each seed an edge of the band
         if banded:
             kind, _ = _project_source(curve["run_id"].iloc[0], data_dir)
             runs = sorted(curve["run_id"].unique())
