@@ -55,3 +55,21 @@ def test_no_run_or_a_seed_still_short_of_the_line_decides_nothing(tmp_path):
     assert "seed 1 at 600K" in facts["control_progress"] and "still training" in facts["control_progress"]
     assert facts["control_climb"].endswith("(measured, 1 of 2 seeds climbed)")
     assert settings_control_facts(copy_data(tmp_path / "fresh"))["control_climb"] == "has no run yet"
+
+
+def test_the_runs_the_branch_points_to_are_read_once_they_exist(tmp_path):
+    data = copy_data(tmp_path)
+    line = prediction_test(CONFIG, data)
+    for seed in (0, 1):
+        _control(data, seed, line.state_onset)  # both climbed early: the settings are cleared
+    facts = settings_control_facts(data)
+    assert facts["control_next_status"] == ("`state_noisy_puck` has not started yet. "
+                                            "`eyes_first_nature` has not started yet.")
+    steps = STEPS[STEPS <= 400_000]
+    write_measured_run(data, "state_noisy_puck", 0, steps, np.full(len(steps), 0.03), planned_steps=2_000_000)
+    status = settings_control_facts(data)["control_next_status"]
+    assert status.startswith("`state_noisy_puck`: 1 seed so far; still training and shown up to its last checkpoint: "
+                             "seed 0 at 400K of its 2M steps.")
+    assert "has not read 50% yet: the latest reading is 3% at 400K steps (measured)" in status
+    assert status.endswith("`eyes_first_nature` has not started yet.")
+    assert settings_control_facts(copy_data(tmp_path / "fresh"))["control_next_status"] == ""  # undecided: nothing

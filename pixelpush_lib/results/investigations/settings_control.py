@@ -39,6 +39,9 @@ _NEXT_RUNS = {
     SETTINGS_DELAY: "eyes-first again, with the state agent's own settings (config `eyes_first_state_settings`)",
     UNDECIDED: "none until the control is decided",
 }
+#: The configs of the runs each branch points to, in the order they are run.
+NEXT_CONFIGS = {SETTINGS_CLEARED: ("state_noisy_puck", "eyes_first_nature"),
+                SETTINGS_DELAY: ("eyes_first_state_settings",), UNDECIDED: ()}
 
 
 def control_branch(test: PredictionTest) -> str:
@@ -70,9 +73,21 @@ def settings_control_facts(data_dir: Path = DATA_DIR) -> dict[str, str]:
         "control_branch": branch,
         "control_branch_sentence": _BRANCH_SENTENCES[branch],
         "control_next_run": _NEXT_RUNS[branch],
+        "control_next_status": _next_status(branch, data_dir),
         "control_runs": ", ".join(f"data/runs/{run}" for run in runs["run_id"]) or "none yet",
         "control_onset_spread": seed_range(runs["onset_step"], "steps"),
     }
+
+
+def _next_status(branch: str, data_dir: Path) -> str:
+    """Where each run the branch points to stands, for a sentence after "The run it points to next: ...": how far it
+    got and what its curve shows (measured), or that it has not started."""
+    out = []
+    for config in NEXT_CONFIGS[branch]:
+        runs = measured_runs(config, data_dir)
+        out.append(f"`{config}` has not started yet." if runs.empty else
+                   f"`{config}`: {progress(runs)}. {result(runs, config)}")
+    return " ".join(out)
 
 
 def _climb(runs) -> str:
