@@ -153,3 +153,5 @@ def test_what_the_policy_saw_follows_the_run_s_overrides():
 
     assert inputs_of("eyes_first") == "pixels+proprio+desired_goal"
     assert inputs_of("eyes_first", {"policy_sees_achieved_goal": True}) == "pixels+proprio+desired_goal+achieved_goal"
+    assert inputs_of("state") == "state+desired_goal+achieved_goal"
+    assert inputs_of("state_noisy_puck") == "state+desired_goal"  # a noisy puck in the state, the truth kept from it
