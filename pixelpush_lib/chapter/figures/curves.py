@@ -158,9 +158,8 @@ _SEED_DASHES = ("-", "--", ":", "-.")
 
 
 def _banded(curve: pd.DataFrame, data_dir: Path) -> bool:
-    """Whether a config's runs are drawn as their mean with a min-max band: two or more seeds, none still training.
-    A mean stops where its shortest seed stops (:func:`seed_band` keeps the bins every seed reached), so while a seed
-    is still training each is drawn as its own line, and none of the readings is hidden."""
+    """Whether a config's runs are drawn as their mean with a min-max band: two or more seeds, none still training (a
+    mean stops where its shortest seed stops, so a seed still training is drawn as its own line, hiding no reading)."""
     return curve["seed"].nunique() >= 2 and not _still_training(curve["run_id"].unique(), data_dir)
 
 
