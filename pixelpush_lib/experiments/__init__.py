@@ -29,6 +29,7 @@ EXPERIMENTS = {
     "distill_control": "investigations.distill_control",
     "eyes": "investigations.eyes",
     "state_on_eyes": "investigations.state_on_eyes",
+    "dagger": "investigations.dagger",
 }
 
 __all__ = ["EXPERIMENTS", "precompute"]
