@@ -167,3 +167,25 @@ def test_extractor_rejects_observation_without_pixels():
     space = spaces.Dict({"proprio": spaces.Box(-1, 1, (10,)), "desired_goal": spaces.Box(-1, 1, (3,))})
     with pytest.raises(ValueError, match="pixels"):
         ManipulationExtractor(space)
+
+
+def test_vector_extractors_read_their_keys_in_order_and_nothing_else():
+    from gymnasium import spaces
+
+    from pixelpush_lib.nets.encoders import StateVectorExtractor
+    from pixelpush_lib.nets.eyes import EyesExtractor
+
+    box = lambda n: spaces.Box(-1, 1, (n,))  # noqa: E731
+    state = spaces.Dict({"observation": box(25), "achieved_goal": box(3), "desired_goal": box(3)})
+    obs = {"observation": th.zeros(2, 25), "achieved_goal": th.full((2, 3), 7.0), "desired_goal": th.ones(2, 3)}
+    features = StateVectorExtractor(state)(obs)
+    assert features.shape == (2, 28) and StateVectorExtractor(state).features_dim == 28
+    assert th.equal(features[:, 25:], th.ones(2, 3)) and not (features == 7.0).any()  # the true puck never enters
+
+    eyes = spaces.Dict({"eyes": box(4), "proprio": box(10), "achieved_goal": box(3), "desired_goal": box(3)})
+    assert EyesExtractor(eyes).keys == ("eyes", "proprio", "desired_goal")
+    assert EyesExtractor(eyes, policy_sees_achieved_goal=True).features_dim == 20
+    with pytest.raises(ValueError, match=r"lacks \['eyes', 'proprio'\]; EyesExtractor expects the Dict of Eyes"):
+        EyesExtractor(state)
+    with pytest.raises(ValueError, match=r"lacks \['observation'\]; StateVectorExtractor expects FetchPush's state"):
+        StateVectorExtractor(eyes)

@@ -3,10 +3,11 @@
 from pixelpush_lib.nets.augment import DrQShift, augment_pixels, random_shift
 from pixelpush_lib.nets.encoders import (
     ManipulationCNN, ManipulationExtractor, NatureExtractor, SpatialSoftmax, StateVectorExtractor,
+    VectorKeysExtractor,
 )
 from pixelpush_lib.nets.routing import CriticEncoderPolicy
 
 __all__ = [
     "CriticEncoderPolicy", "DrQShift", "ManipulationCNN", "ManipulationExtractor", "NatureExtractor",
-    "SpatialSoftmax", "StateVectorExtractor", "augment_pixels", "random_shift",
+    "SpatialSoftmax", "StateVectorExtractor", "VectorKeysExtractor", "augment_pixels", "random_shift",
 ]

@@ -35,23 +35,34 @@ def policy_vector_keys(policy_sees_achieved_goal: bool = False) -> tuple[str, ..
 
 
 
-class StateVectorExtractor(BaseFeaturesExtractor):
-    """The state policy's input without ``achieved_goal``: ``(B, 25 + 3)``, the state vector and ``desired_goal``.
+class VectorKeysExtractor(BaseFeaturesExtractor):
+    """Concatenates a fixed tuple of the observation's vector keys, in order: ``(B, sum of their sizes)``.
 
-    SB3's ``CombinedExtractor`` concatenates every key, ``achieved_goal`` (the puck's true position) included; a policy
-    that reads the puck through noise (``NoisyPuckObservation``) must not be handed the truth beside it.
+    SB3's ``CombinedExtractor`` concatenates *every* key, ``achieved_goal`` (the puck's true position) included; an
+    extractor built on this one reads its ``keys`` and nothing else, so what a policy may see is written down once.
+    ``expects`` names the observation it is meant for, for the error when a key is missing.
     """
 
-    keys = ("observation", "desired_goal")
-
-    def __init__(self, observation_space: spaces.Dict) -> None:
-        missing = [k for k in self.keys if k not in observation_space.spaces]
+    def __init__(self, observation_space: spaces.Dict, keys: tuple[str, ...], expects: str) -> None:
+        missing = [k for k in keys if k not in observation_space.spaces]
         if missing:
-            raise ValueError(f"observation space lacks {missing}; StateVectorExtractor reads FetchPush's state Dict")
-        super().__init__(observation_space, features_dim=sum(int(observation_space[k].shape[0]) for k in self.keys))
+            raise ValueError(f"observation space lacks {missing}; {type(self).__name__} expects {expects}")
+        super().__init__(observation_space, features_dim=sum(int(observation_space[k].shape[0]) for k in keys))
+        self.keys = keys
 
     def forward(self, observations: dict[str, th.Tensor]) -> th.Tensor:
         return th.cat([observations[k].float() for k in self.keys], dim=1)
+
+
+class StateVectorExtractor(VectorKeysExtractor):
+    """The state policy's input without ``achieved_goal``: ``(B, 25 + 3)``, the state vector and ``desired_goal``.
+
+    A policy that reads the puck through noise (``NoisyPuckObservation``) must not be handed the truth beside it.
+    """
+
+    def __init__(self, observation_space: spaces.Dict) -> None:
+        super().__init__(observation_space, ("observation", "desired_goal"), "FetchPush's state Dict")
+
 
 # The encoders' conv geometry, (kernel, stride, padding) per layer: the networks are built from it, and the
 # footprint experiment and its figure read it, so the arithmetic of Step 0 is the arithmetic of the code.

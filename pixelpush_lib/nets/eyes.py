@@ -21,11 +21,13 @@ import gymnasium as gym
 import numpy as np
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
+from stable_baselines3.common.torch_layers import NatureCNN
 from torch import nn
 
 from pixelpush_lib.core.files import atomic_write, sha256_file
-from pixelpush_lib.nets.encoders import ManipulationCNN, SpatialSoftmax, policy_vector_keys, run_convs, unit_pixels
+from pixelpush_lib.nets.encoders import (
+    ManipulationCNN, SpatialSoftmax, VectorKeysExtractor, policy_vector_keys, run_convs, unit_pixels,
+)
 
 EYES_ENCODERS = ("manipulation", "nature")
 POSITION_SCALE_M = 0.15  # FetchPush samples the puck within +/-0.15 m of the table's centre
@@ -214,20 +216,13 @@ class EyesObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         return self.env.compute_reward(achieved_goal, desired_goal, info)
 
 
-class EyesExtractor(BaseFeaturesExtractor):
-    """Concatenates what the eyes report with the vectors the policy may read: ``(B, eyes + proprio + goal)``.
+class EyesExtractor(VectorKeysExtractor):
+    """What the eyes report and the vectors the policy may read: ``(B, eyes + proprio + goal)``.
 
-    ``achieved_goal`` (the puck's true position) is left out unless ``policy_sees_achieved_goal``; SB3's default
-    ``CombinedExtractor`` would concatenate every key of the observation, that one included.
+    ``achieved_goal`` (the puck's true position) is left out unless ``policy_sees_achieved_goal``.
     """
 
     def __init__(self, observation_space: spaces.Dict, policy_sees_achieved_goal: bool = False) -> None:
-        self.keys = ("eyes",) + policy_vector_keys(policy_sees_achieved_goal)
-        missing = [k for k in self.keys if k not in observation_space.spaces]
-        if missing:
-            raise ValueError(f"observation space lacks {missing}; EyesExtractor expects the Dict of EyesObservation")
-        super().__init__(observation_space, features_dim=sum(int(observation_space[k].shape[0]) for k in self.keys))
+        super().__init__(observation_space, ("eyes",) + policy_vector_keys(policy_sees_achieved_goal),
+                         "the Dict of EyesObservation")
         self.policy_sees_achieved_goal = policy_sees_achieved_goal
-
-    def forward(self, observations: dict[str, th.Tensor]) -> th.Tensor:
-        return th.cat([observations[k].float() for k in self.keys], dim=1)
