@@ -125,7 +125,7 @@ def fit_actor(policy: Any, seen: dict[str, np.ndarray], labels: np.ndarray, prot
             loss.backward()
             optimizer.step()
     policy.set_training_mode(False)
-    return float(loss)
+    return float(loss.detach())
 
 
 def run(protocol: DaggerProtocol, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -133,6 +133,8 @@ def run(protocol: DaggerProtocol, progress: bool = True) -> tuple[pd.DataFrame, 
     evaluation episode (episode, before, after: successes of the same episode)."""
     agent = load_pretrained(protocol.agent, device="cpu")
     teacher = load_pretrained(protocol.teacher, device="cpu")
+    if progress:
+        print(f"  {protocol.agent} before the pass: {protocol.eval_episodes} evaluation episodes", flush=True)
     before = evaluate(agent, protocol.eval_episodes, seed=EVAL_SEED)["successes"]
     policy = agent.controller.policy
     optimizer = th.optim.Adam(policy.actor.parameters(), lr=protocol.learning_rate)
@@ -154,6 +156,8 @@ def run(protocol: DaggerProtocol, progress: bool = True) -> tuple[pd.DataFrame, 
         if progress:
             print(f"  round {round_ + 1}/{protocol.rounds}: the student drove {success:.0%} to success, "
                   f"{rounds[-1]['labels']:,} labels so far, fit MSE {mse:.4f}", flush=True)
+    if progress:
+        print(f"  after the pass: the same {protocol.eval_episodes} evaluation episodes", flush=True)
     after = evaluate(agent, protocol.eval_episodes, seed=EVAL_SEED)["successes"]
     episodes = pd.DataFrame({"episode": range(protocol.eval_episodes), "before": before, "after": after})
     return pd.DataFrame(rounds), episodes
