@@ -41,6 +41,9 @@ def test_the_control_chooses_the_branch_from_its_seeds(tmp_path, onsets, branch)
     assert ("state_noisy_puck" in facts["control_next_run"]) == (branch == SETTINGS_CLEARED)
     assert ("eyes_first_state_settings" in facts["control_next_run"]) == (branch == SETTINGS_DELAY)
     assert facts["control_runs"] == f"data/runs/{CONFIG}_s0, data/runs/{CONFIG}_s1"
+    # The page says when the control climbed once (control_climb); its readings do not say it again.
+    assert "first read" in facts["control_climb"] and "first read" not in facts["control_result"]
+    assert facts["control_result"].startswith("At 1M steps" if None not in onsets else "Seed 1 never read 50%")
 
 
 def test_no_run_or_a_seed_still_short_of_the_line_decides_nothing(tmp_path):
@@ -63,13 +66,13 @@ def test_the_runs_the_branch_points_to_are_read_once_they_exist(tmp_path):
     for seed in (0, 1):
         _control(data, seed, line.state_onset)  # both climbed early: the settings are cleared
     facts = settings_control_facts(data)
-    assert facts["control_next_status"] == ("`state_noisy_puck` has not started yet. "
-                                            "`eyes_first_nature` has not started yet.")
+    assert facts["control_next_status"] == ("state_noisy_puck has not started yet. "
+                                            "eyes_first_nature has not started yet.")
     steps = STEPS[STEPS <= 400_000]
     write_measured_run(data, "state_noisy_puck", 0, steps, np.full(len(steps), 0.03), planned_steps=2_000_000)
     status = settings_control_facts(data)["control_next_status"]
-    assert status.startswith("`state_noisy_puck`: 1 seed so far; still training and shown up to its last checkpoint: "
+    assert status.startswith("state_noisy_puck: 1 seed so far; still training and shown up to its last checkpoint: "
                              "seed 0 at 400K of its 2M steps.")
     assert "has not read 50% yet: the latest reading is 3% at 400K steps (measured)" in status
-    assert status.endswith("`eyes_first_nature` has not started yet.")
+    assert status.endswith("eyes_first_nature has not started yet.")
     assert settings_control_facts(copy_data(tmp_path / "fresh"))["control_next_status"] == ""  # undecided: nothing

@@ -108,20 +108,20 @@ def progress(runs: pd.DataFrame) -> str:
     return f"{seeds(n)} so far{finished}; still training and shown up to {shown}: {where}"
 
 
-def result(runs: pd.DataFrame, config: str = "eyes_first") -> str:
+def result(runs: pd.DataFrame, config: str = "eyes_first", with_climb: bool = True) -> str:
     """What the runs show, as sentences with their kind: when each climbed (first reading at or above the onset
-    level), or its latest reading where it has not; then the mean reading at 1M and 2M where every run got that
-    far."""
+    level; left out when not ``with_climb``, for a page that has said it already), or its latest reading where it
+    has not; then the mean reading at 1M and 2M where every run got that far."""
     level = format_value(ONSET_LEVEL, "fraction")
     if runs.empty:
         return f"There is no curve of {config} to read yet."
     climbed, flat = runs[runs["onset_step"].notna()], runs[runs["onset_step"].isna()]
     sentences = []
-    if len(climbed):
-        when = (f"at {_steps(climbed['onset_step'].iloc[0])} steps" if len(climbed) == 1 else
+    if len(climbed) and with_climb:
+        when = (f"at {_steps(climbed['onset_step'].iloc[0])} steps (measured)" if len(climbed) == 1 else
                 f"at {seed_mean(climbed['onset_step'], 'steps')} steps on average "
-                f"({seed_range(climbed['onset_step'], 'steps')})")
-        sentences.append(f"{_seed_list(climbed).capitalize()} first read {level} or more {when} (measured).")
+                f"({seed_range(climbed['onset_step'], 'steps')}, measured)")
+        sentences.append(f"{_seed_list(climbed).capitalize()} first read {level} or more {when}.")
     for training, group in flat.groupby("in_progress", sort=False):
         readings = ", ".join(f"{format_value(row.last_success, 'fraction')} at {_steps(row.steps)} steps"
                              + ("" if len(group) == 1 else f" (seed {row.seed})") for row in group.itertuples())

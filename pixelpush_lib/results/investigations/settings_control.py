@@ -35,8 +35,8 @@ _BRANCH_SENTENCES = {
 }
 _NEXT_RUNS = {
     SETTINGS_CLEARED: ("the state agent trained through noise of the eyes' size on the puck's position (config "
-                       "`state_noisy_puck`), then eyes-first with NatureCNN's eyes (config `eyes_first_nature`)"),
-    SETTINGS_DELAY: "eyes-first again, with the state agent's own settings (config `eyes_first_state_settings`)",
+                       "state_noisy_puck), then eyes-first with NatureCNN's eyes (config eyes_first_nature)"),
+    SETTINGS_DELAY: "eyes-first again, with the state agent's own settings (config eyes_first_state_settings)",
     UNDECIDED: "none until the control is decided",
 }
 #: The configs of the runs each branch points to, in the order they are run.
@@ -65,7 +65,7 @@ def settings_control_facts(data_dir: Path = DATA_DIR) -> dict[str, str]:
     branch = control_branch(test)
     return {
         "control_progress": progress(runs),
-        "control_result": result(runs, CONFIG),
+        "control_result": result(runs, CONFIG, with_climb=False),  # control_climb says when it climbed
         "control_climb": _climb(runs),
         "control_state_onset": f"{seed_mean(state['onset_step'], 'steps')} steps (measured)" if len(state)
         else "not measured",
@@ -85,8 +85,8 @@ def _next_status(branch: str, data_dir: Path) -> str:
     out = []
     for config in NEXT_CONFIGS[branch]:
         runs = measured_runs(config, data_dir)
-        out.append(f"`{config}` has not started yet." if runs.empty else
-                   f"`{config}`: {progress(runs)}. {result(runs, config)}")
+        out.append(f"{config} has not started yet." if runs.empty else
+                   f"{config}: {progress(runs)}. {result(runs, config)}")
     return " ".join(out)
 
 
