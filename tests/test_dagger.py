@@ -40,28 +40,28 @@ def test_only_more_flips_to_success_beyond_chance_is_a_lift():
 def test_a_quick_pass_labels_every_step_trains_only_the_students_actor_and_records_it(tmp_path, monkeypatch):
     from pixelpush_lib.training import pretrained
 
-    loaded = []
-
-    def load_and_keep(name, **kwargs):
-        loaded.append(pretrained.load_pretrained(name, **kwargs))
-        return loaded[-1]
-
-    monkeypatch.setattr(dagger, "load_pretrained", load_and_keep)
-    folder = dagger.precompute(quick=True, measured_dir=tmp_path, command="test")
-    student, teacher = loaded
-    untouched = {name: pretrained.load_pretrained(name, device="cpu") for name in (dagger.QUICK.agent,
-                                                                                  dagger.QUICK.teacher)}
-
     def weights(module):
         return th.cat([p.detach().flatten() for p in module.parameters()])
 
+    loaded, at_load = [], []
+
+    def load_and_keep(name, **kwargs):  # the pass's own agents, and their weights as loaded
+        loaded.append(pretrained.load_pretrained(name, **kwargs))
+        model = loaded[-1]
+        parts = ((model.controller.policy.actor, model.controller.policy.critic, model.eyes) if len(loaded) == 1
+                 else (model.policy,))
+        at_load.append([weights(part).clone() for part in parts])
+        return model
+
+    monkeypatch.setattr(dagger, "load_pretrained", load_and_keep)
+    folder = dagger.precompute(quick=True, measured_dir=tmp_path, command="test")
+    (student, teacher), ((actor, critic, eyes), (teacher_policy,)) = loaded, at_load
+
     # The student's actor moved; its critic, its eyes and the teacher did not.
-    assert not th.equal(weights(student.controller.policy.actor),
-                        weights(untouched[dagger.QUICK.agent].controller.policy.actor))
-    assert th.equal(weights(student.controller.policy.critic),
-                    weights(untouched[dagger.QUICK.agent].controller.policy.critic))
-    assert th.equal(weights(student.eyes), weights(untouched[dagger.QUICK.agent].eyes))
-    assert th.equal(weights(teacher.policy), weights(untouched[dagger.QUICK.teacher].policy))
+    assert not th.equal(weights(student.controller.policy.actor), actor)
+    assert th.equal(weights(student.controller.policy.critic), critic)
+    assert th.equal(weights(student.eyes), eyes)
+    assert th.equal(weights(teacher.policy), teacher_policy)
 
     rounds = pd.read_csv(folder / "rounds.csv")
     episodes = pd.read_csv(folder / "episodes.csv")

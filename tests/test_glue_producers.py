@@ -87,9 +87,10 @@ def produced(footprint_result, gradflow_table) -> dict[str, str]:
     facts.update(prediction_facts("eyes_first"))
     facts.update(prediction_facts("eyes_first_nature"))  # the investigations name NatureCNN's eyes as the next test
     from pixelpush_lib.results.investigations.pixel_agent import dagger_facts, pixel_agent_facts
-    from pixelpush_lib.results.investigations.settings_control import settings_control_facts
+    from pixelpush_lib.results.investigations.settings_control import noisy_puck_facts, settings_control_facts
 
     facts.update(settings_control_facts())
+    facts.update(noisy_puck_facts())
     facts.update(pixel_agent_facts())
     facts.update(dagger_facts())
     from pixelpush_lib.chapter.exercises import exercise_cost_facts

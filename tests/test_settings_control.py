@@ -76,3 +76,20 @@ def test_the_runs_the_branch_points_to_are_read_once_they_exist(tmp_path):
     assert "has not read 50% yet: the latest reading is 3% at 400K steps (measured)" in status
     assert status.endswith("eyes_first_nature has not started yet.")
     assert settings_control_facts(copy_data(tmp_path / "fresh"))["control_next_status"] == ""  # undecided: nothing
+
+
+def test_the_noisy_puck_run_is_read_from_its_config_and_its_runs(tmp_path):
+    from pixelpush_lib.results.investigations.settings_control import noisy_puck_facts
+
+    data = copy_data(tmp_path)
+    facts = noisy_puck_facts(data)
+    from pixelpush_lib.core.configs import get_config
+
+    noise = get_config("state_noisy_puck").puck_noise_median_cm
+    assert noise > 0 and facts["noisy_puck_noise"] == f"{noise:g} cm (set in its config)"
+    assert facts["noisy_puck_progress"] == "it has not started yet"
+    steps = STEPS[STEPS <= 400_000]
+    write_measured_run(data, "state_noisy_puck", 0, steps, np.full(len(steps), 0.06), planned_steps=2_000_000)
+    facts = noisy_puck_facts(data)
+    assert "seed 0 at 400K of its 2M steps" in facts["noisy_puck_progress"]
+    assert facts["noisy_puck_result"] == "Seed 0 has not read 50% yet: the latest reading is 6% at 400K steps (measured)."

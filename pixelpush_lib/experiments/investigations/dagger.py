@@ -67,7 +67,7 @@ class DaggerProtocol:
 
 
 PROTOCOL = DaggerProtocol()
-QUICK = DaggerProtocol(rounds=2, episodes_per_round=1, epochs=1, eval_episodes=2)
+QUICK = DaggerProtocol(rounds=2, episodes_per_round=1, epochs=1, eval_episodes=1)
 
 
 def sign_test_p(flipped_up: int, flipped_down: int) -> float:

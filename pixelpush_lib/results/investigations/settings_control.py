@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pixelpush_lib.core.configs import get_config
 from pixelpush_lib.core.paths import DATA_DIR
 from pixelpush_lib.results.investigations.prediction import UNDECIDED, PredictionTest, prediction_test, progress, result
 from pixelpush_lib.results.own_runs import measured_runs, seed_mean, seed_range, seeds
@@ -88,6 +89,18 @@ def _next_status(branch: str, data_dir: Path) -> str:
         out.append(f"{config} has not started yet." if runs.empty else
                    f"{config}: {progress(runs)}. {result(runs, config)}")
     return " ".join(out)
+
+
+def noisy_puck_facts(data_dir: Path = DATA_DIR) -> dict[str, str]:
+    """The first run the cleared branch points to, keyed ``noisy_puck_*`` for ``{glue:text}``: the noise its config
+    puts on the puck's position, how far its runs got and what they show (measured)."""
+    config = NEXT_CONFIGS[SETTINGS_CLEARED][0]
+    runs = measured_runs(config, data_dir)
+    return {
+        "noisy_puck_noise": f"{get_config(config).puck_noise_median_cm:g} cm (set in its config)",
+        "noisy_puck_progress": "it has not started yet" if runs.empty else progress(runs),
+        "noisy_puck_result": result(runs, config),
+    }
 
 
 def _climb(runs) -> str:
