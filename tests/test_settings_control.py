@@ -93,3 +93,17 @@ def test_the_noisy_puck_run_is_read_from_its_config_and_its_runs(tmp_path):
     facts = noisy_puck_facts(data)
     assert "seed 0 at 400K of its 2M steps" in facts["noisy_puck_progress"]
     assert facts["noisy_puck_result"] == "Seed 0 has not read 50% yet: the latest reading is 6% at 400K steps (measured)."
+
+
+@pytest.mark.parametrize(("where", "says"), [(0.1, "a small part"), (0.8, "most"), (-0.3, "did not delay")])
+def test_the_budget_rule_reads_how_far_the_settings_moved_the_climb(tmp_path, where, says):
+    # where: the control's onset as a share of the way from the state agent's onset to the author's pixel run's
+    data = copy_data(tmp_path)
+    line = prediction_test(CONFIG, data)
+    _control(data, 0, line.state_onset + where * (line.pixel_onset - line.state_onset))
+    sentence = settings_control_facts(data)["control_budget_sentence"]
+    assert says in sentence
+    if where > 0:
+        assert "of the way from its own onset to the author's pixel run's (measured against reported)" in sentence
+    _control(data, 1, None, last=600_000)  # a seed still flat: nothing is said until it climbs
+    assert settings_control_facts(data)["control_budget_sentence"].endswith("waits for every seed to climb")

@@ -75,6 +75,7 @@ def settings_control_facts(data_dir: Path = DATA_DIR) -> dict[str, str]:
         "control_branch_sentence": _BRANCH_SENTENCES[branch],
         "control_next_run": _NEXT_RUNS[branch],
         "control_next_status": _next_status(branch, data_dir),
+        "control_budget_sentence": _budget_sentence(test),
         "control_runs": ", ".join(f"data/runs/{run}" for run in runs["run_id"]) or "none yet",
         "control_onset_spread": seed_range(runs["onset_step"], "steps"),
     }
@@ -101,6 +102,23 @@ def noisy_puck_facts(data_dir: Path = DATA_DIR) -> dict[str, str]:
         "noisy_puck_progress": "it has not started yet" if runs.empty else progress(runs),
         "noisy_puck_result": result(runs, config),
     }
+
+
+def _budget_sentence(test: PredictionTest) -> str:
+    """What the control says of the budget rule, for "..., it {control_climb}: {control_budget_sentence}.": how far
+    Step 2's settings alone moved the state agent's climb, as a share of the distance from its own onset to the
+    author's pixel run's, or that this waits for every seed to climb."""
+    runs = test.runs
+    if runs.empty or runs["onset_step"].isna().any():
+        return "how much of the pixel run's wait the settings alone explain waits for every seed to climb"
+    shift = runs["onset_step"].mean() - test.state_onset
+    if shift <= 0:
+        return "Step 2's settings alone did not delay the climb, so they explain none of the pixel run's wait"
+    share = shift / (test.pixel_onset - test.state_onset)
+    how_much = "a small part" if share < 1 / 3 else "much" if share < 2 / 3 else "most"
+    return (f"Step 2's settings alone moved the climb {format_value(shift, 'steps')} steps later, "
+            f"{format_value(share, 'fraction')} of the way from its own onset to the author's pixel run's (measured "
+            f"against reported), so they explain {how_much} of the pixel run's wait")
 
 
 def _climb(runs) -> str:
