@@ -107,3 +107,8 @@ def test_the_budget_rule_reads_how_far_the_settings_moved_the_climb(tmp_path, wh
         assert "of the way from its own onset to the author's pixel run's (measured against reported)" in sentence
     _control(data, 1, None, last=600_000)  # a seed still flat: nothing is said until it climbs
     assert settings_control_facts(data)["control_budget_sentence"].endswith("waits for every seed to climb")
+    data = copy_data(tmp_path / "never")
+    _control(data, 0, line.state_onset)
+    _control(data, 1, None)  # flat to the end of its budget
+    assert settings_control_facts(data)["control_budget_sentence"] == (
+        "1 seed of 2 never climbed in its budget, so the settings alone could explain all of the pixel run's wait")

@@ -107,10 +107,14 @@ def noisy_puck_facts(data_dir: Path = DATA_DIR) -> dict[str, str]:
 def _budget_sentence(test: PredictionTest) -> str:
     """What the control says of the budget rule, for "..., it {control_climb}: {control_budget_sentence}.": how far
     Step 2's settings alone moved the state agent's climb, as a share of the distance from its own onset to the
-    author's pixel run's, or that this waits for every seed to climb."""
+    author's pixel run's; or that a seed never climbed; or that this waits for every seed to climb."""
     runs = test.runs
-    if runs.empty or runs["onset_step"].isna().any():
+    flat = runs["onset_step"].isna()
+    if runs.empty or (flat & runs["in_progress"]).any():
         return "how much of the pixel run's wait the settings alone explain waits for every seed to climb"
+    if flat.any():
+        return (f"{seeds(int(flat.sum()))} of {len(runs)} never climbed in {'its' if flat.sum() == 1 else 'their'} "
+                "budget, so the settings alone could explain all of the pixel run's wait")
     shift = runs["onset_step"].mean() - test.state_onset
     if shift <= 0:
         return "Step 2's settings alone did not delay the climb, so they explain none of the pixel run's wait"
