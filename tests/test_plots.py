@@ -226,3 +226,32 @@ def test_every_chapter_figure_reads_on_a_phone():
         small = [(t.get_text(), t.get_fontsize()) for t in fig.findobj(Text) if t.get_text() and
                  t.get_fontsize() < FONT_MIN]
         assert small == []
+
+
+def test_a_legend_wider_than_its_figure_is_wrapped_until_the_saved_image_is_no_wider():
+    """A notebook saves with a tight box: a legend sticking out would widen the PNG and shrink its text on a phone."""
+    import io
+
+    from PIL import Image
+
+    from pixelpush_lib.chapter.style import readable
+
+    def saved_width(label: str) -> tuple[int, list[str]]:
+        fig = Figure(figsize=(FIG_WIDTH, 3), dpi=110, layout="constrained")
+        ax = fig.subplots()
+        ax.plot([0, 1], [0, 1], label=label)
+        ax.plot([0, 1], [1, 0], label="short")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=FONT_MIN)
+        readable(fig)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", bbox_inches="tight")
+        with Image.open(buffer) as png:
+            return png.width, [t.get_text() for t in ax.get_legend().get_texts()]
+
+    plain_width, plain = saved_width("a label that fits")
+    long = "Settings control, measured here: mean of 2 seeds (band: min-max), and then some more words"
+    width, wrapped = saved_width(long)
+    assert plain == ["a label that fits", "short"]  # a legend that fits is left as it is
+    assert "\n" in wrapped[0] and " ".join(wrapped[0].split()) == long and wrapped[1] == "short"
+    print(plain_width, width)
+    assert width <= plain_width + 2  # pad_inches aside, the figure's own width

@@ -77,4 +77,22 @@ def readable(fig):
         if text.get_fontsize() < FONT_MIN:
             text.set_fontsize(FONT_MIN)
     _readable_canvas_class()(fig)
+    _fit_legends(fig)
     return fig
+
+
+def _fit_legends(fig) -> None:
+    """Wrap the entries of every legend of ``fig`` wider than the figure onto more lines until it fits: a notebook
+    saves a figure with a tight box, so a legend sticking out widens the image and shrinks all its text on a phone."""
+    import textwrap
+
+    renderer = fig.canvas.get_renderer()
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend() is not None)]
+    for legend in legends:
+        texts = legend.get_texts()
+        originals = [" ".join(t.get_text().split()) for t in texts]
+        chars = max(map(len, originals), default=0)
+        while chars > 20 and legend.get_window_extent(renderer).width > fig.bbox.width:
+            chars = int(chars * 0.9)
+            for text, original in zip(texts, originals):
+                text.set_text(textwrap.fill(original, chars, break_long_words=False, break_on_hyphens=False))
