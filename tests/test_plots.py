@@ -253,5 +253,4 @@ def test_a_legend_wider_than_its_figure_is_wrapped_until_the_saved_image_is_no_w
     width, wrapped = saved_width(long)
     assert plain == ["a label that fits", "short"]  # a legend that fits is left as it is
     assert "\n" in wrapped[0] and " ".join(wrapped[0].split()) == long and wrapped[1] == "short"
-    print(plain_width, width)
     assert width <= plain_width + 2  # pad_inches aside, the figure's own width
