@@ -43,7 +43,7 @@ def errors_by_encoder(measured_dir: Path = MEASURED_DIR) -> pd.DataFrame:
     table = held_out_errors(measured_dir)
     columns = ["all_median", "all_p90", "near_median", "near_p90"]
     grouped = table.groupby("encoder")[columns]
-    out = grouped.median().join(grouped.min(), rsuffix="_min").join(grouped.max(), rsuffix="_max")
+    out = pd.concat([grouped.median(), grouped.min().add_suffix("_min"), grouped.max().add_suffix("_max")], axis=1)
     out["seeds"] = table.groupby("encoder")["seed"].nunique()
     return out
 
