@@ -175,3 +175,27 @@ def test_a_curve_read_twice_is_read_afresh_after_an_edit_and_never_shared(tmp_pa
     for _ in range(2):
         with pytest.raises(DataError, match=r"row 4, column 'step': step 250"):
             load_curve(path)
+
+
+def test_a_copy_of_a_file_already_read_is_not_parsed_again_but_an_edited_copy_is(tmp_path):
+    """cached_per_file keeps a frame per content: the tests' edited copies of data/ re-parse only the edited file."""
+    import pandas as pd
+
+    from pixelpush_lib.results.schema import cached_per_file
+
+    parsed = []
+
+    @cached_per_file
+    def read(path):
+        parsed.append(path.name)
+        return pd.read_csv(path)
+
+    original, copy, edited = tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "c.csv"
+    original.write_text("x\n1\n")
+    copy.write_text("x\n1\n")
+    edited.write_text("x\n2\n")
+    assert list(read(original)["x"]) == list(read(copy)["x"]) == [1]
+    assert list(read(edited)["x"]) == [2]
+    assert parsed == ["a.csv", "c.csv"]
+    copy.write_text("x\n3\n")  # the copy edited in place: read afresh
+    assert list(read(copy)["x"]) == [3] and parsed[-1] == "b.csv"

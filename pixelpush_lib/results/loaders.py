@@ -213,22 +213,30 @@ def project_curve(config: str, seed: int | None = None, metric: str = "success_r
     Preference rule, per (config, seed): measured over imported; among equals the most recently created run.
     Superseded runs are left out. Empty when no project run exists for that config (and seed).
     """
-    best: dict[Any, RunRecord] = {}
-    for run in load_project_runs(data_dir):
-        m = run.manifest
+    best: dict[Any, tuple[Path, dict[str, Any]]] = {}
+    root = Path(data_dir) / "runs"
+    run_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")) if root.is_dir() else []
+    for run_dir in run_dirs:  # manifests only: a chapter page asks for dozens of curves, each of one or two runs
+        m = load_manifest(run_dir / "manifest.json")
         if m["config"] != config or (seed is not None and m["seed"] != seed):
             continue
-        key = m["seed"]
-        if key not in best or _project_rank(m) > _project_rank(best[key].manifest):
-            best[key] = run
+        if m["seed"] not in best or _project_rank(m) > _project_rank(best[m["seed"]][1]):
+            best[m["seed"]] = (run_dir, m)
     parts = []
-    for run in best.values():
-        c = run.curve[run.curve["metric"] == metric]
-        parts.append(pd.DataFrame({"run_id": run.manifest["run_id"], "seed": run.manifest["seed"],
+    for run_dir, m in best.values():
+        c = _metric_series(run_dir / "curve.csv", metric)
+        parts.append(pd.DataFrame({"run_id": m["run_id"], "seed": m["seed"],
                                    "step": c["step"].to_numpy(), "value": c["value"].to_numpy()}))
     if not parts:
         return pd.DataFrame(columns=["run_id", "seed", "step", "value"])
     return pd.concat(parts, ignore_index=True).sort_values(["seed", "step"], kind="stable", ignore_index=True)
+
+
+@cached_per_file
+def _metric_series(curve_path: Path, metric: str) -> pd.DataFrame:
+    """One metric's rows (step, value) of a validated ``curve.csv``, split once per file rather than per call."""
+    curve = load_curve(curve_path)
+    return curve.loc[curve["metric"] == metric, ["step", "value"]].reset_index(drop=True)
 
 
 def _project_rank(m: dict[str, Any]) -> tuple[int, str]:

@@ -18,6 +18,7 @@ shows it) and the column, and saying how to fix it. Nothing here writes.
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import re
 from collections.abc import Callable
@@ -111,14 +112,18 @@ _Frame = TypeVar("_Frame", bound=pd.DataFrame)
 
 
 def cached_per_file(read: Callable[..., _Frame]) -> Callable[..., _Frame]:
-    """Memoise a validating reader ``read(path, *args) -> DataFrame`` on the file's identity and the args.
+    """Memoise a validating reader ``read(path, *args) -> DataFrame`` on the file's content and the args.
 
     The chapter's numbers, claims and figures read the same few files dozens of times per page (once per
-    quoted number); validating them cell by cell each time cost seconds per call. The key is the resolved path
-    with the file's inode, modification time (ns) and size, so an edited or atomically replaced file is read
-    afresh. A copy is returned, so a caller that changes its frame cannot change the next caller's. A reader that
+    quoted number); validating them cell by cell each time cost seconds per call. A file is known by its resolved
+    path, inode, modification time (ns) and size; the first time a file is seen so, its bytes are hashed, and the
+    frame is kept per hash. An edited or atomically replaced file is therefore read afresh, while a copy of a file
+    already read (the tests check hundreds of edited copies of ``data/``, in which most files are unchanged) costs
+    a hash, not a parse: no reader's frame depends on where its file lies, only its errors do, and those are never
+    kept. A copy is returned, so a caller that changes its frame cannot change the next caller's. A reader that
     raises caches nothing: the same bad file raises the same error again.
     """
+    digests: dict[tuple[Any, ...], str] = {}
     cache: dict[tuple[Any, ...], _Frame] = {}
 
     @functools.wraps(read)
@@ -128,15 +133,22 @@ def cached_per_file(read: Callable[..., _Frame]) -> Callable[..., _Frame]:
             stat = path.stat()
         except OSError:
             return read(path, *args)  # the reader names the missing file
-        key = (str(path.resolve()), stat.st_ino, stat.st_mtime_ns, stat.st_size,
-               *(tuple(sorted(a.items())) if isinstance(a, dict) else a for a in args))
+        if len(cache) >= 256 or len(digests) >= 1024:  # tests read hundreds of edited copies; keep memory flat
+            cache.clear()
+            digests.clear()
+        identity = (str(path.resolve()), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if identity not in digests:
+            digests[identity] = hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+        key = (digests[identity], *(tuple(sorted(a.items())) if isinstance(a, dict) else a for a in args))
         if key not in cache:
-            if len(cache) >= 256:  # tests read hundreds of edited copies of data/; keep memory flat
-                cache.clear()
             cache[key] = read(path, *args)
         return cache[key].copy()
 
-    reader.cache_clear = cache.clear  # type: ignore[attr-defined]
+    def cache_clear() -> None:
+        cache.clear()
+        digests.clear()
+
+    reader.cache_clear = cache_clear  # type: ignore[attr-defined]
     return reader
 
 
