@@ -74,11 +74,14 @@ def test_results_layer_loads_every_data_file_without_the_simulator_stack():
 
 def test_a_notebook_checks_its_parameters_without_importing_torch():
     """A wrong papermill parameter fails in the first cell in about a second, not after torch's and SB3's imports;
-    the exercises' costs and the stop rules glue without them too (as the intro does)."""
+    the exercises' costs and the stop rules glue without them too (as the intro does), and the curves and tables
+    draw without them (a page that only plots curves starts seconds sooner)."""
     code = ("import sys\n"
             "from pixelpush_lib.chapter.notebook import ParameterError, check_parameters\n"
             "from pixelpush_lib.chapter.exercises import exercise_cost_facts\n"
             "from pixelpush_lib.experiments.patience import patience_facts\n"
+            "from pixelpush_lib.chapter.figures import plot_success  # a page that only plots curves\n"
+            "from pixelpush_lib.chapter.tables import Bullets  # the data notes' tables\n"
             "try:\n"
             "    check_parameters('lod', 'step2', 0, None, None, {}, 'auto')\n"
             "except ParameterError as error:\n"
