@@ -134,10 +134,13 @@ def load_run_dir(run_dir: Path) -> RunRecord:
 
 def load_project_runs(data_dir: Path = DATA_DIR) -> list[RunRecord]:
     """Every measured/imported run under ``data_dir/runs``, sorted by run id."""
+    return [load_run_dir(d) for d in _run_dirs(data_dir)]
+
+
+def _run_dirs(data_dir: Path) -> list[Path]:
+    """The run folders under ``data_dir/runs``, sorted by run id (none when there is no such folder)."""
     root = Path(data_dir) / "runs"
-    if not root.is_dir():
-        return []
-    return [load_run_dir(d) for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+    return sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")) if root.is_dir() else []
 
 
 # --------------------------------------------------------------------------- public loaders
@@ -214,9 +217,7 @@ def project_curve(config: str, seed: int | None = None, metric: str = "success_r
     Superseded runs are left out. Empty when no project run exists for that config (and seed).
     """
     best: dict[Any, tuple[Path, dict[str, Any]]] = {}
-    root = Path(data_dir) / "runs"
-    run_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")) if root.is_dir() else []
-    for run_dir in run_dirs:  # manifests only: a chapter page asks for dozens of curves, each of one or two runs
+    for run_dir in _run_dirs(data_dir):  # manifests only: a chapter page asks for dozens of curves, each of one or two runs
         m = load_manifest(run_dir / "manifest.json")
         if m["config"] != config or (seed is not None and m["seed"] != seed):
             continue
