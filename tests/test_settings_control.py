@@ -93,6 +93,25 @@ def test_the_noisy_puck_run_is_read_from_its_config_and_its_runs(tmp_path):
     facts = noisy_puck_facts(data)
     assert "seed 0 at 400K of its 2M steps" in facts["noisy_puck_progress"]
     assert facts["noisy_puck_result"] == "Seed 0 has not read 50% yet: the latest reading is 6% at 400K steps (measured)."
+    assert facts["noisy_puck_answer"].startswith("The answer waits")
+
+
+@pytest.mark.parametrize(("onset", "answer"), [
+    (1_500_000, "Yes: through readings as imprecise as the eyes' it first read 50% at 1.5M steps (measured), against "
+                "1.2M steps on the true state (measured)."),
+    (None, "Not within its budget: no seed read 50% by 2M steps (measured)."),
+])
+def test_the_noisy_puck_question_is_answered_by_its_finished_run(tmp_path, onset, answer):
+    """Yes once it climbs (beside the state agent's onset on the true state), no once it ends its budget flat."""
+    from pixelpush_lib.results.investigations.settings_control import noisy_puck_facts
+
+    data = copy_data(tmp_path)
+    write_measured_run(data, "state", 0, STEPS, np.where(STEPS >= 1_200_000, 0.8, 0.04))
+    success = np.where(STEPS >= (onset or np.inf), 0.8, 0.04)
+    write_measured_run(data, "state_noisy_puck", 0, STEPS, success)
+    said = noisy_puck_facts(data)["noisy_puck_answer"]
+    assert said.startswith(answer), said
+    assert ("does not explain" in said) == (onset is not None) and ("could explain" in said) == (onset is None)
 
 
 @pytest.mark.parametrize(("where", "says"), [(0.1, "a small part"), (0.8, "most"), (-0.3, "did not delay")])

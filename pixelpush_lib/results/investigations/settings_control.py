@@ -101,7 +101,31 @@ def noisy_puck_facts(data_dir: Path = DATA_DIR) -> dict[str, str]:
         "noisy_puck_noise": f"{get_config(config).puck_noise_median_cm:g} cm (set in its config)",
         "noisy_puck_progress": "it has not started yet" if runs.empty else progress(runs),
         "noisy_puck_result": result(runs, config),
+        "noisy_puck_answer": _noisy_puck_answer(runs, measured_runs("state", data_dir)),
     }
+
+
+def _noisy_puck_answer(runs, state) -> str:
+    """The section's question, "can SAC + HER learn through readings as imprecise as the eyes'?", answered from the
+    noisy-puck runs: yes once a seed climbed (its onset beside the state agent's on the true state), no once every
+    seed has finished its budget without climbing, and otherwise that the answer waits for the runs."""
+    level = format_value(ONSET_LEVEL, "fraction")
+    climbed = runs["onset_step"].dropna()
+    if len(climbed):
+        which = "" if len(runs) == 1 else f" ({len(climbed)} of {seeds(len(runs))})"
+        beside = (f", against {seed_mean(state['onset_step'], 'steps')} steps on the true state (measured)"
+                  if state["onset_step"].notna().any() else "")
+        return (f"Yes: through readings as imprecise as the eyes' it first read {level} "
+                f"{'on average ' if len(climbed) > 1 else ''}at "
+                f"{seed_mean(climbed, 'steps')} steps (measured){which}{beside}. Readings off by as much as the eyes' "
+                "do not by themselves stop SAC + HER, so the size of the eyes' error alone does not explain the "
+                "eyes-first agent's failure.")
+    if len(runs) and not runs["in_progress"].any():
+        return (f"Not within its budget: no seed read {level} by {format_value(runs['steps'].min(), 'steps')} steps "
+                "(measured). Readings off by as much as the eyes' were enough to keep SAC + HER from climbing, so the "
+                "size of the eyes' error alone could explain the eyes-first agent's failure; eyes that err less near "
+                "the gripper (NatureCNN's) are the next test.")
+    return "The answer waits for its run to climb or to reach the end of its budget."
 
 
 def _budget_sentence(test: PredictionTest) -> str:
