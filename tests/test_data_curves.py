@@ -197,5 +197,10 @@ def test_a_copy_of_a_file_already_read_is_not_parsed_again_but_an_edited_copy_is
     assert list(read(original)["x"]) == list(read(copy)["x"]) == [1]
     assert list(read(edited)["x"]) == [2]
     assert parsed == ["a.csv", "c.csv"]
-    copy.write_text("x\n3\n")  # the copy edited in place: read afresh
-    assert list(read(copy)["x"]) == [3] and parsed[-1] == "b.csv"
+    copy.write_text("x\n30\n")  # the copy edited in place (another size, as a coarse clock may keep its mtime)
+    assert list(read(copy)["x"]) == [30] and parsed[-1] == "b.csv"
+    from pixelpush_lib.results.loaders import load_curve
+    from pixelpush_lib.results.schema import DataError
+
+    with pytest.raises(DataError, match="file not found"):  # a folder: the reader's own error, not an OSError
+        load_curve(tmp_path)

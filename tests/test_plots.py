@@ -236,12 +236,12 @@ def test_a_legend_wider_than_its_figure_is_wrapped_until_the_saved_image_is_no_w
 
     from pixelpush_lib.chapter.style import readable
 
-    def saved_width(label: str) -> tuple[int, list[str]]:
-        fig = Figure(figsize=(FIG_WIDTH, 3), dpi=110, layout="constrained")
+    def saved_width(label: str, centre: float = 0.5, layout: str | None = "constrained") -> tuple[int, list[str]]:
+        fig = Figure(figsize=(FIG_WIDTH, 3), dpi=110, layout=layout)
         ax = fig.subplots()
         ax.plot([0, 1], [0, 1], label=label)
         ax.plot([0, 1], [1, 0], label="short")
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=FONT_MIN)
+        ax.legend(loc="upper center", bbox_to_anchor=(centre, -0.16), fontsize=FONT_MIN)
         readable(fig)
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", bbox_inches="tight")
@@ -254,3 +254,7 @@ def test_a_legend_wider_than_its_figure_is_wrapped_until_the_saved_image_is_no_w
     assert plain == ["a label that fits", "short"]  # a legend that fits is left as it is
     assert "\n" in wrapped[0] and " ".join(wrapped[0].split()) == long and wrapped[1] == "short"
     assert width <= plain_width + 2  # pad_inches aside, the figure's own width
+    # narrower than the figure but centred off it, where no layout engine moves it in: wrapped too
+    medium = "Settings control, measured here: mean of 2 seeds"
+    width, wrapped = saved_width(medium, centre=0.85, layout=None)
+    assert "\n" in wrapped[0] and width <= plain_width + 2

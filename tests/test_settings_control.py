@@ -112,6 +112,11 @@ def test_the_noisy_puck_question_is_answered_by_its_finished_run(tmp_path, onset
     said = noisy_puck_facts(data)["noisy_puck_answer"]
     assert said.startswith(answer), said
     assert ("does not explain" in said) == (onset is not None) and ("could explain" in said) == (onset is None)
+    # a second seed, still flat and training: one climb already answers yes, and says how many climbed
+    write_measured_run(data, "state_noisy_puck", 1, STEPS[:20], np.full(20, 0.04), planned_steps=2_000_000)
+    said = noisy_puck_facts(data)["noisy_puck_answer"]
+    assert said.startswith("Yes: through readings as imprecise as the eyes' it first read 50% at 1.5M "
+                           "steps (measured, 1 of 2 seeds climbed)") if onset else said.startswith("The answer waits")
 
 
 @pytest.mark.parametrize(("where", "says"), [(0.1, "a small part"), (0.8, "most"), (-0.3, "did not delay")])

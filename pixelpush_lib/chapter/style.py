@@ -82,17 +82,26 @@ def readable(fig):
 
 
 def _fit_legends(fig) -> None:
-    """Wrap the entries of every legend of ``fig`` wider than the figure onto more lines until it fits: a notebook
-    saves a figure with a tight box, so a legend sticking out widens the image and shrinks all its text on a phone."""
+    """Wrap the entries of every legend of ``fig`` that sticks out of the figure (too wide, or centred on axes set off
+    by their labels) onto more lines until it fits: a notebook saves a figure with a tight box, so a legend sticking
+    out widens the image and shrinks all its text on a phone. Laid out as it will be drawn, so it costs one draw."""
     import textwrap
 
-    renderer = fig.canvas.get_renderer()
     legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend() is not None)]
+    if not legends:
+        return
+    fig.draw_without_rendering()
     for legend in legends:
         texts = legend.get_texts()
         originals = [" ".join(t.get_text().split()) for t in texts]
         chars = max(map(len, originals), default=0)
-        while chars > 20 and legend.get_window_extent(renderer).width > fig.bbox.width:
+        while chars > 20 and _sticks_out(legend, fig):
             chars = int(chars * 0.9)
             for text, original in zip(texts, originals):
                 text.set_text(textwrap.fill(original, chars, break_long_words=False, break_on_hyphens=False))
+            fig.draw_without_rendering()
+
+
+def _sticks_out(artist, fig) -> bool:
+    box = artist.get_window_extent()
+    return box.x0 < -0.5 or box.x1 > fig.bbox.width + 0.5

@@ -214,7 +214,8 @@ def project_curve(config: str, seed: int | None = None, metric: str = "success_r
     """The preferred project (measured/imported) curve(s) for ``config``: columns run_id, seed, step, value.
 
     Preference rule, per (config, seed): measured over imported; among equals the most recently created run.
-    Superseded runs are left out. Empty when no project run exists for that config (and seed).
+    Superseded runs are left out. Empty when no project run exists for that config (and seed). Every manifest is
+    validated, but only the chosen runs' curves are read: :func:`load_points` (and the data check) validate all.
     """
     best: dict[Any, tuple[Path, dict[str, Any]]] = {}
     for run_dir in _run_dirs(data_dir):  # manifests only: a chapter page asks for dozens of curves, each of one or two runs

@@ -136,13 +136,23 @@ def cached_per_file(read: Callable[..., _Frame]) -> Callable[..., _Frame]:
         if len(cache) >= 256 or len(digests) >= 1024:  # tests read hundreds of edited copies; keep memory flat
             cache.clear()
             digests.clear()
-        identity = (str(path.resolve()), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        identity = _identity(path, stat)
         if identity not in digests:
-            digests[identity] = hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+            try:
+                digests[identity] = hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+            except OSError:
+                return read(path, *args)  # a folder, or a file gone: the reader says what is wrong
         key = (digests[identity], *(tuple(sorted(a.items())) if isinstance(a, dict) else a for a in args))
-        if key not in cache:
-            cache[key] = read(path, *args)
-        return cache[key].copy()
+        if key in cache:
+            return cache[key].copy()
+        frame = read(path, *args)
+        try:
+            unchanged = _identity(path, path.stat()) == identity
+        except OSError:
+            unchanged = False
+        if unchanged:  # else the file changed while it was read: its frame may not be the hashed content's
+            cache[key] = frame
+        return frame.copy()
 
     def cache_clear() -> None:
         cache.clear()
@@ -151,6 +161,11 @@ def cached_per_file(read: Callable[..., _Frame]) -> Callable[..., _Frame]:
     reader.cache_clear = cache_clear  # type: ignore[attr-defined]
     return reader
 
+
+
+def _identity(path: Path, stat: Any) -> tuple[Any, ...]:
+    """What tells one version of a file from another without reading it: resolved path, inode, mtime (ns), size."""
+    return (str(path.resolve()), stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
 def read_csv_strict(path: Path, required: tuple[str, ...]) -> pd.DataFrame:

@@ -4,8 +4,6 @@ The curves load with the results layer alone; the measurements' figures import t
 torch), so they are imported on first use: a page that only plots curves starts seconds sooner.
 """
 
-import importlib
-
 from pixelpush_lib.chapter.figures.curves import (
     plot_loss_signature,
     plot_losses_beside,
@@ -23,7 +21,13 @@ __all__ = sorted(["plot_loss_signature", "plot_losses_beside", "plot_success", "
 
 def __getattr__(name: str):
     if name in _MEASUREMENTS:
-        value = getattr(importlib.import_module("pixelpush_lib.chapter.figures.measurements"), name)
+        from pixelpush_lib.chapter.figures import measurements
+
+        value = getattr(measurements, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

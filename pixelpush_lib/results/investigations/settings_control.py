@@ -107,24 +107,24 @@ def noisy_puck_facts(data_dir: Path = DATA_DIR) -> dict[str, str]:
 
 def _noisy_puck_answer(runs, state) -> str:
     """The section's question, "can SAC + HER learn through readings as imprecise as the eyes'?", answered from the
-    noisy-puck runs: yes once a seed climbed (its onset beside the state agent's on the true state), no once every
-    seed has finished its budget without climbing, and otherwise that the answer waits for the runs."""
+    noisy-puck runs: yes once a seed climbed (one climb shows it can; the onset beside the state agent's on the true
+    state), no once every seed has run its whole budget without climbing, and otherwise that the answer waits."""
     level = format_value(ONSET_LEVEL, "fraction")
     climbed = runs["onset_step"].dropna()
     if len(climbed):
-        which = "" if len(runs) == 1 else f" ({len(climbed)} of {seeds(len(runs))})"
+        many = len(runs) > 1
         beside = (f", against {seed_mean(state['onset_step'], 'steps')} steps on the true state (measured)"
                   if state["onset_step"].notna().any() else "")
-        return (f"Yes: through readings as imprecise as the eyes' it first read {level} "
-                f"{'on average ' if len(climbed) > 1 else ''}at "
-                f"{seed_mean(climbed, 'steps')} steps (measured){which}{beside}. Readings off by as much as the eyes' "
-                "do not by themselves stop SAC + HER, so the size of the eyes' error alone does not explain the "
-                "eyes-first agent's failure.")
-    if len(runs) and not runs["in_progress"].any():
+        return (f"Yes: through readings as imprecise as the eyes' it first read {level} {'on average ' if len(climbed) > 1 else ''}"
+                f"at {seed_mean(climbed, 'steps')} steps (measured"
+                f"{f', {len(climbed)} of {seeds(len(runs))} climbed' if many else ''}){beside}. Readings off by as much "
+                "as the eyes' do not by themselves stop SAC + HER, so the size of the eyes' error alone does not "
+                "explain the eyes-first agent's failure.")
+    if len(runs) and not runs["in_progress"].any() and (runs["steps"] >= runs["planned_steps"]).all():
         return (f"Not within its budget: no seed read {level} by {format_value(runs['steps'].min(), 'steps')} steps "
                 "(measured). Readings off by as much as the eyes' were enough to keep SAC + HER from climbing, so the "
-                "size of the eyes' error alone could explain the eyes-first agent's failure; eyes that err less near "
-                "the gripper (NatureCNN's) are the next test.")
+                "size of the eyes' error alone could explain the eyes-first agent's failure; NatureCNN's eyes are the "
+                "next test.")
     return "The answer waits for its run to climb or to reach the end of its budget."
 
 
