@@ -126,6 +126,10 @@ def cached_per_file(read: Callable[..., _Frame]) -> Callable[..., _Frame]:
     digests: dict[tuple[Any, ...], str] = {}
     cache: dict[tuple[Any, ...], _Frame] = {}
 
+    def cache_clear() -> None:
+        cache.clear()
+        digests.clear()
+
     @functools.wraps(read)
     def reader(path: Path | str, *args: Any) -> _Frame:
         path = Path(path)
@@ -134,8 +138,7 @@ def cached_per_file(read: Callable[..., _Frame]) -> Callable[..., _Frame]:
         except OSError:
             return read(path, *args)  # the reader names the missing file
         if len(cache) >= 256 or len(digests) >= 1024:  # tests read hundreds of edited copies; keep memory flat
-            cache.clear()
-            digests.clear()
+            cache_clear()
         identity = _identity(path, stat)
         if identity not in digests:
             try:
@@ -154,13 +157,8 @@ def cached_per_file(read: Callable[..., _Frame]) -> Callable[..., _Frame]:
             cache[key] = frame
         return frame.copy()
 
-    def cache_clear() -> None:
-        cache.clear()
-        digests.clear()
-
     reader.cache_clear = cache_clear  # type: ignore[attr-defined]
     return reader
-
 
 
 def _identity(path: Path, stat: Any) -> tuple[Any, ...]:
