@@ -150,7 +150,7 @@ def test_unknown_config_in_a_run_manifest(tmp_path):
 
 
 def test_a_curve_read_twice_is_read_afresh_after_an_edit_and_never_shared(tmp_path):
-    """load_curve memoises on the file's identity (pixelpush_lib.results.schema.cached_per_file): an atomic
+    """load_curve memoises on the file's identity (pixelpush_lib.results.caching.cached_per_file): an atomic
     replacement or an in-place edit is read afresh, a caller's change to its frame does not reach the next
     caller, and a bad file raises every time."""
     from pixelpush_lib.results.loaders import _valid_curve_row_by_row, load_curve
@@ -181,7 +181,7 @@ def test_a_copy_of_a_file_already_read_is_not_parsed_again_but_an_edited_copy_is
     """cached_per_file keeps a frame per content: the tests' edited copies of data/ re-parse only the edited file."""
     import pandas as pd
 
-    from pixelpush_lib.results.schema import cached_per_file
+    from pixelpush_lib.results.caching import cached_per_file
 
     parsed = []
 
@@ -204,3 +204,65 @@ def test_a_copy_of_a_file_already_read_is_not_parsed_again_but_an_edited_copy_is
 
     with pytest.raises(DataError, match="file not found"):  # a folder: the reader's own error, not an OSError
         load_curve(tmp_path)
+
+
+def test_a_result_of_many_files_is_computed_once_per_content_of_the_files_it_reads(tmp_path):
+    """cached_per_folder (load_points, chapter_numbers): computed again only when a matched file changes, appears
+    or goes; files the patterns do not match change nothing; a caller's change to its result reaches no other."""
+    import pandas as pd
+
+    from pixelpush_lib.results.caching import cached_per_folder
+
+    computed = []
+
+    @cached_per_folder("runs/*/*.csv")
+    def total(data_dir):
+        computed.append(1)
+        return pd.DataFrame({"x": [sum(int(f.read_text()) for f in sorted(data_dir.glob("runs/*/*.csv")))]})
+
+    (tmp_path / "runs" / "a").mkdir(parents=True)
+    (tmp_path / "runs" / "a" / "v.csv").write_text("1")
+    first = total(tmp_path)
+    first.loc[0, "x"] = 99
+    assert total(tmp_path).loc[0, "x"] == 1 and len(computed) == 1
+    (tmp_path / "runs" / "a" / "notes.md").write_text("not read")
+    assert total(tmp_path).loc[0, "x"] == 1 and len(computed) == 1
+    (tmp_path / "runs" / "b").mkdir()
+    (tmp_path / "runs" / "b" / "v.csv").write_text("2")  # a new run
+    assert total(tmp_path).loc[0, "x"] == 3 and len(computed) == 2
+    (tmp_path / "runs" / "a" / "v.csv").write_text("10")  # edited in place, another size
+    assert total(tmp_path).loc[0, "x"] == 12 and len(computed) == 3
+    (tmp_path / "runs" / "b" / "v.csv").unlink()
+    assert total(tmp_path).loc[0, "x"] == 10 and len(computed) == 4
+
+
+def test_chapter_numbers_follow_an_edit_of_a_run_they_have_already_read(tmp_path):
+    """The memoised numbers are the data's: a project run's curve edited after a first call changes the number."""
+    from pixelpush_lib.results.quoted_numbers import chapter_numbers
+
+    import shutil
+
+    from pixelpush_lib.core.paths import DATA_DIR
+
+    data = copy_data(tmp_path)
+    shutil.copytree(DATA_DIR / "runs", data / "runs")
+    before = chapter_numbers(data)
+    curve = data / "runs" / "state_s0" / "curve.csv"
+    lines = curve.read_text().splitlines()
+    head, rows = lines[0], lines[1:]
+    last = max(int(r.split(",")[0]) for r in rows if r.split(",")[1] == "success_rate")
+    kept = [r for r in rows if not (r.split(",")[1] == "success_rate" and int(r.split(",")[0]) > last // 2)]
+    curve.write_text("\n".join([head, *kept]) + "\n")  # the run cut at half its length
+    after = chapter_numbers(data)
+    assert after != before and after == chapter_numbers(data)
+
+
+def test_a_curve_with_padded_cells_loads_as_its_row_by_row_check_reads_it(tmp_path):
+    """Cells the fast typed read refuses (here padding after a number) still load, through the text check."""
+    from pixelpush_lib.results.loaders import _valid_curve_row_by_row, load_curve
+    from pixelpush_lib.results.schema import read_csv_strict
+
+    path = tmp_path / "curve.csv"
+    path.write_text("step,metric,value\n100 ,success_rate, 0.1\n200,success_rate,0.2 \n")
+    assert load_curve(path).equals(_valid_curve_row_by_row(read_csv_strict(path, ("step", "metric", "value")), path))
+    assert list(load_curve(path)["step"]) == [100, 200]

@@ -68,7 +68,8 @@ def test_prose_format(args, text):
 
 def test_canonical_table_lists_every_chapter_number_with_its_source():
     """book/data_notes.md renders this table at build time; every glued number must appear in it."""
-    from pixelpush_lib.results.quoted_numbers import canonical_table_markdown, chapter_numbers
+    from pixelpush_lib.chapter.tables import canonical_table_markdown
+    from pixelpush_lib.results.quoted_numbers import chapter_numbers
 
     table = canonical_table_markdown()
     for name, number in chapter_numbers().items():

@@ -12,10 +12,13 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import pandas as pd
 
 from pixelpush_lib.chapter.figures.curves import SourcesTable
+from pixelpush_lib.core.paths import DATA_DIR
+from pixelpush_lib.results.quoted_numbers import chapter_numbers
 
 Format = Callable[[object], str]
 
@@ -130,3 +133,13 @@ class Bullets:
 
     def __repr__(self) -> str:
         return "\n".join([self.lead, *(f" - {item}" for item in self.items)])
+
+
+def canonical_table_markdown(data_dir: Path = DATA_DIR) -> str:
+    """The canonical-choices table of ``book/data_notes.md``, computed while the book builds: every chapter number, its
+    source and the alternatives."""
+    lines = ["| number | canonical | source | alternatives (other sources) |", "|---|---|---|---|"]
+    for name, n in chapter_numbers(data_dir).items():
+        alts = "; ".join(n.alternatives) if n.alternatives else "none"
+        lines.append(f"| `{name}` | {n.prose()} | `{n.source}` | {alts} |")
+    return "\n".join(lines) + "\n"

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from pixelpush_lib.core.paths import DATA_DIR
+from pixelpush_lib.results.caching import cached_per_file, cached_per_folder
 from pixelpush_lib.results.schema import (
     CONFIG_NAMES,
     CURVE_COLUMNS,
@@ -22,7 +23,6 @@ from pixelpush_lib.results.schema import (
     METRIC_UNITS,
     POINT_COLUMNS,
     RUN_COLUMNS,
-    cached_per_file,
     check_inputs,
     check_metric_value,
     data_error,
@@ -87,16 +87,20 @@ def load_curve(path: Path) -> pd.DataFrame:
     frame = read_csv_strict(path, CURVE_COLUMNS)
     if frame.empty:
         raise data_error(path, "no data rows", "a curve needs at least one logged value")
-    curve = _valid_curve_at_once(frame)
+    curve = _valid_curve_at_once(path)
     return curve if curve is not None else _valid_curve_row_by_row(frame, path)
 
 
-def _valid_curve_at_once(frame: pd.DataFrame) -> pd.DataFrame | None:
-    """The whole curve validated column-wise (a 25,000-row curve in milliseconds), or None when any cell fails:
-    then the row-by-row check finds the first bad cell and names it."""
-    step = pd.to_numeric(frame["step"].str.strip(), errors="coerce")
-    value = pd.to_numeric(frame["value"].str.strip(), errors="coerce")
-    metric = frame["metric"]
+def _valid_curve_at_once(path: Path) -> pd.DataFrame | None:
+    """The whole curve read by pandas' parser into numbers and validated column-wise (a 50,000-row curve in about
+    20 ms, a fifth of converting the text columns), or None when any cell fails: then the row-by-row check of the
+    text finds the first bad cell and names it."""
+    try:
+        typed = pd.read_csv(path, usecols=list(CURVE_COLUMNS), dtype={"step": "float64", "value": "float64",
+                            "metric": str}, keep_default_na=False, na_values={"step": [""], "value": [""]})
+    except (ValueError, pd.errors.ParserError):  # a cell that is not a number
+        return None
+    step, metric, value = typed["step"], typed["metric"], typed["value"]
     success = metric == "success_rate"
     ok = (metric.isin(list(METRIC_UNITS)).all() and step.notna().all() and value.notna().all()
           and np.isfinite(step).all() and np.isfinite(value).all() and (step >= 0).all() and (step % 1 == 0).all()
@@ -176,6 +180,7 @@ def _project_run_row(m: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@cached_per_folder("reported/*.csv", "runs/*/*")  # a page asks for it several times: one 250,000-row build per process
 def load_points(data_dir: Path = DATA_DIR) -> pd.DataFrame:
     """Every figure in ``data_dir`` as one long table with :data:`POINT_COLUMNS`.
 

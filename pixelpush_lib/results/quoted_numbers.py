@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from pixelpush_lib.core.paths import DATA_DIR
+from pixelpush_lib.results.caching import cached_per_folder
 from pixelpush_lib.results.loaders import first_reading_at, load_facts, load_points, project_curve, reading_at
 from pixelpush_lib.results.regime import label_phases
 from pixelpush_lib.results.schema import HEAD_COMMIT
@@ -360,19 +361,23 @@ def provenance_summary(numbers: dict[str, Number], names: list[str]) -> str:
 
 
 def chapter_numbers(data_dir: Path = DATA_DIR, points: pd.DataFrame | None = None) -> dict[str, Number]:
-    """Every named chapter number, computed now from ``data_dir`` (validated on load).
+    """Every named chapter number, computed from ``data_dir`` (validated on load): from ``points``
+    (``load_points(data_dir)``) where the caller has them, else once per process and content of ``data_dir``.
 
     Names are stable snake_case: the keys of ``_CURVE_NUMBERS`` and ``_BANDS``, ``state_onset_step``,
-    ``step2_onset_step``, ``step2_success_final``, ``step2_final_step``, ``step4_final_step``,
-    ``phase{1,2,3}_{success,critic,actor,start_step}``, and the facts of ``reported/facts.csv`` (``pixel_transition_bytes``,
-    ...). Raises ``schema.DataError`` for invalid data and ``LookupError`` when a number has no source row.
-    ``points``: ``load_points(data_dir)``, where the caller has loaded them already.
+    ``step2_onset_step``, ``step2_success_final``, ``step2_final_step``, ``step4_final_step``, ``phase{1,2,3}_{success,
+    critic,actor,start_step}``, and the facts of ``reported/facts.csv`` (``pixel_transition_bytes``, ...). Raises
+    ``schema.DataError`` for invalid data and ``LookupError`` when a number has no source row.
     """
-    points = load_points(data_dir) if points is None else points
-    out = _numbers_from_points(points, data_dir)
-    out.update(_final_numbers(points))
-    out.update(_fact_numbers(load_facts(data_dir)))
+    if points is None:
+        return _numbers_of_folder(data_dir)
+    out = {**_numbers_from_points(points, data_dir), **_final_numbers(points), **_fact_numbers(load_facts(data_dir))}
     return dict(sorted(out.items()))
+
+
+@cached_per_folder("reported/*.csv", "runs/*/*")
+def _numbers_of_folder(data_dir: Path = DATA_DIR) -> dict[str, Number]:
+    return chapter_numbers(data_dir, load_points(data_dir))
 
 
 def _final_numbers(points: pd.DataFrame) -> dict[str, Number]:
@@ -389,12 +394,3 @@ def _final_numbers(points: pd.DataFrame) -> dict[str, Number]:
         out[f"{config}_final_step"] = Number(f"{config}_final_step", float(last["step"].iloc[0]), "steps", "reported",
                                              number.source, f"{label}: last reported training step")
     return out
-
-
-def canonical_table_markdown(data_dir: Path = DATA_DIR) -> str:
-    """The canonical-choices table of ``book/data_notes.md`` (regenerate it with this; a test checks it is current)."""
-    lines = ["| number | canonical | source | alternatives (other sources) |", "|---|---|---|---|"]
-    for name, n in chapter_numbers(data_dir).items():
-        alts = "; ".join(n.alternatives) if n.alternatives else "none"
-        lines.append(f"| `{name}` | {n.prose()} | `{n.source}` | {alts} |")
-    return "\n".join(lines) + "\n"

@@ -17,17 +17,15 @@ shows it) and the column, and saying how to fix it. Nothing here writes.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import math
 import re
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pandas as pd
 
 from pixelpush_lib.core.configs import config_names
+from pixelpush_lib.results.caching import cached_per_file
 
 SCHEMA_VERSION = 1
 #: The commit of the author's repository that the reported set was read at (``data/reported/manifest.json``).
@@ -107,63 +105,6 @@ def data_error(path: Path | str, problem: str, fix: str, row: int | None = None,
 
 
 # --------------------------------------------------------------------------- reading raw files
-
-_Frame = TypeVar("_Frame", bound=pd.DataFrame)
-
-
-def cached_per_file(read: Callable[..., _Frame]) -> Callable[..., _Frame]:
-    """Memoise a validating reader ``read(path, *args) -> DataFrame`` on the file's content and the args.
-
-    The chapter's numbers, claims and figures read the same few files dozens of times per page (once per
-    quoted number); validating them cell by cell each time cost seconds per call. A file is known by its resolved
-    path, inode, modification time (ns) and size; the first time a file is seen so, its bytes are hashed, and the
-    frame is kept per hash. An edited or atomically replaced file is therefore read afresh, while a copy of a file
-    already read (the tests check hundreds of edited copies of ``data/``, in which most files are unchanged) costs
-    a hash, not a parse: no reader's frame depends on where its file lies, only its errors do, and those are never
-    kept. A copy is returned, so a caller that changes its frame cannot change the next caller's. A reader that
-    raises caches nothing: the same bad file raises the same error again.
-    """
-    digests: dict[tuple[Any, ...], str] = {}
-    cache: dict[tuple[Any, ...], _Frame] = {}
-
-    def cache_clear() -> None:
-        cache.clear()
-        digests.clear()
-
-    @functools.wraps(read)
-    def reader(path: Path | str, *args: Any) -> _Frame:
-        path = Path(path)
-        try:
-            stat = path.stat()
-        except OSError:
-            return read(path, *args)  # the reader names the missing file
-        if len(cache) >= 256 or len(digests) >= 1024:  # tests read hundreds of edited copies; keep memory flat
-            cache_clear()
-        identity = _identity(path, stat)
-        if identity not in digests:
-            try:
-                digests[identity] = hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
-            except OSError:
-                return read(path, *args)  # a folder, or a file gone: the reader says what is wrong
-        key = (digests[identity], *(tuple(sorted(a.items())) if isinstance(a, dict) else a for a in args))
-        if key in cache:
-            return cache[key].copy()
-        frame = read(path, *args)
-        try:
-            unchanged = _identity(path, path.stat()) == identity
-        except OSError:
-            unchanged = False
-        if unchanged:  # else the file changed while it was read: its frame may not be the hashed content's
-            cache[key] = frame
-        return frame.copy()
-
-    reader.cache_clear = cache_clear  # type: ignore[attr-defined]
-    return reader
-
-
-def _identity(path: Path, stat: Any) -> tuple[Any, ...]:
-    """What tells one version of a file from another without reading it: resolved path, inode, mtime (ns), size."""
-    return (str(path.resolve()), stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
 def read_csv_strict(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
