@@ -3,6 +3,8 @@ HER settings, read against the prediction's line, chooses the next run whichever
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -99,7 +101,8 @@ def test_the_noisy_puck_run_is_read_from_its_config_and_its_runs(tmp_path):
 @pytest.mark.parametrize(("onset", "answer"), [
     (1_500_000, "Yes: through readings as imprecise as the eyes' it first read 50% or more at 1.5M steps (measured, "
                 "one seed), against 1.2M steps (measured) on the true state."),
-    (None, "Not within its budget: no seed read 50% by 2M steps (measured)."),
+    (None, "Not within its budget: through readings as imprecise as the eyes' its one seed never read 50% in 2M steps "
+           "(measured), where on the true state it first read so at 1.2M steps (measured)."),
 ])
 def test_the_noisy_puck_question_is_answered_by_its_finished_run(tmp_path, onset, answer):
     """Yes once it climbs (beside the state agent's onset on the true state), no once it ends its budget flat."""
@@ -117,6 +120,13 @@ def test_the_noisy_puck_question_is_answered_by_its_finished_run(tmp_path, onset
     said = noisy_puck_facts(data)["noisy_puck_answer"]
     assert said.startswith("Yes: through readings as imprecise as the eyes' it first read 50% or more at 1.5M "
                            "steps (measured, 1 of 2 seeds climbed)") if onset else said.startswith("The answer waits")
+    if onset is None:  # the second seed ends its budget flat too: the answer names both, and no longer hedges on one
+        shutil.rmtree(data / "runs" / "state_noisy_puck_s1")
+        write_measured_run(data, "state_noisy_puck", 1, STEPS, np.full(len(STEPS), 0.04))
+        said = noisy_puck_facts(data)["noisy_puck_answer"]
+        assert "none of its 2 seeds never read" not in said and "one seed does not settle" not in said
+        assert said.startswith("Not within its budget: through readings as imprecise as the eyes' none of its 2 seeds read "
+                                "50% in 2M steps (measured)")
 
 
 @pytest.mark.parametrize(("where", "says"), [(0.1, "a small part"), (0.8, "most"), (-0.3, "did not delay")])

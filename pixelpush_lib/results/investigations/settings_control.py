@@ -114,10 +114,14 @@ def _noisy_puck_answer(runs, state) -> str:
                 "as the eyes' do not by themselves stop SAC + HER, so the size of the eyes' error alone does not "
                 "explain the eyes-first agent's failure.")
     if len(runs) and not runs["in_progress"].any() and (runs["steps"] >= runs["planned_steps"]).all():
-        return (f"Not within its budget: no seed read {format_value(ONSET_LEVEL, 'fraction')} by "
-                f"{format_value(runs['steps'].min(), 'steps')} steps (measured). "
-                "Readings off by as much as the eyes' were enough to keep SAC + HER from climbing, so the size of the "
-                "eyes' error alone could explain the eyes-first agent's failure; NatureCNN's eyes are the next test.")
+        which = "its one seed never read" if len(runs) == 1 else f"none of its {len(runs)} seeds read"
+        beside = f", where on the true state it first read so at {_state_onset(state)}" if _state_onset(state) else ""
+        settled = "; one seed does not settle it" if len(runs) == 1 else ""
+        return (f"Not within its budget: through readings as imprecise as the eyes' {which} "
+                f"{format_value(ONSET_LEVEL, 'fraction')} in {format_value(runs['steps'].min(), 'steps')} steps "
+                f"(measured){beside}. Readings off by as much as the eyes' were enough to keep SAC + HER from climbing "
+                f"here, so the size of the eyes' error alone could explain the eyes-first agent's failure{settled}. "
+                "NatureCNN's eyes are the next test.")
     return "The answer waits for its run to climb or to reach the end of its budget."
 
 
