@@ -115,6 +115,9 @@ def test_the_noisy_puck_question_is_answered_by_its_finished_run(tmp_path, onset
     said = noisy_puck_facts(data)["noisy_puck_answer"]
     assert said.startswith(answer), said
     assert ("does not explain" in said) == (onset is not None) and ("could explain" in said) == (onset is None)
+    if onset is None:  # its last reading is the one at 2M: said once
+        assert noisy_puck_facts(data)["noisy_puck_result"] == ("Seed 0 never read 50%: the last reading is 4% at 2M "
+                                                               "steps (measured). At 1M steps the reading was 4% (measured).")
     # a second seed, still flat and training: one climb already answers yes, and says how many climbed
     write_measured_run(data, "state_noisy_puck", 1, STEPS[:20], np.full(20, 0.04), planned_steps=2_000_000)
     said = noisy_puck_facts(data)["noisy_puck_answer"]

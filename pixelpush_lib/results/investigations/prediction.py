@@ -130,6 +130,8 @@ def result(runs: pd.DataFrame, config: str = "eyes_first", with_climb: bool = Tr
         sentences.append(f"{_seed_list(group).capitalize()} {verb}: the {latest} reading{'s' if len(group) > 1 else ''} "
                          f"{'is' if len(group) == 1 else 'are'} {readings} (measured).")
     at_1m, at_2m = (runs[column].notna().all() for column in ("success_1m", "success_2m"))
+    if len(runs) == 1 and len(flat) == 1 and runs["steps"].iloc[0] == 2_000_000:
+        at_2m = False  # its last reading, just given, is the one at 2M
     if at_1m:
         whose = "the reading was" if len(runs) == 1 else f"the mean reading of the {seeds(len(runs))} was"
         later = f", and at 2M {seed_mean(runs['success_2m'], 'fraction')}" if at_2m else ""
