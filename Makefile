@@ -10,7 +10,7 @@ CONSTRAINTS := requirements/constraints.txt
 TORCH_PIP_ARGS ?=
 export MUJOCO_GL ?= egl
 
-.PHONY: venv test test-fast bench-suite book book-clean bench-env bench-update bench-memory bench-book bench-train-state bench-train \
+.PHONY: venv test test-fast bench-suite book book-clean screenshots bench-env bench-update bench-memory bench-book bench-train-state bench-train \
 	bench-train-bf16 bench-vec clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
@@ -72,6 +72,11 @@ bench-memory: venv
 # Wall time of a clean book build and of a cached rebuild (targets: 180 s and 30 s on 2 cores).
 bench-book: venv
 	$(PY) -m pixelpush_lib.bench book
+
+# Build the book and open every page in Chromium as the browser test does, keeping a full-page screenshot of each page
+# at 1280 and 390 px in _build/screenshots/ (the test alone captures only the pages that fail).
+screenshots: venv
+	PIXELPUSH_SCREENSHOTS=1 $(PY) -m pytest tests/test_browser.py -k page_renders_cleanly
 
 clean:
 	rm -rf _build .pytest_cache

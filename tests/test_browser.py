@@ -4,9 +4,10 @@ Each page must: not overflow the main column (or the document) sideways, show no
 load every image and video, show no error output or traceback, keep every table, code block and output inside its
 box, keep provenance (file:line@commit) out of sentences, have no paragraph mostly in bold, where a phone
 stacks a table into "header: value" lines, leave no header without its value, break no word in a table between two
-letters, and show no figure text or rollout-GIF caption under 9 CSS px. A full-page screenshot of each page at each
-width lands in `_build/screenshots/<page>_<width>.png` (git-ignored), with `report.json` listing what each
-check found and the wall times.
+letters, and show no figure text or rollout-GIF caption under 9 CSS px. `_build/screenshots/report.json` (git-ignored)
+lists what each check found and the wall times. A full-page screenshot, `_build/screenshots/<page>_<width>.png`, is
+taken of a page that fails, or of every page with ``PIXELPUSH_SCREENSHOTS=1`` (``make screenshots``): capturing a long
+page costs about 6 s, most of this module's time.
 
 Needs Debian's `chromium` and `chromium-driver` and the `selenium` package (the `dev` extras). Without them the
 module is skipped, except under CI (CI set), where that is a failure: `.ci/run` installs them.
@@ -38,6 +39,7 @@ WIDTHS = (1280, 390)  # a laptop, and a phone (iPhone 12-15 CSS width)
 HEIGHT = 900
 MAX_SHOT_HEIGHT = 24000  # taller pages are cut there (and report.json says so)
 SHOT_SLICE = 6000
+EVERY_SCREENSHOT = os.environ.get("PIXELPUSH_SCREENSHOTS") == "1"  # else only failing pages are captured
 MEDIA_TIMEOUT_S = 15
 INSTALL_HINT = ("install them with `apt-get install -y chromium chromium-driver` (.ci/run does)"
                 " and `pip install selenium`")
@@ -587,10 +589,12 @@ def test_page_renders_cleanly(browser, built_book, report, page, width):
     start = time.perf_counter()
     open_page(browser, html.as_uri(), width)
     problems = page_problems(browser)
-    shot = full_page_screenshot(browser, SCREENSHOTS / f"{page.replace('/', '_')}_{width}.png")
+    failed = any(problems.values())
+    shot = (full_page_screenshot(browser, SCREENSHOTS / f"{page.replace('/', '_')}_{width}.png")
+            if failed or EVERY_SCREENSHOT else None)
     report["pages"][f"{page}@{width}"] = {"problems": problems, "screenshot": shot,
                                           "seconds": round(time.perf_counter() - start, 2)}
-    assert not any(problems.values()), f"{page}.html at {width}px (screenshot: {shot['path']}):\n{_format(problems)}"
+    assert not failed, f"{page}.html at {width}px (screenshot: {shot['path']}):\n{_format(problems)}"
 
 
 def test_pages_come_from_the_toc():
