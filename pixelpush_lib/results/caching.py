@@ -97,11 +97,12 @@ _Result = TypeVar("_Result")
 
 
 def cached_per_folder(*patterns: str) -> Callable[[Callable[[Path], _Result]], Callable[[Path], _Result]]:
-    """Memoise ``compute(data_dir)`` (its one parameter, named so) on the content of the files under ``data_dir`` that ``patterns`` match (globs
-    relative to it, e.g. ``"runs/*/*"``): the same rule as :func:`cached_per_file`, for a result built from many files.
+    """Memoise ``compute(data_dir)`` (its one parameter, named so) on the content of the files under ``data_dir``
+    that ``patterns`` match (globs relative to it, e.g. ``"runs/*/*"``): the rule of :func:`cached_per_file`, for a
+    result built from many files.
 
     For results that read only those files. Their names are part of the key, so a file added or removed is a new
-    key. Each call still costs a stat per file (and a hash per new version), not a parse. A (shallow) copy is
+    key; so is the folder's own place, as a result may name the files it read. Each call still costs a stat per file (and a hash per new version), not a parse. A (shallow) copy is
     returned: a DataFrame's copy is deep, a dict's items are shared and must not be changed (frozen ``Number`` objects).
     A result computed while one of its files changed is not kept; a computation that raises keeps nothing.
     """
