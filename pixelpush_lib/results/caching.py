@@ -57,9 +57,8 @@ def cached_per_file(read: Callable[..., _Frame]) -> Callable[..., _Frame]:
     """Memoise a validating reader ``read(path, *args) -> DataFrame`` on the file's content and the args.
 
     The chapter's numbers, claims and figures read the same few files dozens of times per page (once per
-    quoted number); validating them cell by cell each time cost seconds per call. A file is known by its resolved
-    path, inode, modification time (ns) and size; the first time a file is seen so, its bytes are hashed, and the
-    frame is kept per hash. An edited or atomically replaced file is therefore read afresh, while a copy of a file
+    quoted number); validating them cell by cell each time cost seconds per call. The frame is kept per content hash
+    (module docstring): an edited or atomically replaced file is read afresh, while a copy of a file
     already read (the tests check hundreds of edited copies of ``data/``, in which most files are unchanged) costs
     a hash, not a parse: no reader's frame depends on where its file lies, only its errors do, and those are never
     kept. A copy is returned, so a caller that changes its frame cannot change the next caller's. A reader that
@@ -102,8 +101,9 @@ def cached_per_folder(*patterns: str) -> Callable[[Callable[[Path], _Result]], C
     result built from many files.
 
     For results that read only those files. Their names are part of the key, so a file added or removed is a new
-    key; so is the folder's own place, as a result may name the files it read. Each call still costs a stat per file (and a hash per new version), not a parse. A (shallow) copy is
-    returned: a DataFrame's copy is deep, a dict's items are shared and must not be changed (frozen ``Number`` objects).
+    key; so is the folder's own place, as a result may name the files it read. Each call still costs a stat per file
+    (and a hash per new version), not a parse. A (shallow) copy is returned: a DataFrame's copy is deep, a dict's
+    items are shared and must not be changed (frozen ``Number`` objects).
     A result computed while one of its files changed is not kept; a computation that raises keeps nothing.
     """
 

@@ -149,6 +149,10 @@ def _run_dirs(data_dir: Path) -> list[Path]:
 
 # --------------------------------------------------------------------------- public loaders
 
+#: The files of ``data/`` that :func:`load_points` reads (and the chapter numbers computed from it): the author's
+#: tables and every project run.
+POINTS_FILES = ("reported/*.csv", "runs/*/*")
+
 
 def load_runs(data_dir: Path = DATA_DIR) -> pd.DataFrame:
     """All runs, reported and project (measured/imported), one row each with its manifest fields.
@@ -180,7 +184,7 @@ def _project_run_row(m: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@cached_per_folder("reported/*.csv", "runs/*/*")  # a page asks for it several times: one 250,000-row build per process
+@cached_per_folder(*POINTS_FILES)  # a page asks for it several times: one 250,000-row build per process
 def load_points(data_dir: Path = DATA_DIR) -> pd.DataFrame:
     """Every figure in ``data_dir`` as one long table with :data:`POINT_COLUMNS`.
 

@@ -26,7 +26,8 @@ import pandas as pd
 
 from pixelpush_lib.core.paths import DATA_DIR
 from pixelpush_lib.results.caching import cached_per_folder
-from pixelpush_lib.results.loaders import first_reading_at, load_facts, load_points, project_curve, reading_at
+from pixelpush_lib.results.loaders import (POINTS_FILES, first_reading_at, load_facts, load_points, project_curve,
+                                          reading_at)
 from pixelpush_lib.results.regime import label_phases
 from pixelpush_lib.results.schema import HEAD_COMMIT
 
@@ -375,7 +376,7 @@ def chapter_numbers(data_dir: Path = DATA_DIR, points: pd.DataFrame | None = Non
     return dict(sorted(out.items()))
 
 
-@cached_per_folder("reported/*.csv", "runs/*/*")
+@cached_per_folder(*POINTS_FILES)
 def _numbers_of_folder(data_dir: Path = DATA_DIR) -> dict[str, Number]:
     return chapter_numbers(data_dir, load_points(data_dir))
 

@@ -108,14 +108,15 @@ def _noisy_puck_answer(runs, state) -> str:
     """The section's question, "can SAC + HER learn through readings as imprecise as the eyes'?", answered from the
     noisy-puck runs: yes once a seed climbed (one climb shows it can; the onset beside the state agent's on the true
     state), no once every seed has run its whole budget without climbing, and otherwise that the answer waits."""
+    on_truth = _state_onset(state)
     if runs["onset_step"].notna().any():
-        beside = f", against {_state_onset(state)} on the true state" if _state_onset(state) else ""
+        beside = f", against {on_truth} on the true state" if on_truth else ""
         return (f"Yes: through readings as imprecise as the eyes' it {_climb(runs)}{beside}. Readings off by as much "
                 "as the eyes' do not by themselves stop SAC + HER, so the size of the eyes' error alone does not "
                 "explain the eyes-first agent's failure.")
     if len(runs) and not runs["in_progress"].any() and (runs["steps"] >= runs["planned_steps"]).all():
         which = "its one seed never read" if len(runs) == 1 else f"none of its {len(runs)} seeds read"
-        beside = f", where on the true state it first read so at {_state_onset(state)}" if _state_onset(state) else ""
+        beside = f", where on the true state it first read so at {on_truth}" if on_truth else ""
         settled = "; one seed does not settle it" if len(runs) == 1 else ""
         return (f"Not within its budget: through readings as imprecise as the eyes' {which} "
                 f"{format_value(ONSET_LEVEL, 'fraction')} in {format_value(runs['steps'].min(), 'steps')} steps "
