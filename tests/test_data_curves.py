@@ -266,3 +266,21 @@ def test_a_curve_with_padded_cells_loads_as_its_row_by_row_check_reads_it(tmp_pa
     path.write_text("step,metric,value\n100 ,success_rate, 0.1\n200,success_rate,0.2 \n")
     assert load_curve(path).equals(_valid_curve_row_by_row(read_csv_strict(path, ("step", "metric", "value")), path))
     assert list(load_curve(path)["step"]) == [100, 200]
+
+
+@pytest.mark.parametrize("content, expect", [
+    (b"", r"curve.csv: file is empty\. Fix: write a header row"),
+    (b"\x00\x01\x02PK\x03\x04" * 50, r"curve.csv: file is binary"),
+    ("step,metric,value\n100,success_rate,0.5 \u00e9\n".encode("latin-1"), r"curve.csv: file is not UTF-8 text"),
+    (b"step,metric,value\n", r"curve.csv: no data rows\. Fix: a curve needs"),
+    (b"step,metric\n100,success_rate\n", r"curve.csv, column 'value': missing column\(s\) \['value'\]"),
+    (b"step,metric,value\n100,success_rate,0.1\n200,success_rate,high\n", r"row 3, column 'value': 'high' is not"),
+])
+def test_a_curve_file_the_typed_read_refuses_is_named_by_the_text_check(tmp_path, content, expect):
+    """The typed read comes first; every file it refuses still fails with the text check's located message."""
+    from pixelpush_lib.results.loaders import load_curve
+
+    path = tmp_path / "curve.csv"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=expect):
+        load_curve(path)

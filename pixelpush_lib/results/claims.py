@@ -35,6 +35,7 @@ from pixelpush_lib.results.investigations import eyes
 from pixelpush_lib.results.investigations.loss_signature import loss_signature, losses_without_climb
 from pixelpush_lib.results.investigations.prediction import LATE, prediction_test
 from pixelpush_lib.results.loaders import first_reading_at, load_project_runs, reading_at
+from pixelpush_lib.results.own_runs import BUDGET_STEPS
 from pixelpush_lib.results.quoted_numbers import Number
 
 
@@ -95,7 +96,7 @@ def _state_runs(data: Evidence) -> list[tuple[str, pd.DataFrame]]:
 def _state_solves_by_2m(data: Evidence) -> list[str]:
     out = []
     for label, curve in _state_runs(data):
-        value = reading_at(curve, 2_000_000)
+        value = reading_at(curve, BUDGET_STEPS)
         if value is not None and value < SOLVED:
             out.append(f"CLAIM BROKEN 'SAC + HER solves FetchPush from state by 2M steps' (bound {SOLVED:.0%}): "
                        f"{label} reads {value:.0%} at 2M")
@@ -115,10 +116,10 @@ def _state_flat_at_1m(data: Evidence) -> list[str]:
 def _state_climbs_before_2m(data: Evidence) -> list[str]:
     out = []
     for label, curve in _state_runs(data):
-        if curve["step"].max() < 2_000_000 or (curve["step"] < 2_000_000).sum() < 3:
+        if curve["step"].max() < BUDGET_STEPS or (curve["step"] < BUDGET_STEPS).sum() < 3:
             continue  # a run reported only at its end says nothing about when it climbed
         onset = first_reading_at(curve, 0.5)
-        if onset is None or onset >= 2_000_000:
+        if onset is None or onset >= BUDGET_STEPS:
             out.append(f"CLAIM BROKEN 'the state agent climbs before 2M steps': {label} first reached 50% at "
                        f"{'no step' if onset is None else f'{onset:,}'}")
     return out

@@ -23,6 +23,7 @@ from pixelpush_lib.results.schema import (
     METRIC_UNITS,
     POINT_COLUMNS,
     RUN_COLUMNS,
+    check_csv_text,
     check_inputs,
     check_metric_value,
     data_error,
@@ -84,21 +85,23 @@ def _check_run_provenance(prov: Any, path: Path) -> None:
 def load_curve(path: Path) -> pd.DataFrame:
     """Validate ``curve.csv`` (columns step, metric, value): known metrics, finite values, fractions for
     success, and strictly increasing steps within each metric's series."""
-    frame = read_csv_strict(path, CURVE_COLUMNS)
+    curve = _valid_curve_at_once(check_csv_text(path, CURVE_COLUMNS))
+    if curve is not None:
+        return curve
+    frame = read_csv_strict(path, CURVE_COLUMNS)  # read again as text, only to name what the typed read refused
     if frame.empty:
         raise data_error(path, "no data rows", "a curve needs at least one logged value")
-    curve = _valid_curve_at_once(path)
-    return curve if curve is not None else _valid_curve_row_by_row(frame, path)
+    return _valid_curve_row_by_row(frame, path)
 
 
 def _valid_curve_at_once(path: Path) -> pd.DataFrame | None:
     """The whole curve read by pandas' parser into numbers and validated column-wise (a 50,000-row curve in about
-    20 ms, a fifth of converting the text columns), or None when any cell fails: then the row-by-row check of the
-    text finds the first bad cell and names it."""
+    20 ms, a fifth of converting the text columns), or None when a column is missing, any cell fails or no row is
+    there: then the text read and its row-by-row check name the first fault."""
     try:
         typed = pd.read_csv(path, usecols=list(CURVE_COLUMNS), dtype={"step": "float64", "value": "float64",
                             "metric": str}, keep_default_na=False, na_values={"step": [""], "value": [""]})
-    except (ValueError, pd.errors.ParserError):  # a cell that is not a number
+    except (ValueError, pd.errors.ParserError):  # a missing column, or a cell that is not a number
         return None
     step, metric, value = typed["step"], typed["metric"], typed["value"]
     success = metric == "success_rate"
@@ -106,7 +109,7 @@ def _valid_curve_at_once(path: Path) -> pd.DataFrame | None:
           and np.isfinite(step).all() and np.isfinite(value).all() and (step >= 0).all() and (step % 1 == 0).all()
           and value[success].between(0, 1).all()
           and (step.groupby(metric, sort=False).diff().dropna() > 0).all())
-    if not ok:
+    if typed.empty or not ok:
         return None
     return pd.DataFrame({"step": step.astype(int), "metric": metric, "value": value.astype(float)},
                         columns=list(CURVE_COLUMNS))

@@ -21,6 +21,8 @@ from pixelpush_lib.results.quoted_numbers import ONSET_LEVEL, Number, chapter_nu
 
 #: Success figures closer than this (a fraction) are said to agree: one reported seed cannot support finer claims.
 AGREEMENT_TOLERANCE = 0.10
+#: A project run's planned length in environment steps, the chapter's budget: its success is read here (success_2m).
+BUDGET_STEPS = 2_000_000
 
 
 def _nan_if_none(value: float | None) -> float:
@@ -41,7 +43,7 @@ def measured_runs(config: str, data_dir: Path = DATA_DIR) -> pd.DataFrame:
             continue
         rows.append({"run_id": run_id, "seed": int(manifest["seed"]),
                      "success_1m": _nan_if_none(reading_at(curve, 1_000_000)),
-                     "success_2m": _nan_if_none(reading_at(curve, 2_000_000)),
+                     "success_2m": _nan_if_none(reading_at(curve, BUDGET_STEPS)),
                      "onset_step": _nan_if_none(first_reading_at(curve, ONSET_LEVEL)),
                      "wall_time_h": float(prov.get("wall_time_s", np.nan)) / 3600, "steps": int(curve["step"].max()),
                      "last_success": float(curve.sort_values("step", kind="stable")["value"].iloc[-1]),

@@ -112,6 +112,17 @@ def read_csv_strict(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
 
     Returns a DataFrame of ``str`` with at least the ``required`` columns, in file order.
     """
+    path = check_csv_text(path, required)
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise data_error(path, f"missing column(s) {missing}; found {list(frame.columns)}",
+                         f"add the column(s) {missing} to the header (schema: data/README.md)", column=missing[0])
+    return frame
+
+
+def check_csv_text(path: Path, required: tuple[str, ...]) -> Path:
+    """Refuse a file that is missing, empty, binary or not UTF-8 (naming the file and the fix); return its path."""
     path = Path(path)
     if not path.is_file():
         raise data_error(path, "file not found", "check the path or run the step that writes it")
@@ -126,12 +137,7 @@ def read_csv_strict(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
     except UnicodeDecodeError as error:
         raise data_error(path, f"file is not UTF-8 text ({error.reason} at byte {error.start})",
                          "save it as UTF-8 CSV") from None
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
-    missing = [c for c in required if c not in frame.columns]
-    if missing:
-        raise data_error(path, f"missing column(s) {missing}; found {list(frame.columns)}",
-                         f"add the column(s) {missing} to the header (schema: data/README.md)", column=missing[0])
-    return frame
+    return path
 
 
 def parse_float(text: str, path: Path, row: int, column: str, required: bool = False) -> float | None:

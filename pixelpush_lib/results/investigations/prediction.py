@@ -20,7 +20,7 @@ import pandas as pd
 from pixelpush_lib.core.configs import get_config
 from pixelpush_lib.core.paths import DATA_DIR
 from pixelpush_lib.results.investigations.eyes import eyes_facts, held_out_errors, state_on_eyes
-from pixelpush_lib.results.own_runs import measured_runs, seed_mean, seed_range, seeds
+from pixelpush_lib.results.own_runs import BUDGET_STEPS, measured_runs, seed_mean, seed_range, seeds
 from pixelpush_lib.results.quoted_numbers import ONSET_LEVEL, Number, chapter_numbers, format_value
 
 #: Where the line sits between the state agent's onset (0) and Step 2's reported onset (1): a run that climbs by
@@ -130,7 +130,7 @@ def result(runs: pd.DataFrame, config: str = "eyes_first", with_climb: bool = Tr
         sentences.append(f"{_seed_list(group).capitalize()} {verb}: the {latest} reading{'s' if len(group) > 1 else ''} "
                          f"{'is' if len(group) == 1 else 'are'} {readings} (measured).")
     at_1m, at_2m = (runs[column].notna().all() for column in ("success_1m", "success_2m"))
-    if len(runs) == 1 and len(flat) == 1 and runs["steps"].iloc[0] == 2_000_000:
+    if len(runs) == 1 and len(flat) == 1 and runs["steps"].iloc[0] == BUDGET_STEPS:
         at_2m = False  # its last reading, just given, is the one at 2M
     if at_1m:
         whose = "the reading was" if len(runs) == 1 else f"the mean reading of the {seeds(len(runs))} was"
