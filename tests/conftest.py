@@ -1,7 +1,9 @@
+import atexit
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +14,12 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 # beside the test process, MuJoCo's renderer and, under xdist, a second worker. Two threads per process on two busy
 # cores spin-wait: the kill -9 test's three runs took minutes of CPU that way instead of seconds.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# One cache per test session (downloaded checkpoints, the results of data/ kept between processes), shared by its
+# xdist workers, CLI runs and the book build's kernels, which inherit it: a session starts as cold as on a fresh
+# machine, never reads what another session or the user's pages left in ~/.cache, and writes nothing there.
+if "PYTEST_XDIST_WORKER" not in os.environ:  # the controlling process (or a run without xdist)
+    os.environ["PIXELPUSH_CACHE"] = tempfile.mkdtemp(prefix="pixelpush-cache-")
+    atexit.register(shutil.rmtree, os.environ["PIXELPUSH_CACHE"], ignore_errors=True)
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -10,3 +11,9 @@ MEASURED_DIR = DATA_DIR / "measured"
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 # The author's experiment log, as laid beside a checkout on the project's machines (not in readers' copies).
 SHARED_REFERENCE_DIR = REPO_ROOT.parent / "shared" / "reference"
+
+
+def cache_dir() -> Path:
+    """Where downloads and results derived from ``data/`` are kept between processes: ``$PIXELPUSH_CACHE``, else
+    ``~/.cache/pixelpush``. Anything in it can be deleted; it is fetched or computed again."""
+    return Path(os.environ.get("PIXELPUSH_CACHE", Path.home() / ".cache" / "pixelpush"))

@@ -3,6 +3,9 @@ checks many edited copies of ``data/``) parses each version of a file once per p
 
 A file is known by its resolved path, inode, modification time (ns) and size; the first time a file is seen so, its
 bytes are hashed. An edited or atomically replaced file is therefore read afresh.
+
+Results for the repository's own ``data/`` can also be kept between processes (``cached_per_folder(...,
+on_disk=True)``): each page of the book runs in a kernel of its own, and each rebuilt the same tables.
 """
 
 from __future__ import annotations
@@ -11,11 +14,17 @@ import copy
 import functools
 import hashlib
 import inspect
+import pickle
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import pandas as pd
+
+from pixelpush_lib.core.files import atomic_write
+from pixelpush_lib.core.paths import cache_dir
 
 __all__ = ["cached_per_file", "cached_per_folder"]
 
@@ -95,7 +104,8 @@ def cached_per_file(read: Callable[..., _Frame]) -> Callable[..., _Frame]:
 _Result = TypeVar("_Result")
 
 
-def cached_per_folder(*patterns: str) -> Callable[[Callable[[Path], _Result]], Callable[[Path], _Result]]:
+def cached_per_folder(*patterns: str, on_disk: bool = False
+                      ) -> Callable[[Callable[[Path], _Result]], Callable[[Path], _Result]]:
     """Memoise ``compute(data_dir)`` (its one parameter, named so) on the content of the files under ``data_dir``
     that ``patterns`` match (globs relative to it, e.g. ``"runs/*/*"``): the rule of :func:`cached_per_file`, for a
     result built from many files.
@@ -105,6 +115,11 @@ def cached_per_folder(*patterns: str) -> Callable[[Callable[[Path], _Result]], C
     (and a hash per new version), not a parse. A (shallow) copy is returned: a DataFrame's copy is deep, a dict's
     items are shared and must not be changed (frozen ``Number`` objects).
     A result computed while one of its files changed is not kept; a computation that raises keeps nothing.
+
+    ``on_disk``: the result for ``compute``'s default folder (the repository's ``data/``) is also pickled under
+    ``cache_dir()/results``, keyed on the same digests plus :func:`_code_version` (this library's source, Python's,
+    pandas' and numpy's versions), so the next process loads it instead of computing it. One file per function is
+    kept. A cache file that cannot be read or written is passed over: the result is computed as without it.
     """
 
     def decorate(compute: Callable[[Path], _Result]) -> Callable[[Path], _Result]:
@@ -128,9 +143,14 @@ def cached_per_folder(*patterns: str) -> Callable[[Callable[[Path], _Result]], C
                 return compute(data_dir)
             key = (str(data_dir.resolve()), *((str(f.relative_to(data_dir)), v[1]) for f, v in zip(files, versions)))
             if key not in cache:
-                result = compute(data_dir)
-                if not all(_still(f, v[0]) for f, v in zip(files, versions)):
-                    return result
+                stored = _DiskEntry(compute, key) if on_disk and key[0] == str(Path(default).resolve()) else None
+                result = stored.load() if stored else _MISSING
+                if result is _MISSING:
+                    result = compute(data_dir)
+                    if not all(_still(f, v[0]) for f, v in zip(files, versions)):
+                        return result
+                    if stored:
+                        stored.save(result)
                 cache[key] = result
             return copy.copy(cache[key])
 
@@ -143,3 +163,46 @@ def cached_per_folder(*patterns: str) -> Callable[[Callable[[Path], _Result]], C
 def _identity(path: Path, stat: Any) -> tuple[Any, ...]:
     """What tells one version of a file from another without reading it: resolved path, inode, mtime (ns), size."""
     return (str(path.resolve()), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+
+_MISSING = object()
+
+
+@functools.lru_cache(maxsize=1)
+def _code_version() -> str:
+    """A digest of every ``.py`` file of this library and of the Python, pandas and numpy versions: what, besides the
+    files of ``data/``, a stored result depends on."""
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.blake2b(f"{sys.version}|{pd.__version__}|{np.__version__}".encode(), digest_size=16)
+    for source in sorted(package.rglob("*.py")):
+        digest.update(str(source.relative_to(package)).encode())
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
+
+
+class _DiskEntry:
+    """The pickled result of ``compute`` for one key, in ``cache_dir()/results/<module>.<name>-<digest>.pickle``."""
+
+    def __init__(self, compute: Callable[..., Any], key: tuple[Any, ...]) -> None:
+        self.prefix = f"{compute.__module__}.{compute.__qualname__}"
+        digest = hashlib.blake2b(repr((key, _code_version())).encode(), digest_size=16).hexdigest()
+        self.path = cache_dir() / "results" / f"{self.prefix}-{digest}.pickle"
+
+    def load(self) -> Any:
+        """The stored result, or ``_MISSING`` when there is none or it cannot be read (a torn or foreign file)."""
+        try:
+            with open(self.path, "rb") as handle:
+                return pickle.load(handle)
+        except Exception:  # noqa: BLE001 - any unreadable cache file is a miss: the result is computed again
+            return _MISSING
+
+    def save(self, result: Any) -> None:
+        """Store ``result`` atomically and remove this function's older files; a failure leaves the cache as it was."""
+        try:
+            with atomic_write(self.path) as handle:
+                pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            for older in self.path.parent.glob(f"{self.prefix}-*.pickle"):
+                if older != self.path:
+                    older.unlink(missing_ok=True)
+        except (OSError, pickle.PicklingError):
+            pass  # a read-only or full disk: the next process computes the result again

@@ -187,7 +187,7 @@ def _project_run_row(m: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@cached_per_folder(*POINTS_FILES)  # a page asks for it several times: one 250,000-row build per process
+@cached_per_folder(*POINTS_FILES, on_disk=True)  # a page asks for it several times; every page needs it
 def load_points(data_dir: Path = DATA_DIR) -> pd.DataFrame:
     """Every figure in ``data_dir`` as one long table with :data:`POINT_COLUMNS`.
 

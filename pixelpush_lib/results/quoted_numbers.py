@@ -376,7 +376,7 @@ def chapter_numbers(data_dir: Path = DATA_DIR, points: pd.DataFrame | None = Non
     return dict(sorted(out.items()))
 
 
-@cached_per_folder(*POINTS_FILES)
+@cached_per_folder(*POINTS_FILES, on_disk=True)
 def _numbers_of_folder(data_dir: Path = DATA_DIR) -> dict[str, Number]:
     return chapter_numbers(data_dir, load_points(data_dir))
 

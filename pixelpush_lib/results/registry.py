@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
-import os
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -31,10 +30,10 @@ from typing import Any
 
 from pixelpush_lib.core.configs import get_config
 from pixelpush_lib.core.files import atomic_write, sha256_file
-from pixelpush_lib.core.paths import DATA_DIR
+from pixelpush_lib.core.paths import DATA_DIR, cache_dir
 
 REGISTRY = DATA_DIR / "checkpoints.json"
-DEFAULT_CACHE = Path(os.environ.get("PIXELPUSH_CACHE", Path.home() / ".cache" / "pixelpush")) / "checkpoints"
+DEFAULT_CACHE = cache_dir() / "checkpoints"
 REGISTRY_COMMENT = (
     "Only checkpoints that exist and were evaluated are listed. Add one with `pixelpush checkpoints add "
     "MODEL_ZIP --name NAME --config CONFIG --url URL --episodes 100` (pixelpush_lib.results.registry.register_checkpoint): "

@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from pixelpush_lib.core.paths import cache_dir
 from pixelpush_lib.env.expert import PushExpert
 from pixelpush_lib.env.puck_state import GRIP_POS, PUCK_POS, puck_labels
 
 SOURCES = ("expert", "agent", "random")
-CACHE_DIR = Path(os.environ.get("PIXELPUSH_CACHE", Path.home() / ".cache" / "pixelpush")) / "eyes"
+CACHE_DIR = cache_dir() / "eyes"
 
 
 @dataclass(frozen=True)
