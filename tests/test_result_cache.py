@@ -73,6 +73,7 @@ def test_another_folder_is_never_stored_and_an_unwritable_cache_changes_nothing(
     assert len(stored.computed) == 3
 
 
+@pytest.mark.slow
 def test_the_points_and_numbers_loaded_from_disk_are_the_computed_ones(tmp_path, monkeypatch):
     """The pickled table keeps every column's type and value, and the numbers every field."""
     from pixelpush_lib.results.caching import _DiskEntry
