@@ -275,6 +275,8 @@ def test_a_curve_with_padded_cells_loads_as_its_row_by_row_check_reads_it(tmp_pa
     (b"step,metric,value\n", r"curve.csv: no data rows\. Fix: a curve needs"),
     (b"step,metric\n100,success_rate\n", r"curve.csv, column 'value': missing column\(s\) \['value'\]"),
     (b"step,metric,value\n100,success_rate,0.1\n200,success_rate,high\n", r"row 3, column 'value': 'high' is not"),
+    (b"step,metric,value\n100,success_rate,0.5\n200,success_rate,0,6\n",  # a decimal comma: never read as 0
+     r"curve.csv: a row's cells do not match the header \(Expected 3 fields in line 3, saw 4\)\. Fix: give every"),
 ])
 def test_a_curve_file_the_typed_read_refuses_is_named_by_the_text_check(tmp_path, content, expect):
     """The typed read comes first; every file it refuses still fails with the text check's located message."""

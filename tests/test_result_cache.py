@@ -50,6 +50,47 @@ def test_an_edited_file_or_other_code_is_computed_again_and_only_the_newest_resu
     assert stored().loc[0, "x"] == 5 and len(stored.computed) == 3
 
 
+def test_a_result_computed_while_the_library_s_files_changed_is_not_stored(stored, monkeypatch):
+    """The key names the code as imported; files edited since (a checkout, an editor's save) may be neither."""
+    monkeypatch.setattr(caching, "_source_digest", lambda: "the files as edited after the import")
+    assert stored().loc[0, "x"] == 1 and stored.files() == []
+
+
+def test_a_run_that_appears_while_the_result_is_computed_is_in_no_kept_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("PIXELPUSH_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "data"
+    for run in ("a", "b"):
+        (data / "runs" / run).mkdir(parents=True)
+    (data / "runs" / "a" / "v.csv").write_text("1")
+    computed = []
+
+    @caching.cached_per_folder("runs/*/*.csv", on_disk=True)
+    def total(data_dir: Path = data) -> int:
+        computed.append(1)
+        if len(computed) == 1:
+            (data / "runs" / "b" / "v.csv").write_text("10")  # collected while the first computation reads
+        return sum(int(f.read_text()) for f in sorted(data_dir.glob("runs/*/*.csv")))
+
+    assert total() == 11 and not (tmp_path / "cache" / "results").exists()
+    (data / "runs" / "b" / "v.csv").unlink()
+    assert total() == 1 and len(computed) == 2
+
+
+def test_without_a_home_or_with_an_empty_setting_the_cache_is_never_the_working_folder(stored, monkeypatch, tmp_path):
+    from pixelpush_lib.core.paths import cache_dir
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PIXELPUSH_CACHE", "")
+    assert cache_dir() == tmp_path / "home" / ".cache" / "pixelpush"
+
+    def no_home():
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", no_home)
+    monkeypatch.delenv("PIXELPUSH_CACHE")
+    assert stored().loc[0, "x"] == 1 and stored().loc[0, "x"] == 1 and len(stored.computed) == 1
+
+
 def test_a_torn_cache_file_is_a_miss_and_is_replaced(stored):
     stored()
     (file,) = stored.files()

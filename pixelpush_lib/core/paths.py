@@ -14,6 +14,6 @@ SHARED_REFERENCE_DIR = REPO_ROOT.parent / "shared" / "reference"
 
 
 def cache_dir() -> Path:
-    """Where downloads and results derived from ``data/`` are kept between processes: ``$PIXELPUSH_CACHE``, else
-    ``~/.cache/pixelpush``. Anything in it can be deleted; it is fetched or computed again."""
-    return Path(os.environ.get("PIXELPUSH_CACHE", Path.home() / ".cache" / "pixelpush"))
+    """Where downloads and results derived from ``data/`` are kept between processes: ``$PIXELPUSH_CACHE`` (when set
+    and not empty), else ``~/.cache/pixelpush``. Anything in it can be deleted; it is fetched or computed again."""
+    return Path(os.environ.get("PIXELPUSH_CACHE") or Path.home() / ".cache" / "pixelpush")

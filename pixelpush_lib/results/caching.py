@@ -117,9 +117,10 @@ def cached_per_folder(*patterns: str, on_disk: bool = False
     A result computed while one of its files changed is not kept; a computation that raises keeps nothing.
 
     ``on_disk``: the result for ``compute``'s default folder (the repository's ``data/``) is also pickled under
-    ``cache_dir()/results``, keyed on the same digests plus :func:`_code_version` (this library's source, Python's,
-    pandas' and numpy's versions), so the next process loads it instead of computing it. One file per function is
-    kept. A cache file that cannot be read or written is passed over: the result is computed as without it.
+    ``cache_dir()/results``, keyed on the same digests plus :func:`_code_version` (this library's source as imported,
+    Python's, pandas' and numpy's versions), so the next process loads it instead of computing it. One file per
+    function and folder is kept. A cache file that cannot be read or written is passed over: the result is computed
+    as without it.
     """
 
     def decorate(compute: Callable[[Path], _Result]) -> Callable[[Path], _Result]:
@@ -137,18 +138,21 @@ def cached_per_folder(*patterns: str, on_disk: bool = False
             data_dir = Path(data_dir)
             if len(cache) >= 32 or len(digests) >= 4096:  # edited copies of data/ in the tests; keep memory flat
                 cache_clear()
-            files = sorted({f for pattern in patterns for f in data_dir.glob(pattern) if f.is_file()})
+            def matched() -> list[Path]:
+                return sorted({f for pattern in patterns for f in data_dir.glob(pattern) if f.is_file()})
+
+            files = matched()
             versions = [digests.of(f) for f in files]
             if any(v is None for v in versions):  # a file vanished while listed: compute, keep nothing
                 return compute(data_dir)
             key = (str(data_dir.resolve()), *((str(f.relative_to(data_dir)), v[1]) for f, v in zip(files, versions)))
             if key not in cache:
-                stored = _DiskEntry(compute, key) if on_disk and key[0] == str(Path(default).resolve()) else None
+                stored = _DiskEntry.of(compute, key) if on_disk and key[0] == str(Path(default).resolve()) else None
                 result = stored.load() if stored else _MISSING
                 if result is _MISSING:
                     result = compute(data_dir)
-                    if not all(_still(f, v[0]) for f, v in zip(files, versions)):
-                        return result
+                    if matched() != files or not all(_still(f, v[0]) for f, v in zip(files, versions)):
+                        return result  # a file changed, came or went while it was read: the key may not be its data's
                     if stored:
                         stored.save(result)
                 cache[key] = result
@@ -168,8 +172,7 @@ def _identity(path: Path, stat: Any) -> tuple[Any, ...]:
 _MISSING = object()
 
 
-@functools.lru_cache(maxsize=1)
-def _code_version() -> str:
+def _source_digest() -> str:
     """A digest of every ``.py`` file of this library and of the Python, pandas and numpy versions: what, besides the
     files of ``data/``, a stored result depends on."""
     package = Path(__file__).resolve().parents[1]
@@ -180,13 +183,38 @@ def _code_version() -> str:
     return digest.hexdigest()
 
 
-class _DiskEntry:
-    """The pickled result of ``compute`` for one key, in ``cache_dir()/results/<module>.<name>-<digest>.pickle``."""
+try:  # taken as the library is imported: the code a result is computed with is the code loaded now, not the files
+    # as they are when the result is stored (an editor's save or a checkout in between changes only the latter)
+    _LOADED_CODE: str | None = _source_digest()
+except OSError:  # a file removed mid-checkout: nothing is stored or loaded in this process
+    _LOADED_CODE = None
 
-    def __init__(self, compute: Callable[..., Any], key: tuple[Any, ...]) -> None:
-        self.prefix = f"{compute.__module__}.{compute.__qualname__}"
-        digest = hashlib.blake2b(repr((key, _code_version())).encode(), digest_size=16).hexdigest()
+
+def _code_version() -> str | None:
+    """:func:`_source_digest` as this process loaded the library; None when it could not be taken."""
+    return _LOADED_CODE
+
+
+class _DiskEntry:
+    """The pickled result of ``compute`` for one key, in ``cache_dir()/results/<module>.<name>.<folder>-<key>.pickle``
+    (``<folder>`` tells checkouts apart, so that two do not remove each other's file)."""
+
+    def __init__(self, compute: Callable[..., Any], key: tuple[Any, ...], code: str) -> None:
+        folder = hashlib.blake2b(key[0].encode(), digest_size=4).hexdigest()
+        self.prefix = f"{compute.__module__}.{compute.__qualname__}.{folder}"
+        self.code = code
+        digest = hashlib.blake2b(repr((key, code)).encode(), digest_size=16).hexdigest()
         self.path = cache_dir() / "results" / f"{self.prefix}-{digest}.pickle"
+
+    @classmethod
+    def of(cls, compute: Callable[..., Any], key: tuple[Any, ...]) -> _DiskEntry | None:
+        """The entry for ``key``, or None when no cache can be used (the code's digest or the cache folder unknown,
+        e.g. no home directory)."""
+        code = _code_version()
+        try:
+            return cls(compute, key, code) if code else None
+        except Exception:  # noqa: BLE001 - without a usable cache folder the result is computed, as without a cache
+            return None
 
     def load(self) -> Any:
         """The stored result, or ``_MISSING`` when there is none or it cannot be read (a torn or foreign file)."""
@@ -197,12 +225,15 @@ class _DiskEntry:
             return _MISSING
 
     def save(self, result: Any) -> None:
-        """Store ``result`` atomically and remove this function's older files; a failure leaves the cache as it was."""
+        """Store ``result`` atomically and remove this function's older files for this folder; nothing is stored
+        when the library's files no longer match the loaded code, and a failure leaves the cache as it was."""
         try:
+            if _source_digest() != self.code:
+                return  # edited since it was imported: this result may be neither the old files' nor the new ones'
             with atomic_write(self.path) as handle:
                 pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
             for older in self.path.parent.glob(f"{self.prefix}-*.pickle"):
                 if older != self.path:
                     older.unlink(missing_ok=True)
-        except (OSError, pickle.PicklingError):
-            pass  # a read-only or full disk: the next process computes the result again
+        except Exception:  # noqa: BLE001 - a read-only or full disk, an unpicklable result: computed next time
+            pass

@@ -113,7 +113,11 @@ def read_csv_strict(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
     Returns a DataFrame of ``str`` with at least the ``required`` columns, in file order.
     """
     path = check_csv_text(path, required)
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+    except pd.errors.ParserError as error:  # "Error tokenizing data. C error: Expected 3 fields in line 3, saw 4"
+        raise data_error(path, f"a row's cells do not match the header ({str(error).split('error: ')[-1].strip()})",
+                         "give every row one cell per column; quote a cell that holds a comma (\"0,6\")") from None
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise data_error(path, f"missing column(s) {missing}; found {list(frame.columns)}",
