@@ -138,6 +138,7 @@ def cached_per_folder(*patterns: str, on_disk: bool = False
             data_dir = Path(data_dir)
             if len(cache) >= 32 or len(digests) >= 4096:  # edited copies of data/ in the tests; keep memory flat
                 cache_clear()
+
             def matched() -> list[Path]:
                 return sorted({f for pattern in patterns for f in data_dir.glob(pattern) if f.is_file()})
 
