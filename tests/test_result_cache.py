@@ -45,7 +45,7 @@ def test_an_edited_file_or_other_code_is_computed_again_and_only_the_newest_resu
     stored.new_process()
     assert stored().loc[0, "x"] == 5 and len(stored.computed) == 2
     assert len(stored.files()) == 1
-    monkeypatch.setattr(caching, "_code_version", lambda: "a library edited since")
+    monkeypatch.setattr(caching, "_LOADED_CODE", "a library edited since")
     stored.new_process()
     assert stored().loc[0, "x"] == 5 and len(stored.computed) == 3
 

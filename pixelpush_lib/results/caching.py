@@ -117,10 +117,10 @@ def cached_per_folder(*patterns: str, on_disk: bool = False
     A result computed while one of its files changed is not kept; a computation that raises keeps nothing.
 
     ``on_disk``: the result for ``compute``'s default folder (the repository's ``data/``) is also pickled under
-    ``cache_dir()/results``, keyed on the same digests plus :func:`_code_version` (this library's source as imported,
-    Python's, pandas' and numpy's versions), so the next process loads it instead of computing it. One file per
-    function and folder is kept. A cache file that cannot be read or written is passed over: the result is computed
-    as without it.
+    ``cache_dir()/results``, keyed on the same digests plus ``_LOADED_CODE`` (:func:`_source_digest` as imported:
+    the library's source, Python's, pandas' and numpy's versions), so the next process loads it instead of computing
+    it. One file per function and folder is kept. A cache file that cannot be read or written is passed over: the
+    result is computed as without it.
     """
 
     def decorate(compute: Callable[[Path], _Result]) -> Callable[[Path], _Result]:
@@ -191,11 +191,6 @@ except OSError:  # a file removed mid-checkout: nothing is stored or loaded in t
     _LOADED_CODE = None
 
 
-def _code_version() -> str | None:
-    """:func:`_source_digest` as this process loaded the library; None when it could not be taken."""
-    return _LOADED_CODE
-
-
 class _DiskEntry:
     """The pickled result of ``compute`` for one key, in ``cache_dir()/results/<module>.<name>.<folder>-<key>.pickle``
     (``<folder>`` tells checkouts apart, so that two do not remove each other's file)."""
@@ -211,9 +206,8 @@ class _DiskEntry:
     def of(cls, compute: Callable[..., Any], key: tuple[Any, ...]) -> _DiskEntry | None:
         """The entry for ``key``, or None when no cache can be used (the code's digest or the cache folder unknown,
         e.g. no home directory)."""
-        code = _code_version()
         try:
-            return cls(compute, key, code) if code else None
+            return cls(compute, key, _LOADED_CODE) if _LOADED_CODE else None
         except Exception:  # noqa: BLE001 - without a usable cache folder the result is computed, as without a cache
             return None
 
