@@ -3,13 +3,16 @@ saved rounds of another student, other budgets or a damaged file are never silen
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch as th
 from stable_baselines3 import SAC
 
+from conftest import once_per_session
 from pixelpush_lib.experiments.investigations.distill import QUICK, teach_student
 from pixelpush_lib.experiments.investigations.distill_rounds import progress_dir
 from pixelpush_lib.replay.labelled import LabelStore
@@ -39,6 +42,25 @@ def never_stopped(tmp_path_factory):
     return teach_student("nature", 0, SETTINGS, save_to, log=lambda _: None), save_to
 
 
+@pytest.fixture(scope="module")
+def saved_round_0(tmp_path_factory) -> Path:
+    """The rounds folder a student stopped after round 0 leaves, taught once per session; tests take copies
+    (:func:`stopped_after_round_0`), since they damage, resume or replace it."""
+    def build(folder: Path) -> Path:
+        save_to = folder / "nature_s0.zip"
+        with pytest.raises(Stopped):
+            teach_student("nature", 0, SETTINGS, save_to, log=stop_after_round(0, []))
+        return progress_dir(save_to)
+    return once_per_session(tmp_path_factory, "distill-round-0", build)
+
+
+def stopped_after_round_0(saved_round_0: Path, folder: Path) -> Path:
+    """Where a student stopped after round 0 in ``folder`` will be saved (its rounds copied beside it)."""
+    save_to = folder / "nature_s0.zip"
+    shutil.copytree(saved_round_0, progress_dir(save_to))
+    return save_to
+
+
 def test_a_stopped_student_resumes_after_its_last_round_and_ends_as_if_never_stopped(never_stopped, tmp_path):
     straight, straight_zip = never_stopped
     save_to, first, second = tmp_path / "nature_s0.zip", [], []
@@ -58,21 +80,18 @@ def test_a_stopped_student_resumes_after_its_last_round_and_ends_as_if_never_sto
 
 
 @pytest.mark.slow
-def test_saved_rounds_of_other_budgets_are_not_used(tmp_path):
-    save_to, messages = tmp_path / "nature_s0.zip", []
-    with pytest.raises(Stopped):
-        teach_student("nature", 0, SETTINGS, save_to, log=stop_after_round(0, []))
+def test_saved_rounds_of_other_budgets_are_not_used(saved_round_0, tmp_path):
+    save_to, messages = stopped_after_round_0(saved_round_0, tmp_path), []
     other = replace(SETTINGS, train_steps=SETTINGS.train_steps + 1)
-    result = teach_student("nature", 0, other, save_to, log=messages.append)
-    assert not any("resuming" in m for m in messages) and len(result["rows"]) == other.dagger_rounds + 1
+    with pytest.raises(Stopped):  # its round 0 says where it started; the rounds after it would teach as any run's
+        teach_student("nature", 0, other, save_to, log=stop_after_round(0, messages))
+    assert [m.split(":")[0] for m in messages] == ["[distill nature seed 0] round 0"]  # taught from the start
 
 
-@pytest.mark.slow  # 6-7 s each with a training run beside the suite
+@pytest.mark.slow
 @pytest.mark.parametrize("damaged", ["weights.pt", "labels.npz", "progress.json"])
-def test_a_damaged_saved_round_is_refused_by_name_and_kept(tmp_path, damaged):
-    save_to = tmp_path / "nature_s0.zip"
-    with pytest.raises(Stopped):
-        teach_student("nature", 0, SETTINGS, save_to, log=stop_after_round(0, []))
+def test_a_damaged_saved_round_is_refused_by_name_and_kept(saved_round_0, tmp_path, damaged):
+    save_to = stopped_after_round_0(saved_round_0, tmp_path)
     folder = progress_dir(save_to)
     text = (folder / "progress.json").read_text()
     (folder / damaged).write_text('{"key": {"encoder": "nature"' if damaged == "progress.json" else "not a file")
@@ -103,12 +122,10 @@ def test_a_label_store_restores_its_labels_and_refuses_another_shape():
 
 
 @pytest.mark.slow
-def test_a_save_that_fails_leaves_the_last_complete_round_and_no_half_copy(tmp_path, monkeypatch):
+def test_a_save_that_fails_leaves_the_last_complete_round_and_no_half_copy(saved_round_0, tmp_path, monkeypatch):
     import pixelpush_lib.experiments.investigations.distill_rounds as rounds_module
 
-    save_to = tmp_path / "nature_s0.zip"
-    with pytest.raises(Stopped):
-        teach_student("nature", 0, SETTINGS, save_to, log=stop_after_round(0, []))
+    save_to = stopped_after_round_0(saved_round_0, tmp_path)
     folder = progress_dir(save_to)
     before = (folder / "progress.json").read_text()
 
