@@ -1,5 +1,5 @@
 """`pixelpush collect RUN_DIR --run-id ID`: one of this project's own training runs enters data/ as *measured*,
-with its commands, commit, machine and wall time; an unfinished run or a clash is refused and data/ is unchanged."""
+with its commands, commit, machine, wall and CPU time; an unfinished run or a clash is refused and data/ is unchanged."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pixelpush_lib.cli import main
 from pixelpush_lib.core.configs import get_config
 from pixelpush_lib.results.loaders import load_points, project_curve
 from pixelpush_lib.results.schema import DataError
-from pixelpush_lib.sweeps.collect import _wall_time_s, collect_run
+from pixelpush_lib.sweeps.collect import _cpu_time_s, _wall_time_s, collect_run
 from pixelpush_lib.training.runs import plan_new_run, plan_resume, train
 
 TINY = {"n_envs": 2, "learning_starts": 100, "batch_size": 8, "buffer_size": 1000}
@@ -38,6 +38,9 @@ def test_a_finished_run_is_collected_as_measured(state_run, tmp_path):
     assert (manifest["config"], manifest["seed"], prov["kind"]) == ("state", 4, "measured")
     assert prov["segments"] == 2 and prov["total_steps"] == 400
     assert prov["wall_time_s"] == _wall_time_s(state_run / "progress.csv")  # whole seconds: 0 for a tiny run
+    segments = json.loads((state_run / "run.json").read_text())["segments"]
+    assert [s["cpu_s_to_step"] for s in segments] == [200, 400]  # each recorded at its last checkpoint
+    assert prov["cpu_time_s"] == pytest.approx(sum(s["cpu_s"] for s in segments)) and prov["cpu_time_s"] > 0
     assert prov["command"].count(" ; ") == 1 and prov["overrides"] == TINY  # one command per segment
     assert prov["machine"]["cpus"] >= 1 and len(prov["commit"]) >= 7
     log = pd.read_csv(state_run / "progress.csv").dropna(subset=["rollout/success_rate"])
@@ -45,6 +48,15 @@ def test_a_finished_run_is_collected_as_measured(state_run, tmp_path):
     assert list(curve["step"]) == list(log["time/total_timesteps"])
     points = load_points(data)
     assert set(points[points["run_id"] == "state_tiny_s4"]["provenance"]) == {"measured"}
+
+
+def test_cpu_time_counts_the_segments_that_advanced_the_run_and_is_unknown_when_one_did_not_record_it():
+    first = {"from_step": 0, "cpu_s": 100.0}
+    killed_early = {"from_step": 5000}  # killed before its first checkpoint: nothing recorded, nothing kept
+    last = {"from_step": 5000, "cpu_s": 40.5}
+    assert _cpu_time_s([first, killed_early, last], step=9000) == 140.5
+    assert _cpu_time_s([first, {"from_step": 5000}], step=5000) == 100.0  # the last has kept no checkpoint yet
+    assert _cpu_time_s([{"from_step": 0}, last], step=9000) is None  # trained before runs recorded their CPU
 
 
 def test_module_runs_are_recorded_as_the_pixelpush_command():

@@ -1,4 +1,4 @@
-"""Training runs at tiny scale: every config, checkpoints, kill -9 and resume, bad input."""
+"""Training runs at tiny scale: every config, checkpoints, kill -9 and resume, bad input, the CPU a run records."""
 
 import csv
 import hashlib
@@ -121,7 +121,8 @@ def test_kill_dash_nine_then_resume_continues_log_steps_and_buffer(tmp_path):
     resumed = _cli_train("--resume", str(victim), "--total-steps", str(KILL_TOTAL), "--no-progress-bar")
     assert resumed.returncode == 0, resumed.stderr
     manifest = json.loads((victim / "run.json").read_text())
-    second = manifest["segments"][-1]
+    first, second = manifest["segments"]
+    assert first["cpu_s_to_step"] == checkpoint_step and first["cpu_s"] > 0  # its cost to the step a resume kept
     assert second["from_step"] == checkpoint_step
     assert second["resumed_from"].startswith("checkpoints/step_")
     checkpoint = json.loads((victim / second["resumed_from"] / "checkpoint.json").read_text())
@@ -130,6 +131,29 @@ def test_kill_dash_nine_then_resume_continues_log_steps_and_buffer(tmp_path):
     assert steps == sorted(set(steps)), "no duplicated or out-of-order rows"
     # exactly the rows of an uninterrupted run: one per 4 episodes (test_resume_extends_a_finished_run logs them so)
     assert steps == list(range(ROW_EVERY, KILL_TOTAL + 1, ROW_EVERY))
+
+
+def test_a_run_s_cpu_time_counts_its_child_processes_live_and_ended():
+    import psutil
+
+    from pixelpush_lib.training.provenance import process_tree_cpu_s
+
+    def own_cpu_s() -> float:
+        times = psutil.Process().cpu_times()
+        return times.user + times.system
+
+    busy = "import time\nend = time.process_time() + 0.6\nwhile time.process_time() < end: pass\ntime.sleep(60)"
+    tree, own = process_tree_cpu_s(), own_cpu_s()
+    child = subprocess.Popen([sys.executable, "-c", busy])  # as an env subprocess is: CPU in another process
+    try:
+        deadline = time.time() + 30
+        while sum(psutil.Process(child.pid).cpu_times()[:2]) < 0.6 and time.time() < deadline:
+            time.sleep(0.05)
+        assert process_tree_cpu_s() - tree - (own_cpu_s() - own) >= 0.6  # live: read from the child itself
+    finally:
+        child.kill()
+        child.wait()
+    assert process_tree_cpu_s() - tree - (own_cpu_s() - own) >= 0.6  # ended and waited for: the OS counts it for us
 
 
 @pytest.mark.slow

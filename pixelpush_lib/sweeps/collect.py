@@ -117,12 +117,28 @@ def _wall_time_s(progress_csv: Path, up_to_step: int | None = None) -> float:
     return float(elapsed[segment_ends].sum() + elapsed[-1])
 
 
+def _cpu_time_s(segments: list[dict[str, Any]], step: int) -> float | None:
+    """CPU seconds behind the run up to its kept checkpoint ``step``: each segment's ``cpu_s``, which training
+    records at every checkpoint (the process and its env subprocesses). A segment killed before its first checkpoint
+    is not counted, as its wall time is not; None when a segment that did advance the run recorded none (it was
+    trained by code older than that record)."""
+    total = 0.0
+    for segment, successor in zip(segments, [*segments[1:], None]):
+        reached = successor["from_step"] if successor else step
+        if reached <= segment["from_step"]:
+            continue
+        if "cpu_s" not in segment:
+            return None
+        total += segment["cpu_s"]
+    return round(total, 1)
+
+
 def collect_run(run_dir: Path | str, run_id: str, force: bool = False,
                 data_dir: Path | str = DATA_DIR, unfinished: bool = False) -> Path:
     """Import a finished ``pixelpush train`` run directory as a *measured* run of this project.
 
     Config, overrides and seed come from its manifest (``run.json``); the provenance records every segment's
-    command and commit, the machine, package versions and the training wall time. ``unfinished=True`` imports a
+    command and commit, the machine, package versions and the training's wall and CPU time. ``unfinished=True`` imports a
     run still in progress up to its last checkpoint (the readings a resume keeps), marked ``in_progress`` with its
     ``planned_steps``, so a page can show how far it got and say that it is not done; collect it again with
     ``force`` once it has finished. Raises :class:`DataError` when the folder is not a run, is unfinished and
@@ -158,7 +174,8 @@ def collect_run(run_dir: Path | str, run_id: str, force: bool = False,
             "kind": "measured", "command": " ; ".join(_readable(s["command"]) for s in segments), "config": config,
             "overrides": manifest["overrides"], "commit": ",".join(commits),
             "machine": manifest["host"], "versions": manifest["versions"], "device": manifest["device"],
-            "wall_time_s": round(_wall_time_s(run.progress_path, step), 1), "segments": len(segments),
+            "wall_time_s": round(_wall_time_s(run.progress_path, step), 1),
+            "cpu_time_s": _cpu_time_s(segments, step), "segments": len(segments),
             "total_steps": step, "planned_steps": planned, "in_progress": in_progress,
             "log_file": str(run.progress_path.resolve()), "sha256": sha256_file(run.progress_path),
             "created": utc_now(), "importer": "pixelpush_lib.sweeps.collect.collect_run",

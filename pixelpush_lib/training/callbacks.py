@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
@@ -18,11 +19,12 @@ class EpisodeBoundaryCheckpoint(BaseCallback):
     It acts at the end of SB3's rollout, after the step's transitions are in the replay buffer and
     before that step's gradient update: a resumed run skips that one update (``gradient_steps`` of
     them). The random-number states are not saved either: a resumed run re-seeds its envs.
+    ``after_save(model)``, if given, runs after each checkpoint (the run records its cost there).
     """
 
-    def __init__(self, run_dir: Path, every: int) -> None:
+    def __init__(self, run_dir: Path, every: int, after_save: Callable[[Any], None] | None = None) -> None:
         super().__init__()
-        self.run_dir, self.every = RunDir(run_dir), every
+        self.run_dir, self.every, self.after_save = RunDir(run_dir), every, after_save
         self.next_at = 0
 
     def _on_training_start(self) -> None:
@@ -35,6 +37,8 @@ class EpisodeBoundaryCheckpoint(BaseCallback):
         if self.num_timesteps >= self.next_at and np.all(self.locals["dones"]):
             self.run_dir.save_checkpoint(self.model)
             self.next_at = (self.num_timesteps // self.every + 1) * self.every
+            if self.after_save is not None:
+                self.after_save(self.model)
 
 
 class RegimeWarning(UserWarning):

@@ -9,6 +9,7 @@ from typing import Any
 
 import gymnasium
 import numpy as np
+import psutil
 import stable_baselines3
 import torch as th
 
@@ -34,6 +35,21 @@ def environment_record(device: str) -> dict[str, Any]:
         "host": {"name": platform.node(), "platform": platform.platform(), "cpus": os.cpu_count(), "gpu": gpu},
         "device": device,
     }
+
+
+def process_tree_cpu_s() -> float:
+    """CPU seconds (user + system) used so far by this process and every process it started: the live ones (a
+    training run's env subprocesses) read one by one, the ended ones as the OS counts them for whoever waited on
+    them. A process that ended while this was reading it is left out (psutil can no longer read it)."""
+    me = psutil.Process()
+    total = 0.0
+    for process in (me, *me.children(recursive=True)):
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system + times.children_user + times.children_system
+    return total
 
 
 def _installed(distribution: str) -> str:

@@ -26,7 +26,7 @@ from pixelpush_lib.core.files import git_commit, utc_now
 from pixelpush_lib.env.rendering import load_triton_before_gl
 from pixelpush_lib.training.build import EPISODE_STEPS, build_model, config_eyes, make_training_env
 from pixelpush_lib.training.callbacks import EpisodeBoundaryCheckpoint, RegimeMonitorCallback
-from pixelpush_lib.training.provenance import environment_record
+from pixelpush_lib.training.provenance import environment_record, process_tree_cpu_s
 from pixelpush_lib.training.run_dir import RunDir, RunError
 
 
@@ -211,8 +211,14 @@ def _train(plan: RunPlan, *, checkpoint_every: int | None = None, device: str = 
     manifest["segments"].append(segment)
     run_dir.write_manifest(manifest)
 
+    def record_cost(model: SAC) -> None:
+        # At every checkpoint, so a segment that is killed later still says what it cost up to the step a resume
+        # starts from. The process's whole CPU time: imports and setup are part of what a segment costs.
+        segment.update(cpu_s=round(process_tree_cpu_s(), 1), cpu_s_to_step=int(model.num_timesteps))
+        run_dir.write_manifest(manifest)
+
     model.set_logger(make_logger(run_dir))
-    checkpointer = EpisodeBoundaryCheckpoint(run_dir, every)
+    checkpointer = EpisodeBoundaryCheckpoint(run_dir, every, after_save=record_cost)
     # regime/phase in the log; samples about 100 times per run (at least every 1000 steps)
     regime = RegimeMonitorCallback(sample_every=max(1000, plan.total_steps // 100))
     model.learn(
@@ -224,7 +230,7 @@ def _train(plan: RunPlan, *, checkpoint_every: int | None = None, device: str = 
     run_dir.save_checkpoint(model)
     model.logger.close()
     segment.update(ended_at=utc_now("microseconds"), to_step=int(model.num_timesteps))
-    run_dir.write_manifest(manifest)
+    record_cost(model)
     return model
 
 
