@@ -15,18 +15,27 @@ from pixelpush_lib.core.configs import get_config
 from pixelpush_lib.results.loaders import load_points, project_curve
 from pixelpush_lib.results.schema import DataError
 from pixelpush_lib.sweeps.collect import _cpu_time_s, _wall_time_s, collect_run
+from pixelpush_lib.training.provenance import process_tree_cpu_s
 from pixelpush_lib.training.runs import plan_new_run, plan_resume, train
 
 TINY = {"n_envs": 2, "learning_starts": 100, "batch_size": 8, "buffer_size": 1000}
 
 
+#: The process's CPU seconds (process_tree_cpu_s) around each of state_run's two segments, in this process.
+SEGMENT_SPANS: list[float] = []
+
+
 @pytest.fixture(scope="module")
 def state_run(tmp_path_factory):
-    """A real state run, trained in two segments (killed between them, as a long run is)."""
+    """A real state run, trained in two segments (killed between them, as a long run is), both in this process, as
+    a notebook kernel runs them."""
     run = tmp_path_factory.mktemp("runs") / "state_s4"
+    before = process_tree_cpu_s()
     train(plan_new_run(get_config("state", TINY), run, seed=4, total_steps=200), device="cpu", progress_bar=False,
           checkpoint_every=100)
+    between = process_tree_cpu_s()
     train(plan_resume(run, total_steps=400), device="cpu", progress_bar=False, checkpoint_every=100)
+    SEGMENT_SPANS[:] = [between - before, process_tree_cpu_s() - between]
     return run
 
 
@@ -41,6 +50,8 @@ def test_a_finished_run_is_collected_as_measured(state_run, tmp_path):
     segments = json.loads((state_run / "run.json").read_text())["segments"]
     assert [s["cpu_s_to_step"] for s in segments] == [200, 400]  # each recorded at its last checkpoint
     assert prov["cpu_time_s"] == pytest.approx(sum(s["cpu_s"] for s in segments)) and prov["cpu_time_s"] > 0
+    # each segment counts from its own start: not this process's earlier work, nor the segment before it
+    assert all(0 < s["cpu_s"] <= span + 0.1 for s, span in zip(segments, SEGMENT_SPANS))
     assert prov["command"].count(" ; ") == 1 and prov["overrides"] == TINY  # one command per segment
     assert prov["machine"]["cpus"] >= 1 and len(prov["commit"]) >= 7
     log = pd.read_csv(state_run / "progress.csv").dropna(subset=["rollout/success_rate"])
@@ -50,13 +61,15 @@ def test_a_finished_run_is_collected_as_measured(state_run, tmp_path):
     assert set(points[points["run_id"] == "state_tiny_s4"]["provenance"]) == {"measured"}
 
 
-def test_cpu_time_counts_the_segments_that_advanced_the_run_and_is_unknown_when_one_did_not_record_it():
-    first = {"from_step": 0, "cpu_s": 100.0}
+def test_cpu_time_counts_the_segments_that_advanced_the_run_and_is_unknown_when_one_did_not_record_it_to_its_end():
+    first = {"from_step": 0, "cpu_s": 100.0, "cpu_s_to_step": 5000}
     killed_early = {"from_step": 5000}  # killed before its first checkpoint: nothing recorded, nothing kept
-    last = {"from_step": 5000, "cpu_s": 40.5}
+    last = {"from_step": 5000, "cpu_s": 40.5, "cpu_s_to_step": 9000}
     assert _cpu_time_s([first, killed_early, last], step=9000) == 140.5
     assert _cpu_time_s([first, {"from_step": 5000}], step=5000) == 100.0  # the last has kept no checkpoint yet
     assert _cpu_time_s([{"from_step": 0}, last], step=9000) is None  # trained before runs recorded their CPU
+    # killed after writing its checkpoint at 5000, before recording its cost there: only 4000's is known
+    assert _cpu_time_s([{**first, "cpu_s_to_step": 4000}, last], step=9000) is None
 
 
 def test_module_runs_are_recorded_as_the_pixelpush_command():

@@ -119,15 +119,16 @@ def _wall_time_s(progress_csv: Path, up_to_step: int | None = None) -> float:
 
 def _cpu_time_s(segments: list[dict[str, Any]], step: int) -> float | None:
     """CPU seconds behind the run up to its kept checkpoint ``step``: each segment's ``cpu_s``, which training
-    records at every checkpoint (the process and its env subprocesses). A segment killed before its first checkpoint
-    is not counted, as its wall time is not; None when a segment that did advance the run recorded none (it was
-    trained by code older than that record)."""
+    records at every checkpoint (its process and env subprocesses, from the segment's start). A segment killed before
+    its first checkpoint is not counted, as its wall time is not. None when a segment that advanced the run has no
+    record to the step the run kept of it: trained by code older than the record, or killed between writing a
+    checkpoint and recording its cost (or collected in that moment)."""
     total = 0.0
     for segment, successor in zip(segments, [*segments[1:], None]):
         reached = successor["from_step"] if successor else step
         if reached <= segment["from_step"]:
             continue
-        if "cpu_s" not in segment:
+        if segment.get("cpu_s_to_step") != reached:
             return None
         total += segment["cpu_s"]
     return round(total, 1)

@@ -167,6 +167,7 @@ def _interval_of(manifest: dict[str, Any] | None, plan: RunPlan) -> int:
 
 
 def _train(plan: RunPlan, *, checkpoint_every: int | None = None, device: str = "auto", progress_bar: bool = True, callbacks=()) -> SAC:
+    cpu_at_start = process_tree_cpu_s()  # a segment costs what follows: a kernel may train many times
     run_dir = RunDir(plan.run_dir)
     if plan.checkpoint is None:
         run_dir.path.mkdir(parents=True, exist_ok=True)
@@ -213,8 +214,8 @@ def _train(plan: RunPlan, *, checkpoint_every: int | None = None, device: str = 
 
     def record_cost(model: SAC) -> None:
         # At every checkpoint, so a segment that is killed later still says what it cost up to the step a resume
-        # starts from. The process's whole CPU time: imports and setup are part of what a segment costs.
-        segment.update(cpu_s=round(process_tree_cpu_s(), 1), cpu_s_to_step=int(model.num_timesteps))
+        # starts from: building or loading the model and its buffer, then training (not the imports before).
+        segment.update(cpu_s=round(process_tree_cpu_s() - cpu_at_start, 1), cpu_s_to_step=int(model.num_timesteps))
         run_dir.write_manifest(manifest)
 
     model.set_logger(make_logger(run_dir))
