@@ -5,8 +5,8 @@
 # (PYTHONPATH: the clone's pixelpush_lib and data are the ones imported and read, in the test process and in every
 # notebook kernel it starts) and times `pytest` with the Makefile's arguments. Prints the time, the tally, the
 # commit, the cores and their model (the same commit's suite differs between two 2-core machines by more than a
-# change does: compare times of one machine only), and the load average before and after (another job on the cores slows the suite; say
-# so when quoting it). Usage: scripts/bench_suite.sh [extra pytest args]
+# change does: compare times of one machine only), and the load average before and after (another job on the cores
+# slows the suite; say so when quoting it). Usage: scripts/bench_suite.sh [extra pytest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -31,6 +31,7 @@ set -e
 seconds=$SECONDS
 tally=$(grep -E "^=+ .*(passed|failed).* in " "$clone/suite.log" | tail -n 1 | sed -E 's/^=+ //; s/ =+$//')
 cpu=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | xargs || true)
-echo "suite: ${seconds} s of pytest on a fresh clone at ${commit}, $(nproc) cores of ${cpu:-an unknown CPU} (${tally}); load average" \
+echo "suite: ${seconds} s of pytest on a fresh clone at ${commit}, $(nproc) cores of ${cpu:-an unknown CPU}" \
+    "(${tally}); load average" \
     "${load_before} before, $(cut -d' ' -f1-3 /proc/loadavg) after; pytest args: ${PYTEST_ARGS:-none} $*"
 exit "$status"

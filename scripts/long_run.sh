@@ -49,12 +49,14 @@ if [ -d "$worktree" ] && [ "$(git -C "$worktree" rev-parse HEAD)" != "$full" ]; 
 fi
 if [ -f "$run_dir/run.json" ]; then
     started=$("$python" -c "import json, sys; print(json.load(open(sys.argv[1]))['segments'][0].get('git_commit', ''))" \
-              "$run_dir/run.json" 2>/dev/null) || fail "$run_dir/run.json is not a run's manifest: move the folder aside"
+              "$run_dir/run.json" 2>/dev/null) ||
+        fail "$run_dir/run.json is not a run's manifest: move the folder aside"
     [ -z "$started" ] || [ "$started" = "$full" ] ||
-        fail "$run_dir was started at ${started:0:7}, not $short: resume it at ${started:0:7} (a run is measured at one commit)"
+        fail "$run_dir was started at ${started:0:7}, not $short: resume it at ${started:0:7} (one run, one commit)"
     train=(train --resume "$run_dir" --no-progress-bar)
 else
-    train=(train --config "$config" --seed "$seed" --run-dir "$run_dir" --checkpoint-every 50000 --no-progress-bar)
+    train=(train --config "$config" --seed "$seed" --run-dir "$run_dir" --checkpoint-every 50000
+           --no-progress-bar)
 fi
 
 if [ "$dry_run" = 1 ]; then

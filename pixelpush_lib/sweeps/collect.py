@@ -139,9 +139,9 @@ def collect_run(run_dir: Path | str, run_id: str, force: bool = False,
     """Import a finished ``pixelpush train`` run directory as a *measured* run of this project.
 
     Config, overrides and seed come from its manifest (``run.json``); the provenance records every segment's
-    command and commit, the machine, package versions and the training's wall and CPU time. ``unfinished=True`` imports a
-    run still in progress up to its last checkpoint (the readings a resume keeps), marked ``in_progress`` with its
-    ``planned_steps``, so a page can show how far it got and say that it is not done; collect it again with
+    command and commit, the machine, package versions and the training's wall and CPU time. ``unfinished=True``
+    imports a run still in progress up to its last checkpoint (the readings a resume keeps), marked ``in_progress``
+    with its ``planned_steps``, so a page can show how far it got and say that it is not done; collect it again with
     ``force`` once it has finished. Raises :class:`DataError` when the folder is not a run, is unfinished and
     ``unfinished`` is False, or its log lacks the success metric; ``data_dir`` is then unchanged.
     """
